@@ -1,0 +1,14 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from accounts.api.serializers import AccountSerializer
+from accounts.models import ApiKey
+from common.api.views import OrganizationApiView
+
+
+class AccountDetailApi(OrganizationApiView):
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(responses=AccountSerializer, operation_id="account_retrieve")
+    def get(self, request):
+        return Response(AccountSerializer(self.organization).data)

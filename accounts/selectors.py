@@ -1,0 +1,33 @@
+"""Reads of account data, always scoped to an organization or a user."""
+
+from accounts.models import ApiKey, Invitation, Membership, Organization, User
+
+
+def organizations_for_user(*, user: User):
+    return Organization.objects.filter(memberships__user=user).order_by("name")
+
+
+def membership_for(*, user: User, organization: Organization) -> Membership | None:
+    return Membership.objects.filter(user=user, organization=organization).first()
+
+
+def api_keys(*, organization: Organization):
+    return ApiKey.objects.filter(organization=organization).order_by("-created_at")
+
+
+def api_key(*, organization: Organization, key_id: int) -> ApiKey:
+    return ApiKey.objects.get(organization=organization, pk=key_id)
+
+
+def members(*, organization: Organization):
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("created_at")
+    )
+
+
+def pending_invitations(*, organization: Organization):
+    return Invitation.objects.filter(
+        organization=organization, accepted_at=None, revoked_at=None
+    ).order_by("-created_at")

@@ -1,0 +1,189 @@
+"""The one error shape of every route under /v1 and /v2 (API.md, Conventions).
+
+`{"error": {"code", "message", "details"}}`, plus `fields` for `invalid_parameters`.
+Views raise `ApiError` subclasses; DRF's own exceptions and anything unexpected are
+translated here, so no handler writes the shape by hand.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An error the API reports on purpose, with its documented code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "bad_request"
+    message = "Bad request"
+
+    def __init__(self, details: str | None = None, *, message: str | None = None, headers=None):
+        self.details = details
+        self.message = message or self.message
+        self.headers = headers or {}
+        super().__init__(detail=self.message, code=self.code)
+
+
+class BadRequest(ApiError):
+    code = "bad_request"
+    message = "The request body is not a valid JSON object"
+
+
+class InvalidParameters(ApiError):
+    code = "invalid_parameters"
+    message = "Invalid parameters"
+
+    def __init__(self, fields: dict[str, list[str]], *, message: str | None = None):
+        self.fields = {name: [str(m) for m in msgs] for name, msgs in fields.items()}
+        details = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in self.fields.items())
+        super().__init__(details, message=message)
+
+
+class ContentModerated(ApiError):
+    code = "content_moderated"
+    message = "The request was refused by content moderation"
+
+
+class Unauthorized(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "unauthorized"
+    message = "Invalid or missing API key"
+
+
+class PaymentRequired(ApiError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    code = "insufficient_credits"
+    message = "Insufficient credits to complete request"
+
+
+class Forbidden(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "forbidden"
+    message = "You do not have permission to perform this action"
+
+
+class NotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    message = "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    status_code = status.HTTP_405_METHOD_NOT_ALLOWED
+    code = "method_not_allowed"
+    message = "Method not allowed"
+
+
+class Conflict(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+    message = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+    message = "Request body too large"
+
+
+class UnprocessableEntity(ApiError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "unprocessable_entity"
+    message = "Unprocessable request"
+
+
+class RateLimitExceeded(ApiError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "rate_limit_exceeded"
+    message = "Rate limit exceeded"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable"
+
+
+def error_body(code: str, message: str, details: str | None = None, fields=None) -> dict:
+    error = {"code": code, "message": message, "details": details}
+    if fields is not None:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _flatten_validation(detail, prefix: str = "") -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        fields: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                name = prefix or "non_field_errors"
+            fields.update(_flatten_validation(value, name))
+        return fields
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return {prefix or "non_field_errors": [str(item) for item in detail]}
+        fields = {}
+        for index, item in enumerate(detail):
+            fields.update(_flatten_validation(item, f"{prefix}[{index}]"))
+        return fields
+    return {prefix or "non_field_errors": [str(detail)]}
+
+
+def _translate(exc: Exception) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, exceptions.ValidationError):
+        return InvalidParameters(_flatten_validation(exc.detail))
+    if isinstance(exc, exceptions.ParseError):
+        return BadRequest(str(exc.detail))
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return Unauthorized(str(exc.detail))
+    if isinstance(exc, exceptions.PermissionDenied | PermissionDenied):
+        return Forbidden(str(getattr(exc, "detail", "")) or None)
+    if isinstance(exc, exceptions.NotFound | Http404):
+        return NotFound()
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return MethodNotAllowed(str(exc.detail))
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return BadRequest(str(exc.detail), message="Unsupported content type")
+    if isinstance(exc, exceptions.Throttled):
+        return RateLimitExceeded(str(exc.detail))
+    if isinstance(exc, exceptions.APIException):
+        error = ApiError(str(exc.detail))
+        error.status_code = exc.status_code
+        return error
+    return None
+
+
+def api_exception_handler(exc: Exception, context) -> Response:
+    """DRF's exception handler: every error leaves in the documented shape."""
+    error = _translate(exc)
+    request = context.get("request")
+    if error is None:
+        request_id = getattr(getattr(request, "_request", request), "request_id", None)
+        logger.exception("Unhandled error in API view (request %s)", request_id)
+        return Response(internal_error_body(request_id), status=500)
+    fields = getattr(error, "fields", None)
+    response = Response(
+        error_body(error.code, error.message, error.details, fields),
+        status=error.status_code,
+        headers=error.headers,
+    )
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def internal_error_body(request_id: str | None) -> dict:
+    details = f"Reference {request_id} when contacting support." if request_id else None
+    return error_body("internal_error", "Internal server error", details)
+
+
+def json_error(status_code: int, code: str, message: str, details: str | None = None):
+    return JsonResponse(error_body(code, message, details), status=status_code)

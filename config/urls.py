@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from common import views as common_views
+
+handler400 = "common.views.bad_request"
+handler403 = "common.views.permission_denied"
+handler404 = "common.views.page_not_found"
+handler500 = "common.views.server_error"
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("billing.api.urls")),
+    path("", include("webhooks.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", common_views.healthz, name="healthz"),
+    path("readyz", common_views.readyz, name="readyz"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("v1/", include(api_v1)),
+    # generation serves /v1 and /v2 routes and the signed image URLs.
+    path("", include("generation.api.urls")),
+    # Every other /v1 or /v2 path is a JSON 404, whatever DEBUG says.
+    re_path(r"^v[12]/", common_views.api_not_found),
+    path("billing/", include("billing.urls")),
+    path("webhooks/", include("webhooks.urls")),
+    path("", include("generation.urls")),
+    path("", include("accounts.urls")),
+]

@@ -1,0 +1,96 @@
+import pytest
+from django.urls import path
+
+from common.api.views import OrganizationApiView
+from tests.accounts.factories import OrganizationFactory, api_key_for, auth_header
+
+pytestmark = pytest.mark.django_db
+
+
+class ExplodingApi(OrganizationApiView):
+    def get(self, request):
+        raise RuntimeError("secret internals: password=hunter2")
+
+
+class EchoApi(OrganizationApiView):
+    def post(self, request):
+        from rest_framework.response import Response
+
+        return Response(self.json_object())
+
+
+urlpatterns = [
+    path("v1/test-explode", ExplodingApi.as_view()),
+    path("v1/test-echo", EchoApi.as_view()),
+]
+
+
+def _assert_error(response, status, code):
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert {"code", "message", "details"} <= set(body["error"])
+    return body["error"]
+
+
+@pytest.mark.parametrize("with_key", [True, False])
+def test_unknown_route_is_json_404(client, with_key):
+    headers = auth_header(api_key_for(OrganizationFactory())) if with_key else {}
+    _assert_error(client.get("/v1/no-such-thing", **headers), 404, "not_found")
+    _assert_error(client.post("/v2/no/such/thing", **headers), 404, "not_found")
+
+
+def test_wrong_method_is_json_405(client):
+    response = client.delete("/v1/account", **auth_header(api_key_for(OrganizationFactory())))
+    _assert_error(response, 405, "method_not_allowed")
+
+
+@pytest.mark.urls("tests.common.test_error_contract")
+def test_malformed_json_is_400_bad_request(client):
+    response = client.post(
+        "/v1/test-echo",
+        data="{not json",
+        content_type="application/json",
+        **auth_header(api_key_for(OrganizationFactory())),
+    )
+    _assert_error(response, 400, "bad_request")
+
+
+@pytest.mark.urls("tests.common.test_error_contract")
+def test_json_that_is_not_an_object_is_400_bad_request(client):
+    response = client.post(
+        "/v1/test-echo",
+        data="[1, 2]",
+        content_type="application/json",
+        **auth_header(api_key_for(OrganizationFactory())),
+    )
+    _assert_error(response, 400, "bad_request")
+
+
+@pytest.mark.urls("tests.common.test_error_contract")
+def test_exception_in_view_is_500_without_traceback(client):
+    client.raise_request_exception = False
+    response = client.get("/v1/test-explode", **auth_header(api_key_for(OrganizationFactory())))
+    error = _assert_error(response, 500, "internal_error")
+    assert "hunter2" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    assert response["X-Request-Id"] in error["details"]
+
+
+def test_body_over_the_limit_is_413_before_reading(client, settings):
+    settings.API_MAX_BODY_BYTES = 1000
+    response = client.post(
+        "/v1/account",
+        data="x" * 2000,
+        content_type="application/json",
+        **auth_header(api_key_for(OrganizationFactory())),
+    )
+    _assert_error(response, 413, "payload_too_large")
+
+
+def test_html_pages_keep_html_errors(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
