@@ -1,0 +1,49 @@
+"""The small interface every engine implements (DESIGN.md, Engines)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+ProgressCallback = Callable[[int], None]
+
+
+class Mode:
+    TEXT_TO_IMAGE = "text-to-image"
+    IMAGE_TO_IMAGE = "image-to-image"
+    VARIATIONS = "variations"
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """Everything an engine may use to render; identical requests give identical bytes."""
+
+    prompt: str
+    width: int
+    height: int
+    seed: int
+    negative_prompt: str = ""
+    steps: int = 30
+    guidance_scale: float = 7.5
+    style: str | None = None
+    num_images: int = 1
+    mode: str = Mode.TEXT_TO_IMAGE
+    # PNG, JPEG or WebP bytes for image-to-image and variations.
+    init_image: bytes | None = None
+    strength: float = 0.75
+    # The catalog entry's engine settings (for `local`: detail, saturation, stylize).
+    settings: dict = field(default_factory=dict)
+
+
+class EngineError(Exception):
+    """A generation failed; `code` is what the job's error reports."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Engine(Protocol):
+    def generate(self, request: EngineRequest, progress: ProgressCallback) -> list[bytes]:
+        """Render `request.num_images` PNGs of exactly width x height, reporting 0-100."""
+        ...
