@@ -127,7 +127,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}
+CELERY_TASK_ROUTES = {
+    # Webhooks have their own queue so a slow receiver never delays generation.
+    "webhooks.tasks.*": {"queue": "webhooks"},
+}
+CELERY_BEAT_SCHEDULE = {
+    # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.
+    "webhooks-send-due-deliveries": {
+        "task": "webhooks.tasks.send_due_deliveries",
+        "schedule": 15.0,
+    },
+}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -203,6 +213,8 @@ IMAGE_URL_TTL_SECONDS = env.int("IMAGE_URL_TTL_SECONDS", default=3600)
 
 # Webhooks: private addresses are refused unless this is set (development and tests only).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Total time for one delivery attempt: connect, send and read the answer.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "accounts.views.rate_limited"
