@@ -24,7 +24,9 @@ def secret_key(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         raise InvalidSecret("A webhook secret starts with whsec_.")
     try:
-        return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        encoded = secret[len(SECRET_PREFIX) :]
+        # Unpadded base64 is accepted, as the standardwebhooks libraries accept it.
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidSecret("A webhook secret is whsec_ followed by base64.") from exc
 
