@@ -430,3 +430,39 @@ def test_credits_low_is_emitted_once_per_crossing(
         ("credits.low", 3),
     ]
     assert bodies[0]["data"]["threshold"] == 10
+
+
+EXPECTED_WAITS = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+]
+
+
+@pytest.mark.parametrize(("failures", "expected"), list(enumerate(EXPECTED_WAITS, start=1)))
+def test_retries_follow_the_schedule_with_jitter(failures, expected):
+    waits = {services.next_retry_wait(failed_attempts=failures) for _ in range(20)}
+    assert all(expected * 0.9 <= wait <= expected * 1.1 for wait in waits)
+    assert len(waits) > 1  # jittered, so retries of many deliveries do not arrive together
+
+
+def test_after_the_eighth_failed_attempt_there_is_no_retry():
+    assert services.next_retry_wait(failed_attempts=8) is None
+
+
+def test_each_retry_is_scheduled_on_the_delivery(receiver, emit):
+    receiver.answer(*[Answer(status=500)] * 8)
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    emit(organization=endpoint.organization)
+    waits = []
+    for _ in range(7):
+        delivery = Delivery.objects.get()
+        last_attempt = delivery.attempts.last()
+        waits.append(delivery.next_attempt_at - last_attempt.attempted_at)
+        make_due_and_deliver()
+    for wait, expected in zip(waits, EXPECTED_WAITS, strict=True):
+        assert expected * 0.89 <= wait <= expected * 1.11
