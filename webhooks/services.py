@@ -11,12 +11,13 @@ import json
 import logging
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -455,8 +456,28 @@ def attempt_delivery(*, delivery_id: int) -> Attempt | None:
     return _record(delivery=delivery, outcome=outcome, attempted_at=attempted_at)
 
 
-@transaction.atomic
+@contextmanager
+def _bookkeeping_transaction():
+    """A transaction whose commit does not wait for the disk (PostgreSQL).
+
+    Claims and attempt records are bookkeeping of an at-least-once delivery: should the
+    database crash right after such a commit, the worst outcome is that a delivery is
+    sent once more, with the same webhook-id receivers deduplicate on. Not waiting for
+    the WAL flush is what lets one worker keep up with hundreds of deliveries a second.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def _record(*, delivery: Delivery, outcome: _Outcome, attempted_at: datetime) -> Attempt:
+    with _bookkeeping_transaction():
+        return _record_in_transaction(delivery=delivery, outcome=outcome, attempted_at=attempted_at)
+
+
+def _record_in_transaction(*, delivery, outcome: _Outcome, attempted_at: datetime) -> Attempt:
     attempt = Attempt.objects.create(
         delivery=delivery,
         attempted_at=attempted_at,

@@ -127,6 +127,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# Celery otherwise closes the database connection before and after every task, so each
+# task pays for a new PostgreSQL connection; config/celery.py retires stale ones instead.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ROUTES = {
     # Webhooks have their own queue so a slow receiver never delays generation.
     "webhooks.tasks.*": {"queue": "webhooks"},
