@@ -460,10 +460,10 @@ def attempt_delivery(*, delivery_id: int) -> Attempt | None:
 def _bookkeeping_transaction():
     """A transaction whose commit does not wait for the disk (PostgreSQL).
 
-    Claims and attempt records are bookkeeping of an at-least-once delivery: should the
-    database crash right after such a commit, the worst outcome is that a delivery is
-    sent once more, with the same webhook-id receivers deduplicate on. Not waiting for
-    the WAL flush is what lets one worker keep up with hundreds of deliveries a second.
+    An attempt record is bookkeeping of an at-least-once delivery: should the database
+    crash right after such a commit, the worst outcome is that the delivery is sent once
+    more, with the same webhook-id receivers deduplicate on. Not waiting for the WAL
+    flush takes a disk sync off every delivery a worker makes.
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
