@@ -272,6 +272,9 @@ def invite(request):
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
             )
+        except services.NotAllowed as error:
+            messages.error(request, str(error))
+            return redirect("accounts:team")
         except services.TeamError as error:
             form.add_error(None, str(error))
         else:
