@@ -32,6 +32,10 @@ class LoginForm(AuthenticationForm):
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
 
+    def clean_username(self):
+        # Addresses are stored lower-cased; people type them however they like.
+        return self.cleaned_data["username"].lower()
+
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(

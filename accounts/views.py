@@ -80,6 +80,8 @@ def home(request):
 @ratelimit(group="accounts.sign_up", key="ip", rate=SIGN_UP_RATE_PER_IP, method="POST")
 def sign_up(request):
     next_url = _safe_next(request, reverse("accounts:dashboard"))
+    if request.user.is_authenticated:
+        return redirect(next_url)
     if request.method == "POST":
         form = forms.SignUpForm(request.POST)
         if form.is_valid():

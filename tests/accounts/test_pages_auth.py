@@ -186,3 +186,15 @@ def test_sign_up_is_limited_per_ip_address(client):
 def test_reading_the_log_in_page_is_not_limited(client):
     for _ in range(15):
         assert client.get("/login/").status_code == 200
+
+
+def test_log_in_ignores_the_case_of_the_email(client):
+    UserFactory(email="grace@example.com")
+    response = client.post("/login/", {"username": "Grace@Example.COM", "password": PASSWORD})
+    assert response.status_code == 302
+    assert _is_logged_in(client)
+
+
+def test_signed_in_user_is_sent_on_from_the_sign_up_page(client):
+    client.force_login(UserFactory())
+    assert client.get("/signup/")["Location"] == "/dashboard/"

@@ -114,3 +114,15 @@ def test_another_organizations_key_is_404(client):
     assert client.get("/v1/account", **auth_header(other_secret)).status_code == 200
     assert "theirs" not in client.get("/keys/").content.decode()
     assert "theirs" not in client.get("/dashboard/").content.decode()
+
+
+def test_members_see_revoke_only_on_their_own_keys(client):
+    organization = OrganizationFactory()
+    member = member_of(organization)
+    theirs = services.create_api_key(organization=organization, name="theirs").api_key
+    mine = services.create_api_key(
+        organization=organization, name="mine", created_by=member.user
+    ).api_key
+    content = logged_in(client, member).get("/keys/").content.decode()
+    assert f'href="/keys/{mine.pk}/revoke/"' in content
+    assert f'href="/keys/{theirs.pk}/revoke/"' not in content
