@@ -156,8 +156,7 @@ def test_a_member_sees_the_log_but_not_the_secret_and_cannot_change_anything(cli
     assert client.post(f"/webhooks/{endpoint.public_id}/rotate-secret/").status_code == 403
 
 
-def test_pages_need_a_signed_in_user(client, settings):
-    settings.LOGIN_URL = "/login/"
+def test_pages_need_a_signed_in_user(client):
     response = client.get("/webhooks/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
