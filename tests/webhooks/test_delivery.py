@@ -466,3 +466,23 @@ def test_each_retry_is_scheduled_on_the_delivery(receiver, emit):
         make_due_and_deliver()
     for wait, expected in zip(waits, EXPECTED_WAITS, strict=True):
         assert expected * 0.89 <= wait <= expected * 1.11
+
+
+def test_gone_from_a_job_target_fails_the_delivery_without_retrying(receiver, emit):
+    receiver.answer(Answer(status=410))
+    target = JobWebhookTarget(url=receiver.url(), secret=None, event_types=None)
+    emit(organization=OrganizationFactory(), job_id="j1", job_target=target)
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.next_attempt_at) == (Delivery.Status.FAILED, None)
+
+
+def test_pending_retries_of_a_disabled_endpoint_are_not_sent(receiver, emit):
+    receiver.answer(Answer(status=500))
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    emit(organization=endpoint.organization)
+    services.disable_endpoint(endpoint=endpoint)
+    make_due_and_deliver()
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.attempts.last().error == "Not sent: the endpoint is disabled"
+    assert len(receiver.received) == 1

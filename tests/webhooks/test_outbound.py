@@ -147,3 +147,24 @@ def test_header_injection_is_refused(headers, receiver, settings):
     with pytest.raises(outbound.UnsafeUrl):
         outbound.post(receiver.url(), body=b"{}", headers=headers)
     assert receiver.received == []
+
+
+def test_the_host_is_resolved_once_and_the_vetted_address_is_used(receiver, settings, monkeypatch):
+    # A rebinding DNS server answers differently the second time; there must be no second time.
+    import socket
+
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    answers = iter(["127.0.0.1", "10.255.255.1"])
+    lookups = []
+
+    def rebinding_getaddrinfo(host, port, *args, **kwargs):
+        lookups.append(host)
+        address = next(answers)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    response = outbound.post(receiver.url(host="hooks.customer.test"), body=b"{}")
+    assert response.status_code == 200
+    assert lookups == ["hooks.customer.test"]
+    assert response.connected_address == "127.0.0.1"
+    assert receiver.received[0].headers["host"] == f"hooks.customer.test:{receiver.port}"
