@@ -1,5 +1,7 @@
+import json
 import secrets
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -93,7 +95,9 @@ class Event(models.Model):
     )
     public_id = models.CharField(max_length=40, unique=True, default=new_event_id)
     type = models.CharField(max_length=64)
-    data = models.JSONField()
+    # The event's data as JSON text, not a JSONField: PostgreSQL's jsonb would reorder the
+    # keys, and receivers should see the job in the order the API shows it.
+    payload = models.TextField()
     # The public id of the job this event is about, if any; `sequence` orders that job's events.
     job_id = models.CharField(max_length=64, blank=True, db_index=True)
     sequence = models.PositiveIntegerField(null=True, blank=True)
@@ -111,6 +115,14 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.public_id}"
+
+    @property
+    def data(self):
+        return json.loads(self.payload)
+
+    @data.setter
+    def data(self, value) -> None:
+        self.payload = json.dumps(value, separators=(",", ":"), cls=DjangoJSONEncoder)
 
 
 class Delivery(models.Model):

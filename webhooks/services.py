@@ -326,16 +326,16 @@ def send_due_deliveries() -> int:
 def event_body(event: Event) -> bytes:
     """The JSON body every target of the event receives, byte for byte the same each time."""
     created_at = event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return json.dumps(
+    envelope = json.dumps(
         {
             "id": event.public_id,
             "type": event.type,
             "created_at": created_at,
             "sequence": event.sequence,
-            "data": event.data,
         },
         separators=(",", ":"),
-    ).encode()
+    )
+    return f'{envelope[:-1]},"data":{event.payload}}}'.encode()
 
 
 def signed_headers(*, delivery: Delivery, body: bytes, timestamp: int) -> dict[str, str]:

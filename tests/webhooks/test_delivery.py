@@ -486,3 +486,14 @@ def test_pending_retries_of_a_disabled_endpoint_are_not_sent(receiver, emit):
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.attempts.last().error == "Not sent: the endpoint is disabled"
     assert len(receiver.received) == 1
+
+
+def test_the_body_keeps_the_order_of_the_data_it_was_given(receiver, emit):
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    job = {"id": "img_1", "status": "completed", "prompt": "a fox", "images": [], "error": None}
+    emit(organization=endpoint.organization, data=job)
+    body = receiver.received[0].body.decode()
+    assert body.endswith(
+        ',"data":{"id":"img_1","status":"completed","prompt":"a fox","images":[],"error":null}}'
+    )
+    assert body.startswith('{"id":"evt_')
