@@ -10,6 +10,7 @@ rule for development and tests only.
 """
 
 import contextlib
+import functools
 import http.client
 import ipaddress
 import json
@@ -203,6 +204,12 @@ class _Deadline:
         return round((time.monotonic() - self.started) * 1000)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Built once: loading the system's CA certificates costs more than a request.
+    return ssl.create_default_context()
+
+
 def _connect(target: Target, deadline: _Deadline) -> tuple[socket.socket, str]:
     last_error: OSError | None = None
     for address in target.addresses:
@@ -219,9 +226,9 @@ def _connect(target: Target, deadline: _Deadline) -> tuple[socket.socket, str]:
             last_error = exc
             continue
         if target.scheme == "https":
-            context = ssl.create_default_context()
             try:
-                sock = context.wrap_socket(sock, server_hostname=target.hostname)
+                # SNI and certificate verification use the name, not the address.
+                sock = _tls_context().wrap_socket(sock, server_hostname=target.hostname)
             except (OSError, ssl.SSLError) as exc:
                 sock.close()
                 raise OutboundError(f"TLS handshake with {target.hostname} failed: {exc}") from exc

@@ -168,3 +168,59 @@ def test_the_host_is_resolved_once_and_the_vetted_address_is_used(receiver, sett
     assert lookups == ["hooks.customer.test"]
     assert response.connected_address == "127.0.0.1"
     assert receiver.received[0].headers["host"] == f"hooks.customer.test:{receiver.port}"
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch):
+    """The receiver behind TLS with a certificate for "localhost", which the client trusts."""
+    import ssl
+    import subprocess
+
+    from tests.webhooks.receiver import Receiver
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    server = Receiver()
+    server.server.socket = server_context.wrap_socket(server.server.socket, server_side=True)
+    monkeypatch.setattr(
+        outbound, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert))
+    )
+    yield server.start()
+    server.stop()
+
+
+def test_https_verifies_the_certificate_against_the_host_name(tls_receiver, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    response = outbound.post(f"https://localhost:{tls_receiver.port}/hook", body=b"{}")
+    assert response.status_code == 200
+    assert tls_receiver.received[0].headers["host"] == f"localhost:{tls_receiver.port}"
+
+
+def test_https_refuses_a_certificate_for_another_name(tls_receiver, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    with pytest.raises(outbound.OutboundError, match="TLS handshake"):
+        outbound.post(f"https://127.0.0.1:{tls_receiver.port}/hook", body=b"{}")
+    assert tls_receiver.received == []
