@@ -59,6 +59,8 @@ DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
 SECRET_ROTATION_OVERLAP = timedelta(hours=24)
 DEFAULT_JOB_EVENT_TYPES = (EventType.JOB_COMPLETED, EventType.JOB_FAILED)
 USER_AGENT = "Imagen-Webhooks/1.0"
+# API.md's timestamps: ISO 8601 in UTC, to the second (2024-01-15T10:30:00Z).
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def send_due_deliveries() -> int:
 
 def event_body(event: Event) -> bytes:
     """The JSON body every target of the event receives, byte for byte the same each time."""
-    created_at = event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    created_at = event.created_at.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
     envelope = json.dumps(
         {
             "id": event.public_id,

@@ -54,7 +54,7 @@ def test_endpoint_delivery_verifies_with_the_endpoint_secret(receiver, emit):
     assert verify(endpoint.secret, received) == {
         "id": event.public_id,
         "type": "job.completed",
-        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": event.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sequence": 1,
         "data": JOB,
     }

@@ -1,6 +1,16 @@
+from datetime import UTC
+
 from rest_framework import serializers
 
 from webhooks.models import EventType
+from webhooks.services import TIMESTAMP_FORMAT
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """ISO 8601 in UTC, to the second, as every API timestamp: 2024-01-15T10:30:00Z."""
+
+    def to_representation(self, value):
+        return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT) if value else None
 
 
 class EndpointCreateSerializer(serializers.Serializer):
@@ -20,7 +30,7 @@ class EndpointSerializer(serializers.Serializer):
     description = serializers.CharField()
     secret = serializers.CharField()
     enabled = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
 
 
 class EndpointListSerializer(serializers.Serializer):
@@ -28,7 +38,7 @@ class EndpointListSerializer(serializers.Serializer):
 
 
 class AttemptSerializer(serializers.Serializer):
-    at = serializers.DateTimeField(source="attempted_at")
+    at = UtcDateTimeField(source="attempted_at")
     status_code = serializers.IntegerField(allow_null=True)
     latency_ms = serializers.IntegerField()
     error = serializers.SerializerMethodField()
