@@ -338,8 +338,8 @@ def change_role(
         raise NotAllowed("That person is not in this organization.")
     if role not in Membership.Role.values:
         raise NotAllowed(f"Unknown role {role!r}.")
-    manager = _require_manager(organization=organization, actor=actor)
     owners = _lock_owners(organization=organization)
+    manager = _require_manager(organization=organization, actor=actor)
     membership.refresh_from_db(fields=["role"])
     touches_owner = Membership.Role.OWNER in (role, membership.role)
     if touches_owner and manager.role != Membership.Role.OWNER:
