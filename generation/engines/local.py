@@ -263,7 +263,7 @@ class _Look:
     peaks: bool
     trees: bool
     city: bool
-    shapes: bool
+    shapes: int  # how many content words become shapes in abstract pictures
     texture: float
     exposure: float
     saturation: float
@@ -349,7 +349,7 @@ def _look(request: EngineRequest, settings: dict) -> _Look:
         peaks=bool(wordset & _PEAK_WORDS),
         trees=bool(wordset & _TREE_WORDS) and "trees" not in off,
         city=bool(wordset & _CITY_WORDS) and "city" not in off,
-        shapes="shapes" not in off,
+        shapes=0 if "shapes" in off else max(1, min(len(content), 9) - int(plain_negative)),
         texture=0.3 if set(negative) & _NEGATIVE_TEXTURE else 1.0,
         exposure=exposure,
         saturation=(0.6 + 0.4 * guidance / 7.5)
@@ -577,10 +577,8 @@ def _abstract(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
     marble = 0.5 + 0.5 * np.sin(6 * flow + 5 * a + 2 * b)
     img = _gradient_map(0.15 + 0.7 * marble, look.ramp)
 
-    if not look.shapes:
-        return img
     palette = np.asarray(look.ramp, np.float32)
-    for i, word in enumerate(look.content_words[:9]):
+    for i, word in enumerate(look.content_words[: look.shapes]):
         cx = 0.1 + 0.8 * _lerp(_unit("x", word, i), rng.random(), 0.35)
         cy = 0.1 + 0.8 * _lerp(_unit("y", word, i), rng.random(), 0.35)
         radius = 0.08 + 0.14 * _unit("r", word)
@@ -693,14 +691,12 @@ def _style_low(img: Array, style: str | None, amount: float, rng) -> Array:
         styled = (styled - 0.5) * 1.15 + 0.5
         styled[..., 0] = np.roll(styled[..., 0], 2, axis=1)
         styled[..., 2] = np.roll(styled[..., 2], -2, axis=1)
-    elif style == "vintage":
+    else:  # vintage
         sepia = np.array(
             ((0.393, 0.769, 0.189), (0.349, 0.686, 0.168), (0.272, 0.534, 0.131)), np.float32
         )
         styled = np.clip(_colour_map(img, sepia, np.zeros(3)), 0, 1) * 0.82 + 0.1
         styled = styled * (1 - 0.55 * vignette)
-    else:
-        raise EngineError("invalid_parameters", f"Unknown style {style!r}")
     return _lerp(img, styled.astype(np.float32), amount)
 
 
@@ -720,24 +716,25 @@ def _style_full(image: Image.Image, low: Array, style: str | None, amount: float
             np.diff(lum, axis=1, append=lum[:, -1:])
         )
         ink = Image.fromarray(_to_bytes(edge * 6)).resize((w, h), Image.BILINEAR)
-        ink = ink.point(lambda v: 255 if v > 110 else 0)
+        ink = ink.point(lambda v: 255 if v > 140 else 0)
         dark = Image.new("RGB", (w, h), (25, 20, 35))
         return Image.composite(dark, cel, ink.point(lambda v: int(v * min(1, amount + 0.2))))
     if style == "cyberpunk":
-        pixels = np.asarray(image).copy()
-        darker = (np.arange(256) * (1 - 0.45 * amount)).astype(np.uint8)
-        pixels[::3] = darker[pixels[::3]]
-        return Image.fromarray(pixels)
+        shade = round(255 * (1 - 0.45 * amount))
+        rows = np.where(np.arange(h) % 3 == 0, shade, 255).astype(np.uint8)[:, None]
+        lines = Image.fromarray(rows).resize((w, h), Image.NEAREST)
+        return ImageChops.multiply(image, Image.merge("RGB", (lines, lines, lines)))
     if style == "vintage":
-        pixels = np.asarray(image).astype(np.int16)
         # Grain in 2 x 2 clumps reads as film and keeps the PNG small and fast to encode.
-        grain = rng.integers(-14, 15, ((h + 1) // 2, (w + 1) // 2, 1), dtype=np.int16)
-        grain = np.repeat(np.repeat(grain, 2, axis=0), 2, axis=1)[:h, :w]
-        pixels += (grain * amount).astype(np.int16)
-        for _ in range(int(rng.integers(2, 6))):
-            column = int(rng.integers(0, w))
-            pixels[:, column : column + 1 + w // 1024] += int(30 * amount)
-        return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        spread = 14 * amount
+        grain = rng.integers(0, 256, ((h + 1) // 2, (w + 1) // 2), dtype=np.uint8)
+        grain = (grain * np.float32(2 * spread / 255) + np.float32(128 - spread)).astype(np.uint8)
+        for _ in range(int(rng.integers(2, 6))):  # scratches
+            column = int(rng.integers(0, grain.shape[1]))
+            grain[:, column] = np.minimum(grain[:, column].astype(np.int16) + 30, 255)
+        grain_image = Image.fromarray(grain).resize((w, h), Image.NEAREST)
+        rgb = Image.merge("RGB", (grain_image, grain_image, grain_image))
+        return ImageChops.add(image, rgb, scale=1.0, offset=-128)
     return image
 
 
@@ -942,6 +939,7 @@ class LocalEngine:
         work_w, work_h = _working_size(width, height)
         amount = 0.4 + 0.6 * settings["stylize"]
         octaves = settings["detail"]
+        strength = min(max(request.strength, 0.0), 1.0)
         compose = reporter.for_image(index, 0.0, 0.5)
         refine = reporter.for_image(index, 0.5, 0.8)
         finish = reporter.for_image(index, 0.8, 0.95)
@@ -950,19 +948,21 @@ class LocalEngine:
             return self._vary(request, settings, init, rng, compose, finish)
 
         scene = _landscape if look.landscape else _abstract
-        low = scene(look, rng, work_h, work_w, octaves)
-        compose(1.0)
-        low = _finish(low, look, rng, octaves, request.steps, refine)
-        strength = min(max(request.strength, 0.0), 1.0)
-        if init is not None:
+        if init is None:
+            low = scene(look, rng, work_h, work_w, octaves)
+        else:
             if strength == 0:
                 finish(1.0)
                 return init
+            # Up to strength 0.5 the input is recoloured with the prompt's palette; above it
+            # the prompt's own composition fades in, alone at strength 1.
             source = np.asarray(init.resize((work_w, work_h), Image.BILINEAR), np.float32) / 255
             recoloured = _lerp(source, _gradient_map(_luminance(source), look.ramp), 0.75)
-            recoloured = _saturate(recoloured, look.saturation)
-            guided = _lerp(source, recoloured, min(1.0, 2 * strength))
-            low = _lerp(guided, low, max(0.0, 2 * strength - 1))
+            low = _lerp(source, recoloured, min(1.0, 2 * strength))
+            if strength > 0.5:
+                low = _lerp(low, scene(look, rng, work_h, work_w, octaves), 2 * strength - 1)
+        compose(1.0)
+        low = _finish(low, look, rng, octaves, request.steps, refine)
         low = _style_low(low, request.style, amount, rng)
         finish(0.5)
         image = Image.fromarray(_to_bytes(low))
@@ -981,16 +981,17 @@ class LocalEngine:
         image = image.convert("RGB", _hue_matrix(hue, rng.uniform(0.85, 1.3)))
         compose(1.0)
         if request.style is not None:
-            style, strength = request.style, (0.4 + 0.6 * settings["stylize"]) * amount
+            style, style_amount = request.style, (0.4 + 0.6 * settings["stylize"]) * amount
         else:
-            style, strength = str(rng.choice(("realistic", "artistic", "fantasy", "vintage"))), 0.6
+            style = str(rng.choice(("realistic", "artistic", "fantasy", "vintage")))
+            style_amount = 0.6
         work_w, work_h = _working_size(*image.size)
         low = np.asarray(image.resize((work_w, work_h), Image.BILINEAR), np.float32) / 255
-        styled = _style_low(low, style, strength, rng)
+        styled = _style_low(low, style, style_amount, rng)
         finish(0.5)
         # Add only what the style changed, so the input keeps its full-resolution detail.
         delta = Image.fromarray(_to_bytes((styled - low) + 0.5)).resize(image.size, Image.BICUBIC)
         image = ImageChops.add(image, delta, scale=1.0, offset=-128)
-        image = _style_full(image, styled, style, strength, rng)
+        image = _style_full(image, styled, style, style_amount, rng)
         finish(1.0)
         return image

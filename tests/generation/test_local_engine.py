@@ -104,6 +104,16 @@ def test_negative_prompt_changes_the_picture_visibly():
     assert mean_abs_diff(plain, without_red) > 5
 
 
+def test_negative_colour_word_takes_that_colour_out():
+    def redness(png: bytes) -> float:
+        rgb = pixels(png)
+        return float((rgb[..., 0] - rgb[..., 1:].mean(axis=-1)).mean())
+
+    plain = generate(prompt="a red rose garden")[0]
+    without_red = generate(prompt="a red rose garden", negative_prompt="red")[0]
+    assert redness(without_red) < redness(plain) - 10
+
+
 def test_negative_prompt_without_keywords_still_changes_the_output():
     assert generate(negative_prompt="ugly, deformed") != generate()
 
@@ -133,6 +143,21 @@ def test_progress_increases_to_100():
     assert reported[-1] == 100
     assert reported == sorted(set(reported))
     assert len(reported) >= 8
+
+
+def test_more_steps_report_more_progress():
+    def reports(steps: int) -> list[int]:
+        reported = []
+        get_engine("local").generate(replace(BASE, steps=steps), reported.append)
+        return reported
+
+    assert len(reports(100)) > len(reports(1))
+
+
+def test_unknown_style_is_invalid_parameters():
+    with pytest.raises(EngineError) as caught:
+        generate(style="watercolour")
+    assert caught.value.code == "invalid_parameters"
 
 
 @pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])
