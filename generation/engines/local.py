@@ -171,7 +171,7 @@ THEMES: dict[str, tuple[tuple[float, float, float], ...]] = {
     **dict.fromkeys(("spring", "flowers", "flower", "garden"), _SPRING),
     **dict.fromkeys(("summer", "sunshine"), _SUMMER),
     **dict.fromkeys(("fire", "flame", "flames", "lava", "volcano", "ember", "inferno"), _FIRE),
-    **dict.fromkeys(("neon", "synthwave", "vaporwave"), _NEON),
+    **dict.fromkeys(("neon", "cyberpunk", "synthwave", "vaporwave"), _NEON),
     **dict.fromkeys(("pastel", "candy", "soft"), _PASTEL),
     **dict.fromkeys(("aurora", "borealis"), _AURORA),
     **dict.fromkeys(("cherry", "blossom", "sakura", "peach"), _BLOSSOM),
@@ -258,6 +258,7 @@ class _Look:
     ridges: int
     clouds: bool
     celestial: str  # "sun", "moon" or ""
+    night: bool
     stars: bool
     water: bool
     peaks: bool
@@ -344,6 +345,7 @@ def _look(request: EngineRequest, settings: dict) -> _Look:
         ridges=0 if "ridges" in off else 2 + int(_unit("ridges", request.prompt) * 4),
         clouds="clouds" not in off and not (wordset & {"space", "galaxy", "clear"}),
         celestial="" if "celestial" in off else celestial,
+        night=night,
         stars=night and "stars" not in off,
         water=bool(wordset & _WATER_WORDS) and "water" not in off,
         peaks=bool(wordset & _PEAK_WORDS),
@@ -477,7 +479,8 @@ def _landscape(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
     aspect = w / h
     horizon = 0.5 + 0.15 * rng.random()
     sky_rows = int(horizon * h) + 1
-    top, glow = ramp[len(ramp) // 2], ramp[-1]
+    # Night skies run from the darkest colours down to a faint glow at the horizon.
+    top, glow = (ramp[0], ramp[1]) if look.night else (ramp[len(ramp) // 2], ramp[-1])
     img = _lerp(top, glow, (np.minimum(y / horizon, 1) ** 1.4)[..., None])
     img = np.broadcast_to(img, (h, w, 3)).copy()
     sky, sky_y = img[:sky_rows], y[:sky_rows]
@@ -772,6 +775,14 @@ def _open_input(data: bytes | None, width: int, height: int) -> Image.Image:
     return image
 
 
+def _shrink(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Downscale fast: whole-pixel box averaging first, then a short bilinear step."""
+    factor = min(image.width // width, image.height // height)
+    if factor >= 2:
+        image = image.reduce(factor)
+    return image.resize((width, height), Image.BILINEAR)
+
+
 def _hue_matrix(degrees: float, saturation: float) -> tuple[float, ...]:
     """A 3 x 4 colour matrix rotating hue (in YIQ space) and scaling saturation."""
     to_yiq = np.array(((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312)))
@@ -798,9 +809,9 @@ def _warp(image: Image.Image, rng, amount: float) -> Image.Image:
     start = ys.astype(np.int32) * w + xs.astype(np.int32)
     inside = (np.arange(block, dtype=np.int32)[:, None] * w + np.arange(block))[None, :, None]
     index = (start[:, None, :, None] + inside).reshape(bh * block, bw * block)[:h, :w]
-    pixels = np.asarray(image.convert("RGBA")).view(np.uint32).reshape(-1)
-    moved = np.take(pixels, index).view(np.uint8).reshape(h, w, 4)
-    return Image.fromarray(moved).convert("RGB")
+    # Each pixel as one 3-byte item, so a single gather moves all three channels.
+    pixels = np.ascontiguousarray(np.asarray(image)).reshape(-1, 3).view("V3").reshape(-1)
+    return Image.fromarray(np.take(pixels, index).view(np.uint8).reshape(h, w, 3))
 
 
 # -- PNG ---------------------------------------------------------------------------------
@@ -956,7 +967,7 @@ class LocalEngine:
                 return init
             # Up to strength 0.5 the input is recoloured with the prompt's palette; above it
             # the prompt's own composition fades in, alone at strength 1.
-            source = np.asarray(init.resize((work_w, work_h), Image.BILINEAR), np.float32) / 255
+            source = np.asarray(_shrink(init, work_w, work_h), np.float32) / 255
             recoloured = _lerp(source, _gradient_map(_luminance(source), look.ramp), 0.75)
             low = _lerp(source, recoloured, min(1.0, 2 * strength))
             if strength > 0.5:
@@ -986,11 +997,11 @@ class LocalEngine:
             style = str(rng.choice(("realistic", "artistic", "fantasy", "vintage")))
             style_amount = 0.6
         work_w, work_h = _working_size(*image.size)
-        low = np.asarray(image.resize((work_w, work_h), Image.BILINEAR), np.float32) / 255
+        low = np.asarray(_shrink(image, work_w, work_h), np.float32) / 255
         styled = _style_low(low, style, style_amount, rng)
         finish(0.5)
         # Add only what the style changed, so the input keeps its full-resolution detail.
-        delta = Image.fromarray(_to_bytes((styled - low) + 0.5)).resize(image.size, Image.BICUBIC)
+        delta = Image.fromarray(_to_bytes((styled - low) + 0.5)).resize(image.size, Image.BILINEAR)
         image = ImageChops.add(image, delta, scale=1.0, offset=-128)
         image = _style_full(image, styled, style, style_amount, rng)
         finish(1.0)
