@@ -30,10 +30,11 @@ The negative prompt
 
 Steps and guidance
     `steps` (1-100) sets the refinement passes, 1 + steps // 20: each pass adds a finer
-    octave of detail and removes part of the "undercooked" blur and residual noise, so few
-    steps look soft and grainy and many look crisp. Progress is reported after every stage
-    of every image, increasing from 0 to 100. `guidance_scale` (1-20) scales the palette's
-    saturation and contrast around 7.5 (lower is greyer and flatter, higher is punchier).
+    octave of detail, and more steps remove more of the "undercooked" blur and residual
+    noise, so few steps look soft and grainy and 40 or more look crisp. Progress is reported
+    after every stage of every image, increasing from 0 to 100. `guidance_scale` (1-20)
+    scales the palette's saturation and contrast around 7.5 (lower is greyer and flatter,
+    higher is punchier).
 
 Styles (`request.style`, none means the plain composition)
     realistic: soft focus, gentle S-curve, warm balance, light vignette.
@@ -645,8 +646,8 @@ def _finish(img: Array, look: _Look, rng, octaves: int, steps: int, report) -> A
         texture += 0.12 * look.texture * detail / (k + 1)
         report((k + 1) / passes)
     img *= texture[..., None]
-    # Few steps leave part of the blurred, noisy start; 60 steps and more are fully refined.
-    quality = min(steps, 60) / 60
+    # Few steps leave part of the blurred, noisy start; 40 steps and more are fully refined.
+    quality = min(steps, 40) / 40
     img = undercooked + (img - undercooked) * (0.5 + 0.5 * quality)
     residue = (1 - quality) ** 2 * 0.12
     if residue:

@@ -74,7 +74,8 @@ def test_different_prompts_look_different():
 
 
 @pytest.mark.parametrize(
-    ("width", "height"), [(256, 256), (512, 320), (320, 768), (1024, 1024), (2048, 256)]
+    ("width", "height"),
+    [(256, 256), (512, 320), (320, 768), (1024, 1024), (2048, 256), (256, 2048)],
 )
 def test_output_has_exactly_the_requested_size(width, height):
     image = Image.open(io.BytesIO(generate(width=width, height=height)[0]))
