@@ -486,8 +486,11 @@ def _landscape(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
     aspect = w / h
     horizon = 0.5 + 0.15 * rng.random()
     sky_rows = int(horizon * h) + 1
-    # Night skies run from the darkest colours down to a faint glow at the horizon.
-    top, glow = (ramp[0], ramp[1]) if look.night else (ramp[len(ramp) // 2], ramp[-1])
+    # Night skies run from the darkest colour down to a dim glow at the horizon.
+    if look.night:
+        top, glow = ramp[0], ramp[max(1, len(ramp) // 3)]
+    else:
+        top, glow = ramp[len(ramp) // 2], ramp[-1]
     img = _lerp(top, glow, (np.minimum(y / horizon, 1) ** 1.4)[..., None])
     img = np.broadcast_to(img, (h, w, 3)).copy()
     sky, sky_y = img[:sky_rows], y[:sky_rows]
