@@ -838,12 +838,12 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
 def encode_png(image: Image.Image, *, photo: bool = False) -> bytes:
     """8-bit RGB PNG with the "Up" filter on every row and zlib level 1: fixed and fast.
 
-    Pillow's encoder tries every filter on every row, which costs more than our rendering;
-    our images are smooth vertically, so "Up" compresses them about as well. Photographs
-    (image-to-image, variations) hardly repeat, so LZ77 matching is skipped for them:
-    Huffman coding alone is up to twice as fast there at the same size.
+    Pillow's encoder tries every filter on every row and takes twice as long on our images
+    for the same size (bench/README.md). Photographs (image-to-image, variations) hardly
+    repeat, so LZ77 matching is skipped for them: Huffman coding alone is up to twice as
+    fast there at the same size.
     """
-    pixels = np.asarray(image.convert("RGB"))
+    pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     h, w, _ = pixels.shape
     rows = np.empty((h, w * 3 + 1), np.uint8)
     rows[:, 0] = 2
@@ -851,7 +851,7 @@ def encode_png(image: Image.Image, *, photo: bool = False) -> bytes:
     rows[1:, 1:] -= pixels[:-1].reshape(h - 1, -1)
     strategy = zlib.Z_HUFFMAN_ONLY if photo else zlib.Z_DEFAULT_STRATEGY
     compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, strategy)
-    data = compressor.compress(rows.tobytes()) + compressor.flush()
+    data = compressor.compress(rows) + compressor.flush()
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
