@@ -1,7 +1,12 @@
 """The local engine: deterministic, honours every request field, reads input images."""
 
+import hashlib
 import io
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +54,25 @@ def photo() -> Image.Image:
 
 def test_same_request_gives_identical_bytes():
     assert generate() == generate()
+
+
+def test_same_request_gives_identical_bytes_in_another_process():
+    script = (
+        "import hashlib\n"
+        "from generation.engines import EngineRequest, get_engine\n"
+        "request = EngineRequest(prompt='a red sunset over snowy mountains', width=256,\n"
+        "    height=256, seed=42, settings={'detail': 4, 'saturation': 1.0, 'stylize': 0.3})\n"
+        "print(hashlib.sha256(get_engine('local').generate(request, print)[0]).hexdigest())\n"
+    )
+    # A different PYTHONHASHSEED proves no seed comes from Python's salted hash().
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    digest = result.stdout.split()[-1]
+    assert digest == hashlib.sha256(generate()[0]).hexdigest()
 
 
 def test_different_seed_gives_different_bytes():
