@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.moderation import images
+from generation.moderation import images, prompts
 from generation.moderation.images import (
     SafetySetting,
     UnreadableImage,
@@ -68,6 +68,14 @@ def test_swear_word_is_refused_at_the_end_of_a_long_tag_list():
     )
 
     assert verdict.reason == PromptRefusal.PROFANITY
+
+
+def test_profanity_scores_are_the_bundled_models_own():
+    from profanity_check import predict_prob
+
+    texts = [*CLEAN_PROMPTS, "fuck this city", "ugly duckling", "a hell of a view", ""]
+
+    assert np.allclose(prompts._profanity_model()(texts), predict_prob(texts), rtol=0, atol=1e-12)
 
 
 def test_profanity_model_ignores_the_negative_prompt():
