@@ -1,6 +1,7 @@
 """The moderation engine with its real models: alt-profanity-check and NudeNet's detector."""
 
 import io
+import multiprocessing
 import threading
 
 import numpy as np
@@ -300,6 +301,27 @@ def test_concurrent_first_use_loads_a_single_detector(monkeypatch):
 
     assert len(loaded) == 4
     assert all(detector is loaded[0] for detector in loaded)
+
+
+def _report_detector_state_after_fork(results):
+    results.put(images._detector is None)
+    results.put(check_image(moderation_images.figure_from_behind()).flagged_classes)
+
+
+def test_forked_worker_loads_its_own_detector():
+    load_detector()
+    fork = multiprocessing.get_context("fork")
+    results = fork.Queue()
+    child = fork.Process(target=_report_detector_state_after_fork, args=(results,))
+
+    child.start()
+    starts_without_detector = results.get(timeout=60)
+    flagged_in_child = results.get(timeout=60)
+    child.join(timeout=60)
+
+    assert starts_without_detector is True
+    assert flagged_in_child == ("BUTTOCKS_EXPOSED",)
+    assert child.exitcode == 0
 
 
 def test_corrupt_bytes_raise_a_clear_error():
