@@ -1,7 +1,9 @@
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Organization
+from billing.credit_lots import lots_for
 from billing.models import CreditLedgerEntry
 
 
@@ -25,3 +27,13 @@ def ledger_entries(*, organization: Organization):
     return CreditLedgerEntry.objects.filter(organization=organization).order_by(
         "-created_at", "-id"
     )
+
+
+def expiring_credits(*, organization: Organization, now=None) -> list[dict]:
+    """What expires when: `[{"expires_at", "credits"}]`, soonest first (see billing.credit_lots)."""
+    now = now or timezone.now()
+    totals: dict = {}
+    for lot in lots_for(organization=organization, since=now):
+        if lot.expires_at is not None and lot.expires_at > now and lot.remaining > 0:
+            totals[lot.expires_at] = totals.get(lot.expires_at, 0) + lot.remaining
+    return [{"expires_at": when, "credits": credits} for when, credits in sorted(totals.items())]
