@@ -151,14 +151,15 @@ class Subscription(models.Model):
     status = models.CharField(max_length=32)
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
-    updated_at = models.DateTimeField(default=timezone.now)
+    # When the Stripe state applied last was true: an older event never overwrites it.
+    state_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):
         return f"{self.organization}: {self.plan} ({self.status})"
 
 
-class PlanChange(models.Model):
-    """An audit row for every plan or subscription change: who or what made it, and why."""
+class SubscriptionChange(models.Model):
+    """An audit row for every plan or subscription change: what changed, and what made it."""
 
     class Source(models.TextChoices):
         WEBHOOK = "webhook", "Stripe event"
@@ -166,7 +167,7 @@ class PlanChange(models.Model):
         RECONCILIATION = "reconciliation", "Reconciliation"
 
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="plan_changes"
+        "accounts.Organization", on_delete=models.CASCADE, related_name="subscription_changes"
     )
     from_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
     to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
@@ -178,7 +179,7 @@ class PlanChange(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"{self.organization}: {self.from_plan} -> {self.to_plan} ({self.source})"
+        return f"{self.organization}: {self.from_plan} → {self.to_plan} ({self.source})"
 
 
 class Invoice(models.Model):

@@ -30,3 +30,17 @@ def grant_monthly_credits() -> None:
     ).select_related("plan")
     for organization in organizations.iterator():
         services.grant_monthly_credits(organization=organization, now=now)
+
+
+@shared_task
+def reconcile_subscriptions() -> None:
+    """Compare every organization that has a Stripe customer with Stripe and repair drift."""
+    organizations = Organization.objects.exclude(stripe_customer_id="").select_related("plan")
+    for organization in organizations.iterator():
+        try:
+            changes = services.reconcile_subscription(organization=organization)
+        except services.stripe_gateway.StripeUnavailable:
+            logger.exception("Could not reconcile %s with Stripe", organization.slug)
+            continue
+        if changes:
+            logger.warning("Reconciled %s with Stripe: %s", organization.slug, changes)

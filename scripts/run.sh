@@ -46,6 +46,8 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 
+.venv/bin/python manage.py connect_local_stripe
+
 echo
 echo "Imagen is running on http://127.0.0.1:$PORT  (API docs: http://127.0.0.1:$PORT/docs/)"
 .venv/bin/python manage.py ensure_demo
