@@ -8,6 +8,8 @@ import pytest
 import requests
 import stripe
 
+from billing.stripe_events import HANDLERS
+
 LOCALSTRIPE = Path("/work/main/.venv/bin/localstripe")
 
 
@@ -18,8 +20,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def localstripe_server():
-    """A real localstripe process on a free loopback port, for the whole session."""
+def localstripe_server(live_server):
+    """A real localstripe process on a free loopback port, for the whole session.
+
+    It depends on the live server so that it stops first: its last events (sent a second
+    late) land before the live server and the test database go away.
+    """
     port = _free_port()
     process = subprocess.Popen(
         [str(LOCALSTRIPE), "--port", str(port), "--from-scratch"],
@@ -38,6 +44,7 @@ def localstripe_server():
             raise RuntimeError("localstripe did not start")
         yield base
     finally:
+        time.sleep(1.5)
         process.terminate()
         process.wait(timeout=10)
 
@@ -52,6 +59,8 @@ def stripe_server(localstripe_server, live_server, settings):
         json={
             "url": f"{live_server.url}/stripe/webhook/",
             "secret": settings.STRIPE_WEBHOOK_SECRET,
+            # Like a real Stripe endpoint: only the events the project handles.
+            "events": sorted(HANDLERS),
         },
         timeout=5,
     )

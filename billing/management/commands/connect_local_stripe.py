@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from billing import services
+from billing.stripe_events import HANDLERS
 from billing.stripe_gateway import StripeUnavailable
 
 WEBHOOK_NAME = "imagen"
@@ -27,7 +28,11 @@ class Command(BaseCommand):
             try:
                 response = requests.post(
                     f"{base}/_config/webhooks/{WEBHOOK_NAME}",
-                    json={"url": webhook_url, "secret": settings.STRIPE_WEBHOOK_SECRET},
+                    json={
+                        "url": webhook_url,
+                        "secret": settings.STRIPE_WEBHOOK_SECRET,
+                        "events": sorted(HANDLERS),
+                    },
                     timeout=5,
                 )
                 response.raise_for_status()
