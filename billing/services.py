@@ -324,8 +324,9 @@ def ensure_stripe_customer(*, organization: Organization) -> str:
     """Return the organization's Stripe customer id, creating the customer the first time."""
     if organization.stripe_customer_id:
         return organization.stripe_customer_id
+    emails_to = billing_emails_for(organization=organization)
     customer_id = stripe_gateway.create_customer(
-        organization=organization, email=billing_emails_for(organization=organization)[0]
+        organization=organization, email=emails_to[0] if emails_to else None
     )
     # Two first clicks at once: the idempotency key gave both the same customer on Stripe,
     # and only the first write is kept here.

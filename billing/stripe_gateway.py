@@ -56,14 +56,13 @@ def plan_price_id(plan: Plan) -> str:
     return plan.stripe_price_id or f"imagen_{plan.slug}_monthly"
 
 
-def create_customer(*, organization: Organization, email: str) -> str:
+def create_customer(*, organization: Organization, email: str | None) -> str:
+    params = {"name": organization.name, "metadata": {"organization": str(organization.public_id)}}
+    if email:
+        params["email"] = email
     customer = _call(
         client().v1.customers.create,
-        params={
-            "name": organization.name,
-            "email": email,
-            "metadata": {"organization": str(organization.public_id)},
-        },
+        params=params,
         options={"idempotency_key": f"customer:{organization.public_id}"},
     )
     return customer["id"]

@@ -232,5 +232,9 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR", "propagate": True}},
+    "loggers": {
+        "django.request": {"level": "ERROR", "propagate": True},
+        # The stripe library logs every API call at INFO.
+        "stripe": {"level": "WARNING"},
+    },
 }

@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 
 from accounts.models import Organization
-from billing import services, stripe_gateway
+from billing import services, stripe_gateway, tasks
 from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, StripeEvent
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, PlanFactory
 from tests.billing.conftest import confirm_card_setup, signed_event_post, wait_for
@@ -181,8 +181,10 @@ def test_reconciliation_repairs_a_plan_that_drifted_from_stripe(
     Organization.objects.filter(pk=owner.pk).update(plan=free)
     owner.subscription.__class__.objects.filter(pk=owner.subscription.pk).update(status="canceled")
     owner.refresh_from_db()
-    changes = services.reconcile_subscription(organization=owner)
+    tasks.reconcile_subscriptions()
     owner.refresh_from_db()
     assert owner.plan.slug == "pro"
-    assert changes["plan"] == ["free", "pro"]
-    assert owner.subscription_changes.filter(source="reconciliation").exists()
+    assert owner.subscription.status == "active"
+    change = owner.subscription_changes.get(source="reconciliation")
+    assert (change.from_plan.slug, change.to_plan.slug) == ("free", "pro")
+    assert services.reconcile_subscription(organization=owner) == {}
