@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from accounts.models import Organization
 from billing import services
@@ -48,6 +49,8 @@ def page(stripe_server, live_server, client, settings, monkeypatch):
         page.goto(f"{live_server.url}/billing/")
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop ran used their own connection: close it.
+        connections.close_all()
 
 
 def _type_card(page, number: str):
