@@ -11,6 +11,7 @@ from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Value
 from django.db.models.functions import Concat
@@ -418,6 +419,14 @@ def buy_pack(
     )
 
 
+# Longer than any Stripe call takes; if the process dies, the lock lapses by itself.
+PLAN_CHANGE_LOCK_SECONDS = 60
+
+
+class PlanChangeInProgress(Exception):
+    """Another change of the same organization's plan is still running."""
+
+
 def change_plan(
     *, organization: Organization, plan: Plan, setup_intent_id: str = "", user: User | None = None
 ) -> Subscription | None:
@@ -427,7 +436,23 @@ def change_plan(
     A paid plan: a new subscription (charged to the card `setup_intent_id` saved), or the
     current one switched to the plan (Stripe prorates). The organization's plan follows
     Stripe's answer; the period's credits follow the paid invoice's event.
+    Raises PlanChangeInProgress while another change of this organization's plan runs
+    (two quick "Subscribe" clicks must not make two subscriptions).
     """
+    lock = f"billing:plan-change:{organization.pk}"
+    if not cache.add(lock, 1, timeout=PLAN_CHANGE_LOCK_SECONDS):
+        raise PlanChangeInProgress
+    try:
+        return _change_plan(
+            organization=organization, plan=plan, setup_intent_id=setup_intent_id, user=user
+        )
+    finally:
+        cache.delete(lock)
+
+
+def _change_plan(
+    *, organization: Organization, plan: Plan, setup_intent_id: str, user: User | None
+) -> Subscription | None:
     subscription = Subscription.objects.filter(organization=organization).first()
     live = subscription is not None and subscription.status not in ENDED_STATUSES
     if not plan.is_paid:

@@ -141,6 +141,12 @@ def change_plan(request):
             setup_intent_id=request.POST.get("setup_intent", ""),
             user=request.user,
         )
+    except services.PlanChangeInProgress:
+        message = "Your plan is already being changed. Wait a moment and reload the page."
+        if wants_json:
+            return _json_error(message, status=409)
+        messages.error(request, message)
+        return redirect("billing:overview")
     except (PaymentDeclined, StripeUnavailable) as error:
         message = getattr(error, "message", None) or str(error)
         if wants_json:

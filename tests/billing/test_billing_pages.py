@@ -108,3 +108,14 @@ def test_admin_shows_money_read_only(admin_client):
     assert admin_client.get("/admin/billing/invoice/add/").status_code == 403
     assert admin_client.get("/admin/billing/stripeevent/").status_code == 200
     assert admin_client.get("/admin/billing/plan/add/").status_code == 200
+
+
+def test_a_second_plan_change_while_one_runs_is_refused(client, owner):
+    from django.core.cache import cache
+
+    cache.add(f"billing:plan-change:{owner.pk}", 1, 60)
+    response = client.post(
+        "/billing/plan/", {"plan": "pro", "setup_intent": "seti_x"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 409
+    assert "already being changed" in response.json()["message"]
