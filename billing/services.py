@@ -400,19 +400,23 @@ def buy_pack(
                 organization=organization, setup_intent_id=setup_intent_id
             ),
             pack=pack,
-            idempotency_key=f"pack:{token}",
+            purchase_token=token,
         )
     except (stripe_gateway.PaymentDeclined, stripe_gateway.StripeUnavailable) as error:
         purchase.status = PackPurchase.Status.FAILED
         purchase.failure_message = str(error)[:500]
         purchase.save(update_fields=["status", "failure_message"])
         raise
-    purchase.stripe_payment_intent_id = payment.id
-    purchase.status = {
+    status = {
         "succeeded": PackPurchase.Status.PROCESSING,  # until the event says so
         "requires_action": PackPurchase.Status.REQUIRES_ACTION,
     }.get(payment.status, PackPurchase.Status.PROCESSING)
-    purchase.save(update_fields=["stripe_payment_intent_id", "status"])
+    PackPurchase.objects.filter(pk=purchase.pk).update(stripe_payment_intent_id=payment.id)
+    # Stripe's event may have been applied already; its outcome is not overwritten.
+    PackPurchase.objects.filter(pk=purchase.pk, status=PackPurchase.Status.STARTED).update(
+        status=status
+    )
+    purchase.refresh_from_db()
     requires_action = purchase.status == PackPurchase.Status.REQUIRES_ACTION
     return PackCheckout(
         purchase=purchase, client_secret=payment.client_secret if requires_action else ""
@@ -665,8 +669,10 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
         kind=Kind.PURCHASE,
         memo=f"{pack.name} credit pack",
     )
-    PackPurchase.objects.filter(stripe_payment_intent_id=payment_intent["id"]).update(
-        status=PackPurchase.Status.SUCCEEDED, failure_message=""
+    _purchase_of(payment_intent).update(
+        status=PackPurchase.Status.SUCCEEDED,
+        failure_message="",
+        stripe_payment_intent_id=payment_intent["id"],
     )
     invoice = _create_invoice(
         organization=organization,
@@ -690,11 +696,18 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
     return invoice
 
 
+def _purchase_of(payment_intent: dict):
+    # By the click's token, which the PaymentIntent carries: its event can arrive before
+    # buy_pack has stored the PaymentIntent's id.
+    token = (payment_intent.get("metadata") or {}).get("purchase")
+    if token:
+        return PackPurchase.objects.filter(token=token)
+    return PackPurchase.objects.filter(stripe_payment_intent_id=payment_intent["id"])
+
+
 def record_pack_payment_failure(*, payment_intent: dict) -> None:
     error = payment_intent.get("last_payment_error") or {}
-    PackPurchase.objects.filter(stripe_payment_intent_id=payment_intent["id"]).exclude(
-        status=PackPurchase.Status.SUCCEEDED
-    ).update(
+    _purchase_of(payment_intent).exclude(status=PackPurchase.Status.SUCCEEDED).update(
         status=PackPurchase.Status.FAILED,
         failure_message=(error.get("message") or "The payment failed.")[:500],
     )

@@ -92,7 +92,7 @@ def pay_for_pack(
     customer_id: str,
     payment_method_id: str,
     pack: CreditPack,
-    idempotency_key: str,
+    purchase_token: str,
 ) -> PackPayment:
     """Create and confirm the pack's PaymentIntent; raise PaymentDeclined with Stripe's reason."""
     intent = _call(
@@ -108,9 +108,10 @@ def pay_for_pack(
                 "organization": str(organization.public_id),
                 "pack": str(pack.pk),
                 "credits": str(pack.credits),
+                "purchase": purchase_token,
             },
         },
-        options={"idempotency_key": idempotency_key},
+        options={"idempotency_key": f"pack:{purchase_token}"},
     )
     return PackPayment(
         id=intent["id"], status=intent["status"], client_secret=intent["client_secret"]

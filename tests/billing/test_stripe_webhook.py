@@ -266,3 +266,17 @@ def test_failed_subscription_payment_emails_the_owners(post_event, organization)
     [message] = mail.outbox
     assert message.to == ["owner@example.com"]
     assert "$29.00" in message.body
+
+
+def test_an_event_arriving_before_the_purchase_stored_its_intent_still_marks_it_paid(
+    post_event, organization, pack
+):
+    from billing.models import PackPurchase
+
+    purchase = PackPurchase.objects.create(organization=organization, pack=pack, token="t" * 16)
+    intent = payloads.pack_payment_intent(organization, pack)
+    intent["metadata"]["purchase"] = purchase.token
+    post_event(payloads.event("payment_intent.succeeded", intent))
+    purchase.refresh_from_db()
+    assert purchase.status == "succeeded"
+    assert purchase.stripe_payment_intent_id == intent["id"]
