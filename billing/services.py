@@ -321,17 +321,20 @@ def grant_monthly_credits(
 # --- Stripe: customers, cards, packs, plans ------------------------------------------------
 
 
-def ensure_stripe_customer(*, organization: Organization) -> str:
-    """Return the organization's Stripe customer id, creating the customer the first time."""
-    if organization.stripe_customer_id:
+def ensure_stripe_customer(*, organization: Organization, replacing: str = "") -> str:
+    """Return the organization's Stripe customer id, creating the customer the first time.
+
+    `replacing`: a customer id Stripe no longer knows, to be replaced by a new customer.
+    """
+    if organization.stripe_customer_id and organization.stripe_customer_id != replacing:
         return organization.stripe_customer_id
     emails_to = billing_emails_for(organization=organization)
     customer_id = stripe_gateway.create_customer(
-        organization=organization, email=emails_to[0] if emails_to else None
+        organization=organization, email=emails_to[0] if emails_to else None, replacing=replacing
     )
     # Two first clicks at once: the idempotency key gave both the same customer on Stripe,
     # and only the first write is kept here.
-    Organization.objects.filter(pk=organization.pk, stripe_customer_id="").update(
+    Organization.objects.filter(pk=organization.pk, stripe_customer_id=replacing).update(
         stripe_customer_id=customer_id
     )
     organization.stripe_customer_id = Organization.objects.values_list(
@@ -343,6 +346,9 @@ def ensure_stripe_customer(*, organization: Organization) -> str:
 def start_card_setup(*, organization: Organization) -> str:
     """Return the client secret with which Stripe.js saves a card for the organization."""
     customer_id = ensure_stripe_customer(organization=organization)
+    if not stripe_gateway.customer_exists(customer_id):
+        # Stripe lost the customer (a restarted localstripe, a test account reset).
+        customer_id = ensure_stripe_customer(organization=organization, replacing=customer_id)
     return stripe_gateway.create_setup_intent(customer_id=customer_id)["client_secret"]
 
 

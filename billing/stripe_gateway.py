@@ -30,6 +30,10 @@ class StripeUnavailable(Exception):
     """Stripe could not be reached or refused the request for a reason that is not the card."""
 
 
+class ResourceMissing(StripeUnavailable):
+    """Stripe does not know an object we named (a customer of a wiped test server, say)."""
+
+
 @lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str) -> stripe.StripeClient:
     return stripe.StripeClient(
@@ -48,6 +52,10 @@ def _call(method, *args, **kwargs) -> dict:
         return method(*args, **kwargs).to_dict()
     except stripe.CardError as error:
         raise PaymentDeclined(error.user_message or "Your card was declined.") from error
+    except stripe.InvalidRequestError as error:
+        if error.code == "resource_missing" or error.http_status == 404:
+            raise ResourceMissing(str(error.user_message or error)) from error
+        raise StripeUnavailable(str(error.user_message or error)) from error
     except stripe.StripeError as error:
         raise StripeUnavailable(str(error.user_message or error)) from error
 
@@ -56,16 +64,24 @@ def plan_price_id(plan: Plan) -> str:
     return plan.stripe_price_id or f"imagen_{plan.slug}_monthly"
 
 
-def create_customer(*, organization: Organization, email: str | None) -> str:
+def create_customer(*, organization: Organization, email: str | None, replacing: str = "") -> str:
     params = {"name": organization.name, "metadata": {"organization": str(organization.public_id)}}
     if email:
         params["email"] = email
     customer = _call(
         client().v1.customers.create,
         params=params,
-        options={"idempotency_key": f"customer:{organization.public_id}"},
+        options={"idempotency_key": f"customer:{organization.public_id}:{replacing}"},
     )
     return customer["id"]
+
+
+def customer_exists(customer_id: str) -> bool:
+    try:
+        customer = _call(client().v1.customers.retrieve, customer_id)
+    except ResourceMissing:
+        return False
+    return not customer.get("deleted")
 
 
 def create_setup_intent(*, customer_id: str) -> dict:

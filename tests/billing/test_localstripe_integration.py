@@ -188,3 +188,14 @@ def test_reconciliation_repairs_a_plan_that_drifted_from_stripe(
     change = owner.subscription_changes.get(source="reconciliation")
     assert (change.from_plan.slug, change.to_plan.slug) == ("free", "pro")
     assert services.reconcile_subscription(organization=owner) == {}
+
+
+def test_a_customer_stripe_no_longer_knows_is_replaced_when_a_card_is_saved(
+    client, settings, stripe_server, catalog, owner
+):
+    Organization.objects.filter(pk=owner.pk).update(stripe_customer_id="cus_wiped")
+    setup = _save_card(client, settings, stripe_server)
+    assert setup["status"] == "succeeded"
+    owner.refresh_from_db()
+    assert owner.stripe_customer_id.startswith("cus_")
+    assert owner.stripe_customer_id != "cus_wiped"
