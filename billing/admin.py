@@ -4,7 +4,6 @@ through billing.services (the full admin, with ledger adjustments, comes later).
 from django.contrib import admin
 
 from billing.models import (
-    CreditLedgerEntry,
     CreditPack,
     Invoice,
     PackPurchase,
@@ -69,13 +68,6 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "type", "received_at")
     list_filter = ("type",)
     search_fields = ("event_id",)
-
-
-@admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "organization", "kind", "amount", "balance_after", "reference")
-    list_filter = ("kind",)
-    search_fields = ("reference", "organization__name")
 
 
 @admin.register(PackPurchase)

@@ -70,3 +70,7 @@ def active_packs():
 
 def pack(*, pack_id: int) -> CreditPack:
     return CreditPack.objects.get(pk=pack_id, active=True)
+
+
+def plan(*, slug: str) -> Plan:
+    return Plan.objects.get(slug=slug)

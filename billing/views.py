@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
 from billing import selectors, services, stripe_events
-from billing.models import Invoice, Plan
+from billing.models import CreditPack, Invoice, Plan
 from billing.stripe_gateway import PaymentDeclined, StripeUnavailable
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def buy_pack(request, pack_id: int):
     organization = _managed_organization(request)
     try:
         pack = selectors.pack(pack_id=pack_id)
-    except Exception as error:
+    except CreditPack.DoesNotExist as error:
         raise Http404("No such pack") from error
     token = request.POST.get("token", "")
     setup_intent = request.POST.get("setup_intent", "")
@@ -131,7 +131,7 @@ def change_plan(request):
     organization = _managed_organization(request)
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
-        plan = Plan.objects.get(slug=request.POST.get("plan", ""))
+        plan = selectors.plan(slug=request.POST.get("plan", ""))
     except Plan.DoesNotExist as error:
         raise Http404("No such plan") from error
     try:
