@@ -1,16 +1,14 @@
 import json
 import socket
 import subprocess
+import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import stripe
 
 from billing.stripe_events import HANDLERS
-
-LOCALSTRIPE = Path("/work/main/.venv/bin/localstripe")
 
 
 def _free_port() -> int:
@@ -28,7 +26,8 @@ def localstripe_server(live_server):
     """
     port = _free_port()
     process = subprocess.Popen(
-        [str(LOCALSTRIPE), "--port", str(port), "--from-scratch"],
+        # The localstripe package of the virtualenv running the tests.
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
