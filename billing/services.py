@@ -624,7 +624,12 @@ def sync_subscription(
             target = default_plan()
         if target is not None and organization.plan_id != target.pk:
             changes["plan"] = [organization.plan.slug, target.slug]
-            _set_plan(organization=organization, plan=target, source=source, details=details)
+            _set_plan(
+                organization=organization,
+                plan=target,
+                source=source,
+                details={**details, "changes": changes},
+            )
         elif changes and source == SubscriptionChange.Source.RECONCILIATION:
             SubscriptionChange.objects.create(
                 organization=organization,

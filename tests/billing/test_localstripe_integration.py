@@ -187,6 +187,7 @@ def test_reconciliation_repairs_a_plan_that_drifted_from_stripe(
     assert owner.subscription.status == "active"
     change = owner.subscription_changes.get(source="reconciliation")
     assert (change.from_plan.slug, change.to_plan.slug) == ("free", "pro")
+    assert change.details["changes"]["status"] == ["canceled", "active"]
     assert services.reconcile_subscription(organization=owner) == {}
 
 
