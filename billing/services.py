@@ -464,7 +464,7 @@ def _change_plan(
     *, organization: Organization, plan: Plan, setup_intent_id: str, user: User | None
 ) -> Subscription | None:
     subscription = Subscription.objects.filter(organization=organization).first()
-    live = subscription is not None and subscription.status not in ENDED_STATUSES
+    live = subscription is not None and subscription.status in LIVE_STATUSES
     if not plan.is_paid:
         if not live:
             return subscription
