@@ -85,6 +85,7 @@ def sign_up(*, email: str, password: str, full_name: str = "") -> SignUp:
     except IntegrityError as exc:
         raise EmailAlreadyRegistered(email) from exc
     organization = create_organization(name=_personal_org_name(user), owner=user)
+    billing_services.grant_signup_credits(organization=organization)
     return SignUp(user=user, organization=organization)
 
 

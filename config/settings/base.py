@@ -129,7 +129,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
+    "billing-grant-monthly-credits": {
+        "task": "billing.tasks.grant_monthly_credits",
+        "schedule": 3600,
+    },
+    "billing-reconcile-subscriptions": {
+        "task": "billing.tasks.reconcile_subscriptions",
+        "schedule": 6 * 3600,
+    },
+}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -224,5 +234,9 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR", "propagate": True}},
+    "loggers": {
+        "django.request": {"level": "ERROR", "propagate": True},
+        # The stripe library logs every API call at INFO.
+        "stripe": {"level": "WARNING"},
+    },
 }
