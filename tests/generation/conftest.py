@@ -9,3 +9,49 @@ def _fresh_catalog():
     catalog.clear_local_cache()
     yield
     catalog.clear_local_cache()
+
+
+@pytest.fixture
+def broken_model(monkeypatch):
+    """A catalog model whose engine always fails."""
+    from generation import engines
+    from generation.models import ModelCatalogEntry
+
+    monkeypatch.setitem(engines._ENGINES, "broken", "tests.generation.engines.BrokenEngine")
+    return ModelCatalogEntry.objects.create(
+        id="imagen-broken",
+        name="Broken",
+        engine="broken",
+        credits_per_image=3,
+        capabilities=["text-to-image", "image-to-image", "variations"],
+    )
+
+
+@pytest.fixture
+def queue_down():
+    """Point the Celery app at a broker address where nothing listens."""
+    from config.celery import app
+
+    def use(url):
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"socket_connect_timeout": 1, "max_retries": 0}
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    original = (app.conf.broker_url, dict(app.conf.broker_transport_options or {}))
+    use("redis://127.0.0.1:9/0")
+    yield
+    use(original[0])
+    app.conf.broker_transport_options = original[1]
+
+
+@pytest.fixture
+def steady_window(monkeypatch):
+    """Hold django-ratelimit's clock still, so a test never straddles a window edge."""
+    import time
+    import types
+
+    from django_ratelimit import core
+
+    frozen = time.time()
+    monkeypatch.setattr(core, "time", types.SimpleNamespace(time=lambda: frozen))

@@ -47,6 +47,7 @@ class JobFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Job
+        skip_postgeneration_save = True
 
     organization = factory.SubFactory(OrganizationFactory)
     dialect = Job.Dialect.V1
