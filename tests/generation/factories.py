@@ -32,7 +32,7 @@ def headers(secret: str, **extra) -> dict:
 ASYNC = {"prefer": "respond-async"}
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (320, 240), color=(200, 80, 40)) -> bytes:
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (512, 384), color=(200, 80, 40)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format=fmt)
     return buffer.getvalue()
