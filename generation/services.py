@@ -198,25 +198,29 @@ def submit_job(
 def start_job(*, job_id) -> Job | None:
     """Mark the job running for a worker; None when it is no longer to be run.
 
-    A job found running again was redelivered after its worker died: it restarts, up to
-    MAX_ATTEMPTS, then fails (and is refunded) instead of looping forever.
+    Raises Job.DoesNotExist while the submit transaction has not committed yet. A job
+    found running again was redelivered after its worker died: it restarts, up to
+    JOB_MAX_ATTEMPTS, then fails (and is refunded) instead of looping forever.
     """
-    now = timezone.now()
-    started = Job.objects.filter(
-        pk=job_id, status__in=Job.UNFINISHED, attempts__lt=settings.JOB_MAX_ATTEMPTS
-    ).update(status=Status.RUNNING, started_at=now, progress=0, attempts=F("attempts") + 1)
-    job = Job.objects.select_related("organization", "model").filter(pk=job_id).first()
-    if job is None:
-        raise Job.DoesNotExist(job_id)
-    if started:
-        return job
-    if not job.is_finished:
+    job = Job.objects.select_related("organization", "model").get(pk=job_id)
+    if job.is_finished:
+        return None
+    if job.attempts >= settings.JOB_MAX_ATTEMPTS:
         fail_job(
             job_id=job.pk,
             code=ErrorCode.WORKER_LOST,
             message="The job was interrupted too many times.",
         )
-    return None
+        return None
+    now = timezone.now()
+    started = Job.objects.filter(
+        pk=job.pk, status__in=Job.UNFINISHED, attempts=job.attempts
+    ).update(status=Status.RUNNING, started_at=now, progress=0, attempts=F("attempts") + 1)
+    if not started:
+        return None  # canceled, reaped or taken by another delivery meanwhile
+    job.status, job.started_at, job.progress = Status.RUNNING, now, 0
+    job.attempts += 1
+    return job
 
 
 def report_progress(*, job: Job, progress: int) -> None:

@@ -55,3 +55,39 @@ def steady_window(monkeypatch):
 
     frozen = time.time()
     monkeypatch.setattr(core, "time", types.SimpleNamespace(time=lambda: frozen))
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker, in a thread, consuming the configured broker (Redis in CI)."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from config.celery import app
+
+    def close_worker_connections(**kwargs):
+        # The worker thread's own connections, so the test database can be dropped.
+        connections.close_all()
+
+    task_postrun.connect(close_worker_connections, weak=False)
+    app.control.purge()  # messages earlier tests published for jobs that no longer exist
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(close_worker_connections)
+
+
+@pytest.fixture
+def public_site(live_server, settings):
+    """Image URLs point at the live server, as SITE_URL does in production."""
+    settings.SITE_URL = live_server.url
+    return live_server
