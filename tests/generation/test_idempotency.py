@@ -75,3 +75,32 @@ def test_replay_after_the_job_moved_on_shows_the_original_answer(client):
     replay = post(client, key, "/v1/text-to-image", {"prompt": "a fox"}, "k1")
     assert replay.json() == first.json()
     assert replay.json()["status"] == "processing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_key_while_the_first_is_still_running_is_409(live_server):
+    import threading
+    import time
+
+    import requests
+
+    _, key = customer(credits=10)
+    url = f"{live_server.url}/v1/text-to-image"
+    sent = {"Authorization": f"Bearer {key}", "Idempotency-Key": "slow-one"}
+    first = {}
+
+    def waiting_call():
+        # No worker runs, so this call waits its full 2 seconds holding the key.
+        first["response"] = requests.post(
+            url, json={"prompt": "a fox"}, headers={**sent, "Prefer": "wait=2"}, timeout=30
+        )
+
+    thread = threading.Thread(target=waiting_call)
+    thread.start()
+    time.sleep(0.7)
+    second = requests.post(url, json={"prompt": "a fox"}, headers=sent, timeout=30)
+    thread.join()
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "idempotency_conflict"
+    assert first["response"].status_code == 202
+    assert Job.objects.count() == 1

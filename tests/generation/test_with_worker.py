@@ -5,7 +5,6 @@ import time
 import pytest
 import requests
 
-from generation.models import Job
 from tests.generation.factories import customer, headers
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -62,34 +61,6 @@ def test_tasks_sync_answers_200_with_the_v1_job(client):
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["width"], len(body["images"])) == ("completed", 1024, 2)
-
-
-def test_short_wait_answers_202_with_the_job_as_it_stands(client):
-    """No worker runs: the wait (Prefer: wait=1) runs out."""
-    _, key = customer(credits=10)
-    response = client.post(
-        "/v1/text-to-image",
-        {"prompt": "a fox"},
-        content_type="application/json",
-        **headers(key, prefer="wait=1"),
-    )
-    assert response.status_code == 202
-    assert response.json()["status"] == "processing"
-    assert response["Preference-Applied"] == "wait=1"
-
-
-def test_webhook_url_answers_202_without_waiting(client):
-    _, key = customer(credits=10)
-    started = time.monotonic()
-    response = client.post(
-        "/v1/text-to-image",
-        {"prompt": "a fox", "webhook_url": "https://example.com/hook"},
-        content_type="application/json",
-        **headers(key),
-    )
-    assert response.status_code == 202
-    assert time.monotonic() - started < 5
-    assert Job.objects.get().webhook_events == ["job.completed", "job.failed"]
 
 
 @pytest.mark.usefixtures("celery_worker")
