@@ -31,3 +31,7 @@ def pending_invitations(*, organization: Organization):
     return Invitation.objects.filter(
         organization=organization, accepted_at=None, revoked_at=None
     ).order_by("-created_at")
+
+
+def invitations(*, organization: Organization):
+    return Invitation.objects.filter(organization=organization)

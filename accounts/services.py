@@ -6,13 +6,19 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.text import slugify
 
-from accounts.models import ApiKey, Membership, Organization, User
+from accounts.models import ApiKey, Invitation, Membership, Organization, User
 from billing import services as billing_services
 from billing.models import Plan
 
@@ -125,7 +131,17 @@ def create_api_key(
     raise RuntimeError("Could not find a free API key prefix")
 
 
-def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+def revoke_api_key(*, api_key: ApiKey, revoked_by: User | None = None) -> ApiKey:
+    """Revoke `api_key`: the next request with it gets 401.
+
+    A person (`revoked_by`) may revoke a key they created; owners and admins revoke any key.
+    """
+    if revoked_by is not None and api_key.created_by_id != revoked_by.pk:
+        membership = Membership.objects.filter(
+            organization_id=api_key.organization_id, user=revoked_by
+        ).first()
+        if membership is None or not membership.can_manage:
+            raise NotAllowed("Only owners, admins and the person who created a key can revoke it.")
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
@@ -164,3 +180,208 @@ def _record_key_use(api_key: ApiKey) -> None:
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+
+
+# Team: invitations, roles and membership. Owners and admins manage the team; only owners
+# touch owners; an organization always keeps at least one owner.
+
+INVITATION_MAX_AGE = timedelta(days=7)
+_INVITATION_SALT = "accounts.invitation"
+
+
+class TeamError(Exception):
+    """A team change that is not allowed; the message is meant for the person who tried it."""
+
+
+class NotAllowed(TeamError):
+    pass
+
+
+class LastOwner(TeamError):
+    pass
+
+
+class AlreadyMember(TeamError):
+    pass
+
+
+class InvalidInvitation(TeamError):
+    pass
+
+
+def _require_manager(*, organization: Organization, actor: User) -> Membership:
+    membership = Membership.objects.filter(organization=organization, user=actor).first()
+    if membership is None or not membership.can_manage:
+        raise NotAllowed("Only owners and admins can manage the team.")
+    return membership
+
+
+def _lock_owners(*, organization: Organization) -> list[Membership]:
+    # Locking every owner row serializes concurrent demotions and removals, so two of them
+    # can never together leave the organization without an owner.
+    return list(
+        Membership.objects.select_for_update().filter(
+            organization=organization, role=Membership.Role.OWNER
+        )
+    )
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.TimestampSigner(salt=_INVITATION_SALT).sign(str(invitation.pk))
+
+
+def invitation_url(invitation: Invitation) -> str:
+    path = reverse("accounts:accept-invitation", args=[invitation_token(invitation)])
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _send_invitation_email(invitation_id: int) -> None:
+    invitation = Invitation.objects.select_related("organization", "invited_by").get(
+        pk=invitation_id
+    )
+    context = {
+        "invitation": invitation,
+        "organization": invitation.organization,
+        "invited_by": invitation.invited_by,
+        "accept_url": invitation_url(invitation),
+        "expires_in_days": INVITATION_MAX_AGE.days,
+    }
+    message = EmailMultiAlternatives(
+        subject=f"You are invited to join {invitation.organization.name} on Imagen",
+        body=render_to_string("emails/invitation.txt", context),
+        to=[invitation.email],
+    )
+    message.attach_alternative(render_to_string("emails/invitation.html", context), "text/html")
+    message.send()
+
+
+@transaction.atomic
+def invite_member(
+    *,
+    organization: Organization,
+    invited_by: User,
+    email: str,
+    role: str = Membership.Role.MEMBER,
+) -> Invitation:
+    """Invite `email` into `organization` and email them a signed link valid for 7 days.
+
+    Inviting an address that already has a pending invitation replaces it (a fresh link).
+    """
+    actor = _require_manager(organization=organization, actor=invited_by)
+    if role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER:
+        raise NotAllowed("Only owners can invite owners.")
+    email = User.objects.normalize_email(email).lower()
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise AlreadyMember(f"{email} is already a member of {organization.name}.")
+    now = timezone.now()
+    Invitation.objects.filter(
+        organization=organization, email__iexact=email, accepted_at=None, revoked_at=None
+    ).update(revoked_at=now)
+    invitation = Invitation.objects.create(
+        organization=organization, email=email, role=role, invited_by=invited_by
+    )
+    transaction.on_commit(partial(_send_invitation_email, invitation.pk))
+    return invitation
+
+
+def invitation_from_token(token: str) -> Invitation:
+    """The pending invitation a link names, or InvalidInvitation (tampered, expired, used)."""
+    try:
+        invitation_id = signing.TimestampSigner(salt=_INVITATION_SALT).unsign(
+            token, max_age=INVITATION_MAX_AGE
+        )
+    except signing.SignatureExpired:
+        raise InvalidInvitation(
+            "This invitation link has expired. Ask for a new invitation."
+        ) from None
+    except signing.BadSignature:
+        raise InvalidInvitation("This invitation link is not valid.") from None
+    invitation = (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(pk=invitation_id)
+        .first()
+    )
+    if invitation is None or invitation.revoked_at is not None:
+        raise InvalidInvitation("This invitation was withdrawn. Ask for a new invitation.")
+    if invitation.accepted_at is not None:
+        raise InvalidInvitation("This invitation has already been accepted.")
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, token: str, user: User) -> Membership:
+    """Make `user` a member through the invitation `token` names, if it was sent to them."""
+    invitation = invitation_from_token(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise InvalidInvitation("This invitation is no longer pending.")
+    if invitation.email.lower() != user.email.lower():
+        raise NotAllowed(
+            f"This invitation was sent to {invitation.email}; you are signed in as {user.email}."
+        )
+    if Membership.objects.filter(organization=invitation.organization, user=user).exists():
+        raise AlreadyMember(f"You are already a member of {invitation.organization.name}.")
+    membership = Membership.objects.create(
+        organization=invitation.organization, user=user, role=invitation.role
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    return membership
+
+
+@transaction.atomic
+def change_role(
+    *, organization: Organization, actor: User, membership: Membership, role: str
+) -> Membership:
+    """Give `membership` another role; only owners grant or take away the owner role."""
+    if membership.organization_id != organization.pk:
+        raise NotAllowed("That person is not in this organization.")
+    if role not in Membership.Role.values:
+        raise NotAllowed(f"Unknown role {role!r}.")
+    manager = _require_manager(organization=organization, actor=actor)
+    owners = _lock_owners(organization=organization)
+    membership.refresh_from_db(fields=["role"])
+    touches_owner = Membership.Role.OWNER in (role, membership.role)
+    if touches_owner and manager.role != Membership.Role.OWNER:
+        raise NotAllowed("Only owners can grant or remove the owner role.")
+    demotes_owner = membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER
+    if demotes_owner and len(owners) == 1:
+        raise LastOwner("An organization needs an owner: make someone else an owner first.")
+    if membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, organization: Organization, actor: User, membership: Membership) -> None:
+    """Remove `membership`; anyone may leave, owners and admins remove others."""
+    if membership.organization_id != organization.pk:
+        raise NotAllowed("That person is not in this organization.")
+    owners = _lock_owners(organization=organization)
+    membership.refresh_from_db(fields=["role"])
+    if membership.user_id != actor.pk:
+        manager = _require_manager(organization=organization, actor=actor)
+        if membership.role == Membership.Role.OWNER and manager.role != Membership.Role.OWNER:
+            raise NotAllowed("Only owners can remove an owner.")
+    if membership.role == Membership.Role.OWNER and len(owners) == 1:
+        raise LastOwner(
+            "An organization needs an owner: make someone else an owner before "
+            + ("leaving." if membership.user_id == actor.pk else "removing this one.")
+        )
+    membership.delete()
+
+
+def revoke_invitation(
+    *, organization: Organization, actor: User, invitation: Invitation
+) -> Invitation:
+    """Withdraw a pending invitation: its link stops working at once."""
+    if invitation.organization_id != organization.pk:
+        raise NotAllowed("That invitation is not from this organization.")
+    _require_manager(organization=organization, actor=actor)
+    if invitation.accepted_at is not None:
+        raise InvalidInvitation("This invitation has already been accepted.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation

@@ -1,0 +1,205 @@
+"""The local engine: deterministic, honours every request field, reads input images."""
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.engines import EngineError, EngineRequest, get_engine
+from generation.engines.base import Mode
+
+BASE = EngineRequest(
+    prompt="a red sunset over snowy mountains",
+    width=256,
+    height=256,
+    seed=42,
+    settings={"detail": 4, "saturation": 1.0, "stylize": 0.3},
+)
+
+
+def generate(request: EngineRequest = BASE, **changes) -> list[bytes]:
+    return get_engine("local").generate(replace(request, **changes), lambda _: None)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.float32)
+
+
+def mean_abs_diff(a: bytes, b: bytes) -> float:
+    return float(np.abs(pixels(a) - pixels(b)).mean())
+
+
+def encoded(image: Image.Image, format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, quality=90)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    """A stand-in photograph: bands, a disc and a gradient, 320 x 256."""
+    y, x = np.mgrid[0:256, 0:320].astype(np.float32)
+    red = 255 * x / 320
+    green = 128 + 100 * np.sin(y / 20)
+    blue = np.where((x - 160) ** 2 + (y - 128) ** 2 < 60**2, 230, 40)
+    return Image.fromarray(np.stack([red, green, blue], -1).clip(0, 255).astype(np.uint8))
+
+
+def test_same_request_gives_identical_bytes():
+    assert generate() == generate()
+
+
+def test_different_seed_gives_different_bytes():
+    assert generate(seed=1) != generate(seed=2)
+
+
+@pytest.mark.parametrize(
+    "style", ["realistic", "artistic", "anime", "fantasy", "cyberpunk", "vintage"]
+)
+def test_each_style_looks_different_from_the_plain_image(style):
+    assert mean_abs_diff(generate(style=style)[0], generate(style=None)[0]) > 5
+
+
+def test_styles_differ_from_each_other():
+    images = [generate(style=s)[0] for s in ("anime", "fantasy", "cyberpunk", "vintage")]
+    assert len(set(images)) == 4
+
+
+def test_different_prompts_look_different():
+    ocean = generate(prompt="calm blue ocean at night")[0]
+    desert = generate(prompt="golden desert dunes at sunset")[0]
+    assert mean_abs_diff(ocean, desert) > 20
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(256, 256), (512, 320), (320, 768), (1024, 1024), (2048, 256)]
+)
+def test_output_has_exactly_the_requested_size(width, height):
+    image = Image.open(io.BytesIO(generate(width=width, height=height)[0]))
+    assert image.size == (width, height)
+
+
+def test_largest_size_is_exact():
+    image = Image.open(io.BytesIO(generate(width=2048, height=2048)[0]))
+    assert image.size == (2048, 2048)
+
+
+def test_output_is_a_decodable_rgb_png():
+    image = Image.open(io.BytesIO(generate()[0]))
+    image.load()
+    assert (image.format, image.mode) == ("PNG", "RGB")
+
+
+def test_each_of_several_images_is_distinct():
+    images = generate(num_images=4)
+    assert len(images) == 4
+    assert len(set(images)) == 4
+
+
+def test_negative_prompt_changes_the_picture_visibly():
+    plain = generate(prompt="a red rose garden")[0]
+    without_red = generate(prompt="a red rose garden", negative_prompt="red")[0]
+    assert mean_abs_diff(plain, without_red) > 5
+
+
+def test_negative_prompt_without_keywords_still_changes_the_output():
+    assert generate(negative_prompt="ugly, deformed") != generate()
+
+
+def test_steps_change_the_picture():
+    assert mean_abs_diff(generate(steps=1)[0], generate(steps=60)[0]) > 1
+
+
+def test_guidance_scale_changes_the_picture():
+    assert mean_abs_diff(generate(guidance_scale=2.0)[0], generate(guidance_scale=15.0)[0]) > 3
+
+
+def test_catalog_settings_change_the_picture():
+    artistic = {"detail": 4, "saturation": 1.3, "stylize": 0.9}
+    plain = generate(style="artistic")[0]
+    assert mean_abs_diff(plain, generate(style="artistic", settings=artistic)[0]) > 3
+
+
+def test_missing_settings_take_the_defaults():
+    assert generate(settings={}) == generate(settings={"detail": 4, "saturation": 1.0})
+
+
+def test_progress_increases_to_100():
+    reported = []
+    get_engine("local").generate(replace(BASE, num_images=2), reported.append)
+    assert reported[0] == 0
+    assert reported[-1] == 100
+    assert reported == sorted(set(reported))
+    assert len(reported) >= 8
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])
+def test_image_to_image_at_strength_zero_keeps_the_input(photo, format):
+    source = encoded(photo, format)
+    out = generate(mode=Mode.IMAGE_TO_IMAGE, init_image=source, strength=0.0, width=320)[0]
+    expected = np.asarray(Image.open(io.BytesIO(source)).convert("RGB"), np.float32)
+    assert np.abs(pixels(out) - expected).mean() < 2
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])
+def test_image_to_image_at_full_strength_moves_far_from_the_input(photo, format):
+    source = encoded(photo, format)
+    out = generate(mode=Mode.IMAGE_TO_IMAGE, init_image=source, strength=1.0, width=320)[0]
+    expected = np.asarray(photo, np.float32)
+    assert np.abs(pixels(out) - expected).mean() > 30
+
+
+def test_image_to_image_strength_moves_gradually_away_from_the_input(photo):
+    source = encoded(photo, "PNG")
+    distances = [
+        float(
+            np.abs(
+                pixels(generate(mode=Mode.IMAGE_TO_IMAGE, init_image=source, strength=s)[0])
+                - np.asarray(photo.resize((256, 256), Image.BICUBIC), np.float32)
+            ).mean()
+        )
+        for s in (0.25, 0.5, 1.0)
+    ]
+    assert distances == sorted(distances)
+
+
+def test_image_to_image_resizes_the_input_to_the_requested_size(photo):
+    out = generate(mode=Mode.IMAGE_TO_IMAGE, init_image=encoded(photo, "PNG"), width=512)[0]
+    assert Image.open(io.BytesIO(out)).size == (512, 256)
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])
+def test_variations_differ_from_the_input_but_resemble_it(photo, format):
+    out = generate(mode=Mode.VARIATIONS, init_image=encoded(photo, format), width=320)[0]
+    varied = pixels(out).mean(axis=2).ravel()
+    original = np.asarray(photo, np.float32).mean(axis=2).ravel()
+    assert np.abs(varied - original).mean() > 8
+    assert np.corrcoef(varied, original)[0, 1] > 0.6
+
+
+def test_variations_with_different_seeds_differ(photo):
+    source = encoded(photo, "PNG")
+    first = generate(mode=Mode.VARIATIONS, init_image=source, seed=1)[0]
+    second = generate(mode=Mode.VARIATIONS, init_image=source, seed=2)[0]
+    assert mean_abs_diff(first, second) > 3
+
+
+@pytest.mark.parametrize("data", [b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b""])
+def test_corrupt_input_image_is_invalid_image(data):
+    with pytest.raises(EngineError) as caught:
+        generate(mode=Mode.IMAGE_TO_IMAGE, init_image=data)
+    assert caught.value.code == "invalid_image"
+
+
+def test_unsupported_input_format_is_invalid_image(photo):
+    with pytest.raises(EngineError) as caught:
+        generate(mode=Mode.VARIATIONS, init_image=encoded(photo, "BMP"))
+    assert caught.value.code == "invalid_image"
+
+
+def test_truncated_jpeg_is_invalid_image(photo):
+    with pytest.raises(EngineError) as caught:
+        generate(mode=Mode.IMAGE_TO_IMAGE, init_image=encoded(photo, "JPEG")[:200])
+    assert caught.value.code == "invalid_image"
