@@ -114,12 +114,7 @@ def _enqueue(job_id: uuid.UUID) -> None:
     from generation.tasks import run_job
 
     try:
-        run_job.apply_async(
-            args=[str(job_id)],
-            retry=False,
-            soft_time_limit=settings.JOB_SOFT_TIME_LIMIT_SECONDS,
-            time_limit=settings.JOB_TIME_LIMIT_SECONDS,
-        )
+        run_job.apply_async(args=[str(job_id)], retry=False)
     except (KombuError, OSError) as exc:
         logger.warning("Job queue unreachable; refusing submission: %s", exc)
         raise ServiceUnavailable(

@@ -68,7 +68,7 @@ class _ThrottledProgress:
 def run_job(self, job_id: str) -> None:
     """Render a job's images and complete it, or fail it with a full refund.
 
-    Published with soft and hard time limits (generation.services._enqueue); acks_late and
+    Its soft and hard time limits are settings (CELERY_TASK_ANNOTATIONS); acks_late and
     reject_on_worker_lost put the message back when a worker dies mid-job.
     """
     try:

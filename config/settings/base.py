@@ -211,6 +211,12 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=120
 JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=150)
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=2)
+CELERY_TASK_ANNOTATIONS = {
+    "generation.tasks.run_job": {
+        "soft_time_limit": JOB_SOFT_TIME_LIMIT_SECONDS,
+        "time_limit": JOB_TIME_LIMIT_SECONDS,
+    },
+}
 
 # Webhooks: private addresses are refused unless this is set (development and tests only).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)

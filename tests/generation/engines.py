@@ -16,3 +16,12 @@ class CrashingEngine:
 
     def generate(self, request, progress):
         raise RuntimeError("segfault in the renderer")
+
+
+class TimedOutEngine:
+    """Runs into the task's soft time limit (Celery raises this inside the task)."""
+
+    def generate(self, request, progress):
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()

@@ -175,3 +175,21 @@ def test_cancel_of_a_running_job_is_409(client):
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "job_not_cancelable"
     assert balance(organization) == 9
+
+
+def test_time_limit_fails_the_job_with_a_full_refund(client, broken_model, monkeypatch):
+    from generation import engines
+
+    monkeypatch.setitem(engines._ENGINES, "broken", "tests.generation.engines.TimedOutEngine")
+    organization, key = customer(credits=10)
+    body = {"prompt": "p", "model": broken_model.id}
+    job_id = post(client, key, "/v1/text-to-image", body).json()["id"]
+    run_job(str(Job.objects.get(public_id=job_id).pk))
+    assert balance(organization) == 10
+    assert client.get(f"/v1/jobs/{job_id}", **headers(key)).json()["error"]["code"] == "timeout"
+
+
+def test_run_job_has_time_limits_and_survives_worker_loss():
+    assert run_job.acks_late
+    assert run_job.reject_on_worker_lost
+    assert 0 < run_job.soft_time_limit < run_job.time_limit
