@@ -176,12 +176,11 @@ def submit_job(
                 expires_at=now + timedelta(days=organization.output_retention_days),
                 deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
             )
-            job._prefetched_objects_cache = {
-                "images": JobImage.objects.bulk_create(
-                    JobImage(job=job, index=i, width=request.width, height=request.height)
-                    for i in range(request.num_images)
-                )
-            }
+            JobImage.objects.bulk_create(
+                JobImage(job=job, index=i, width=request.width, height=request.height)
+                for i in range(request.num_images)
+            )
+            job.servable_images = []  # nothing rendered yet: the response needs no query
             _enqueue(job.id)
     except BaseException:
         if input_path:

@@ -39,11 +39,11 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers.ApiErrorSerializer)
 
 
-def _parse(serializer_class, request, **context):
+def _parse(serializer_class, request):
     data = request.data
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
-    serializer = serializer_class(data=data, context=context)
+    serializer = serializer_class(data=data)
     if not serializer.is_valid():
         fields = _flatten_validation(serializer.errors)
         dimensions = {"width", "height", "size", "parameters.width", "parameters.height"}
@@ -104,14 +104,16 @@ class JobSubmissionApi(OrganizationApiView):
     webhook_means_async = True
 
     def post(self, request):
+        wait = _wait_seconds(request) if self.waits else None
         parsed = _parse(self.request_serializer, request)
         generation_request = parsed.to_generation_request()
+        if generation_request.webhook_url and self.webhook_means_async:
+            wait = None
         job = services.submit_job(
             organization=self.organization, api_key=request.auth, request=generation_request
         )
-        wait = _wait_seconds(request) if self.waits else None
         applied = None
-        if wait is not None and not (generation_request.webhook_url and self.webhook_means_async):
+        if wait is not None:
             job = _wait_for(self.organization, job, wait)
             applied = f"wait={wait}"
         elif self.waits:

@@ -237,6 +237,7 @@ def test_prefer_wait_outside_1_to_60_is_400(client, key, prefer):
     )
     assert response.status_code == 400
     assert "Prefer" in response.json()["error"]["fields"]
+    assert Job.objects.count() == 0
 
 
 def test_idempotency_key_over_255_characters_is_400(client, key):
