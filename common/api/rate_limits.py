@@ -13,7 +13,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
@@ -67,9 +68,14 @@ class _Counter:
         )
 
 
+def _cache():
+    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+
+
 def _counts(request, counters: list[_Counter]) -> list[int]:
+    cache = _cache()
     if isinstance(cache, RedisCache):
-        return _redis_counts(counters)
+        return _redis_counts(cache, counters)
     counts = []
     for counter in counters:
         usage = get_usage(
@@ -83,7 +89,7 @@ def _counts(request, counters: list[_Counter]) -> list[int]:
     return counts
 
 
-def _redis_counts(counters: list[_Counter]) -> list[int]:
+def _redis_counts(cache: RedisCache, counters: list[_Counter]) -> list[int]:
     client = cache._cache.get_client(write=True)
     pipe = client.pipeline(transaction=False)
     for counter in counters:
