@@ -61,8 +61,20 @@ def _multiple_of_8(value: int) -> None:
         raise serializers.ValidationError(f"Must be a multiple of {limits.SIDE_MULTIPLE}.")
 
 
+@extend_schema_field(
+    {
+        "type": "integer",
+        "minimum": limits.SIDE_MIN,
+        "maximum": limits.SIDE_MAX,
+        "multipleOf": limits.SIDE_MULTIPLE,
+    }
+)
+class SideField(serializers.IntegerField):
+    """A width or height: 256-2,048 pixels in multiples of 8."""
+
+
 def side_field(**kwargs) -> serializers.IntegerField:
-    return serializers.IntegerField(
+    return SideField(
         min_value=limits.SIDE_MIN,
         max_value=limits.SIDE_MAX,
         required=False,
