@@ -1,5 +1,7 @@
 """The test suite: the embedded defaults unless DATABASE_URL / REDIS_URL name real servers."""
 
+import tempfile
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -18,3 +20,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Without REDIS_URL, tasks go to kombu's in-process broker (nothing lands in var/broker);
+# with it, to Redis, where the integration tests' in-thread worker consumes them.
+if not REDIS_URL:  # noqa: F405
+    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# Stored images go to a throw-away folder, not the project's var/media.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="imagen-test-media-")
