@@ -5,7 +5,15 @@ from django.contrib.auth.forms import AuthenticationForm
 from accounts.models import ApiKey, Membership, User
 
 
-class SignUpForm(forms.Form):
+class PageForm(forms.Form):
+    """A form as our pages show it: labels without Django's trailing colon."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignUpForm(PageForm):
     email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
     full_name = forms.CharField(label="Name (optional)", max_length=150, required=False)
     password = forms.CharField(
@@ -28,6 +36,10 @@ class SignUpForm(forms.Form):
 
 
 class LoginForm(AuthenticationForm):
+    def __init__(self, request=None, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(request, *args, **kwargs)
+
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
@@ -37,7 +49,7 @@ class LoginForm(AuthenticationForm):
         return self.cleaned_data["username"].lower()
 
 
-class ApiKeyCreateForm(forms.Form):
+class ApiKeyCreateForm(PageForm):
     name = forms.CharField(
         label="Key name", max_length=100, help_text="Where the key is used, e.g. “production”."
     )
@@ -49,20 +61,20 @@ class ApiKeyCreateForm(forms.Form):
     )
 
 
-class InviteForm(forms.Form):
+class InviteForm(PageForm):
     email = forms.EmailField(label="Email")
     role = forms.ChoiceField(
         label="Role", choices=Membership.Role.choices, initial=Membership.Role.MEMBER
     )
 
 
-class RoleForm(forms.Form):
+class RoleForm(PageForm):
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
 
 
-class OrganizationCreateForm(forms.Form):
+class OrganizationCreateForm(PageForm):
     name = forms.CharField(label="Organization name", max_length=120)
 
 
-class SwitchOrganizationForm(forms.Form):
+class SwitchOrganizationForm(PageForm):
     organization = forms.IntegerField(label="Organization")

@@ -85,6 +85,7 @@ def sign_up(*, email: str, password: str, full_name: str = "") -> SignUp:
     except IntegrityError as exc:
         raise EmailAlreadyRegistered(email) from exc
     organization = create_organization(name=_personal_org_name(user), owner=user)
+    billing_services.grant_signup_credits(organization=organization)
     return SignUp(user=user, organization=organization)
 
 
@@ -338,8 +339,8 @@ def change_role(
         raise NotAllowed("That person is not in this organization.")
     if role not in Membership.Role.values:
         raise NotAllowed(f"Unknown role {role!r}.")
-    manager = _require_manager(organization=organization, actor=actor)
     owners = _lock_owners(organization=organization)
+    manager = _require_manager(organization=organization, actor=actor)
     membership.refresh_from_db(fields=["role"])
     touches_owner = Membership.Role.OWNER in (role, membership.role)
     if touches_owner and manager.role != Membership.Role.OWNER:

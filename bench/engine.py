@@ -1,7 +1,10 @@
 """Time the local engine on one core: median and p95 per size, mode, model settings and style.
 
-Run from the repository root:  /work/main/.venv/bin/python bench/engine.py [--runs N]
-Each figure covers the whole generate() call, PNG encoding included.
+Run from the repository root:  /work/main/.venv/bin/python bench/engine.py [--runs N] [--pin]
+Each figure covers the whole generate() call, input decoding and PNG encoding included.
+It prints wall-clock time and the process's CPU time: the engine is single-threaded, so CPU
+time is the time it needs on one core, and it stays meaningful when other processes share
+the machine (wall time then includes waiting for the core).
 """
 
 import os
@@ -66,17 +69,22 @@ def input_photo(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def measure(requests: list[EngineRequest]) -> tuple[float, float]:
+def median_p95(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return statistics.median(timings), timings[round(0.95 * (len(timings) - 1))]
+
+
+def measure(requests: list[EngineRequest]) -> tuple[float, ...]:
+    """Median and p95 of wall time, then median, p95 and minimum of CPU time, in ms."""
     engine = get_engine("local")
     engine.generate(requests[0], lambda _: None)  # warm caches and imports
-    timings = []
+    wall, cpu = [], []
     for request in requests:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         engine.generate(request, lambda _: None)
-        timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]
-    return statistics.median(timings), p95
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return (*median_p95(wall), *median_p95(cpu), min(cpu))
 
 
 def requests_for(size, mode, settings, runs, style_cycle) -> list[EngineRequest]:
@@ -102,25 +110,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="timed runs per row")
     parser.add_argument("--quick", action="store_true", help="1024 x 1024 only")
+    parser.add_argument("--pin", action="store_true", help="pin the process to one CPU")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
+    if args.pin:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     print(f"# local engine benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"# machine: {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()},")
-    print(f"# numpy {np.__version__}, Pillow {Image.__version__}; pinned to one core, 1 thread")
+    pinned = "pinned to one CPU" if args.pin else "not pinned"
+    print(f"# numpy {np.__version__}, Pillow {Image.__version__}; 1 thread, {pinned}")
+    print(f"# load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"# {args.runs} runs per row; styles and prompts rotate across runs\n")
     all_styles = [None, *STYLES]
-    header = f"| {'size':>11} | {'mode':<14} | {'model':<15} | {'style':<9} | median ms | p95 ms |"
+    header = (
+        f"| {'size':>9} | {'mode':<14} | {'model':<15} | {'style':<9} "
+        "| wall median | wall p95 | CPU median | CPU p95 | CPU min |"
+    )
     print(header)
-    print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
 
     def row(size, mode, model, style_label, style_cycle):
-        median, p95 = measure(requests_for(size, mode, MODELS[model], args.runs, style_cycle))
+        wall, wall_p95, cpu, cpu_p95, cpu_min = measure(
+            requests_for(size, mode, MODELS[model], args.runs, style_cycle)
+        )
         label = f"{size[0]}x{size[1]}"
         print(
-            f"| {label:>11} | {mode:<14} | {model:<15} | {style_label:<9} "
-            f"| {median:9.1f} | {p95:6.1f} |",
+            f"| {label:>9} | {mode:<14} | {model:<15} | {style_label:<9} "
+            f"| {wall:11.1f} | {wall_p95:8.1f} | {cpu:10.1f} | {cpu_p95:7.1f} | {cpu_min:7.1f} |",
             flush=True,
         )
 

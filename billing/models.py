@@ -75,7 +75,13 @@ class CreditLedgerEntry(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "-created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            # The expiry task looks for grants that have just expired.
+            models.Index(
+                fields=["expires_at"], condition=Q(expires_at__isnull=False), name="ledger_expiring"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
             models.CheckConstraint(
@@ -86,3 +92,130 @@ class CreditLedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount:+d} ({self.reference})"
+
+
+class StripeEvent(models.Model):
+    """A Stripe event that was applied; its id makes every replay a no-op."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.type} ({self.event_id})"
+
+
+class PackPurchase(models.Model):
+    """One click on "Buy": its token keys the PaymentIntent so a double click makes one."""
+
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        REQUIRES_ACTION = "requires_action", "Waiting for authentication"
+        PROCESSING = "processing", "Processing"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="pack_purchases"
+    )
+    pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="+")
+    token = models.CharField(max_length=64, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.pack} for {self.organization} ({self.status})"
+
+
+class Subscription(models.Model):
+    """Our copy of an organization's Stripe subscription (Stripe stays the source of truth)."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="subscription"
+    )
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=32)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    # When the Stripe state applied last was true: an older event never overwrites it.
+    state_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.organization}: {self.plan} ({self.status})"
+
+
+class SubscriptionChange(models.Model):
+    """An audit row for every plan or subscription change: what changed, and what made it."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Stripe event"
+        CUSTOMER = "customer", "Customer action"
+        RECONCILIATION = "reconciliation", "Reconciliation"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="subscription_changes"
+    )
+    from_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.organization}: {self.from_plan} → {self.to_plan} ({self.source})"
+
+
+class Invoice(models.Model):
+    """What a customer paid for: a credit pack or a subscription period. Amounts in minor units."""
+
+    class Kind(models.TextChoices):
+        PACK = "pack", "Credit pack"
+        SUBSCRIPTION = "subscription", "Subscription"
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    number = models.CharField(max_length=32, unique=True)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="invoices"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
+    # [{"description": str, "quantity": int, "unit_amount": int, "amount": int}]
+    lines = models.JSONField(default=list)
+    subtotal = models.BigIntegerField()
+    total = models.BigIntegerField()
+    amount_paid = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    credits_added = models.PositiveIntegerField(default=0)
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_invoice_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self):
+        return self.number

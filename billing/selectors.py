@@ -1,8 +1,10 @@
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Organization
-from billing.models import CreditLedgerEntry
+from billing.credit_lots import lots_for
+from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, Plan, Subscription
 
 
 def ledger_mismatches() -> list[dict]:
@@ -25,3 +27,50 @@ def ledger_entries(*, organization: Organization):
     return CreditLedgerEntry.objects.filter(organization=organization).order_by(
         "-created_at", "-id"
     )
+
+
+def expiring_credits(*, organization: Organization, now=None) -> list[dict]:
+    """What expires when: `[{"expires_at", "credits"}]`, soonest first (see billing.credit_lots)."""
+    now = now or timezone.now()
+    totals: dict = {}
+    for lot in lots_for(organization=organization, since=now):
+        if lot.expires_at is not None and lot.expires_at > now and lot.remaining > 0:
+            totals[lot.expires_at] = totals.get(lot.expires_at, 0) + lot.remaining
+    return [{"expires_at": when, "credits": credits} for when, credits in sorted(totals.items())]
+
+
+def invoices(*, organization: Organization):
+    return Invoice.objects.filter(organization=organization).order_by("-created_at", "-id")
+
+
+def invoice(*, organization: Organization, number: str) -> Invoice:
+    """The organization's invoice `number`; another organization's is Invoice.DoesNotExist."""
+    return Invoice.objects.get(organization=organization, number=number)
+
+
+def recent_pack_purchases(*, organization: Organization, limit: int = 5):
+    return (
+        PackPurchase.objects.filter(organization=organization)
+        .select_related("pack")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def subscription(*, organization: Organization) -> Subscription | None:
+    return Subscription.objects.filter(organization=organization).select_related("plan").first()
+
+
+def plans():
+    return Plan.objects.order_by("sort_order")
+
+
+def active_packs():
+    return CreditPack.objects.filter(active=True).order_by("price_cents")
+
+
+def pack(*, pack_id: int) -> CreditPack:
+    return CreditPack.objects.get(pk=pack_id, active=True)
+
+
+def plan(*, slug: str) -> Plan:
+    return Plan.objects.get(slug=slug)

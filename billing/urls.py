@@ -1,3 +1,16 @@
+from django.urls import path
+
+from billing import views
+
 app_name = "billing"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("card/", views.card_setup, name="card-setup"),
+    path("packs/<int:pack_id>/buy/", views.buy_pack, name="buy-pack"),
+    path("plan/", views.change_plan, name="change-plan"),
+    path("portal/", views.customer_portal, name="portal"),
+    path("invoices/", views.invoice_list, name="invoices"),
+    path("invoices/<str:number>/", views.invoice_detail, name="invoice"),
+    path("ledger/", views.ledger, name="ledger"),
+]

@@ -27,6 +27,7 @@ urlpatterns = [
     # Every other /v1 or /v2 path is a JSON 404, whatever DEBUG says.
     re_path(r"^v[12]/", common_views.api_not_found),
     path("billing/", include("billing.urls")),
+    path("stripe/", include("billing.stripe_urls")),
     path("webhooks/", include("webhooks.urls")),
     path("", include("generation.urls")),
     path("", include("accounts.urls")),

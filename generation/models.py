@@ -1,1 +1,169 @@
-from django.db import models  # noqa: F401
+import secrets
+import string
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from generation.engines.base import Mode
+
+
+class Capability(models.TextChoices):
+    TEXT_TO_IMAGE = Mode.TEXT_TO_IMAGE, "Text to image"
+    IMAGE_TO_IMAGE = Mode.IMAGE_TO_IMAGE, "Image to image"
+    VARIATIONS = Mode.VARIATIONS, "Variations"
+
+
+class ModelCatalogEntry(models.Model):
+    """A model customers can name in `model`; staff edit the catalog in the admin."""
+
+    id = models.SlugField(primary_key=True, max_length=64, help_text="The id customers send.")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    engine = models.CharField(max_length=32, default="local")
+    engine_settings = models.JSONField(default=dict, blank=True)
+    credits_per_image = models.PositiveIntegerField()
+    capabilities = models.JSONField(default=list)
+    is_default = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+        verbose_name = "model catalog entry"
+        verbose_name_plural = "model catalog"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(credits_per_image__gt=0), name="model_costs_at_least_one_credit"
+            ),
+        ]
+
+    def __str__(self):
+        return self.id
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+_PUBLIC_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_public_id() -> str:
+    return "img_" + "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(12))
+
+
+class Job(models.Model):
+    """One generation request, whatever dialect it came in."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    class Dialect(models.TextChoices):
+        V1 = "v1", "v1"
+        V2 = "v2", "v2"
+        OPENAI = "openai", "OpenAI-compatible"
+        TASKS = "tasks", "Tasks"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    public_id = models.CharField(max_length=20, unique=True, default=new_public_id)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="jobs"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dialect = models.CharField(max_length=8, choices=Dialect.choices)
+    mode = models.CharField(max_length=16, choices=Capability.choices)
+    model = models.ForeignKey(ModelCatalogEntry, on_delete=models.PROTECT, related_name="jobs")
+
+    prompt = models.TextField(blank=True)
+    negative_prompt = models.TextField(blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    steps = models.PositiveSmallIntegerField()
+    guidance_scale = models.FloatField()
+    seed = models.BigIntegerField()
+    style = models.CharField(max_length=16, blank=True)
+    num_images = models.PositiveSmallIntegerField()
+    strength = models.FloatField(null=True, blank=True)
+    # The uploaded image of image-to-image and variations, in the default storage.
+    input_image_path = models.CharField(max_length=255, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    # Deliveries of run_job that started this job (a worker lost mid-job redelivers it).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    credits_reserved = models.PositiveIntegerField()
+    credits_used = models.PositiveIntegerField(default=0)
+    reservation_reference = models.CharField(max_length=100, unique=True)
+
+    # Read by the webhooks app when the job changes state.
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    webhook_secret = models.CharField(max_length=120, blank=True)
+    webhook_events = models.JSONField(default=list, blank=True)
+
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # The end of the plan's output retention: images are served until then, then deleted.
+    expires_at = models.DateTimeField()
+    # A job still queued or running after this is failed and refunded by the reaper.
+    deadline_at = models.DateTimeField()
+    images_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="job_org_newest"),
+            models.Index(
+                fields=["deadline_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="job_unfinished_deadline",
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(images_deleted_at__isnull=True),
+                name="job_images_to_expire",
+            ),
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+
+class JobImage(models.Model):
+    """One output image of a job; `storage_path` is empty until the job completes."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    storage_path = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    # Set by moderation: a quarantined image is never given a URL until staff release it.
+    quarantined = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="one_image_per_index"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} #{self.index}"

@@ -46,6 +46,10 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 
+# Register the webhook with localstripe and create the Stripe prices (packs and plans).
+.venv/bin/python manage.py connect_local_stripe \
+  || echo "Warning: localstripe is not connected; buying credits will not work (see var/log/localstripe.log)."
+
 echo
 echo "Imagen is running on http://127.0.0.1:$PORT  (API docs: http://127.0.0.1:$PORT/docs/)"
 .venv/bin/python manage.py ensure_demo

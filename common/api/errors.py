@@ -85,6 +85,18 @@ class Conflict(ApiError):
     message = "Conflict"
 
 
+class IdempotencyConflict(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "idempotency_conflict"
+    message = "A request with this Idempotency-Key is still in progress"
+
+
+class JobNotCancelable(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "job_not_cancelable"
+    message = "The job can no longer be canceled"
+
+
 class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"
@@ -95,6 +107,12 @@ class UnprocessableEntity(ApiError):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     code = "unprocessable_entity"
     message = "Unprocessable request"
+
+
+class IdempotencyKeyReused(ApiError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was used with a different request"
 
 
 class RateLimitExceeded(ApiError):

@@ -1,9 +1,17 @@
-"""The base every tenant API view inherits: the organization comes from the key, once."""
+"""The base every tenant API view inherits: the organization comes from the key, once.
+
+It also applies what API.md's Conventions ask of every authenticated call: the rate-limit
+windows (counted for job submissions, a per-key cap for reads) with their headers on every
+response, and Idempotency-Key on POSTs.
+"""
 
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
-from common.api.errors import BadRequest, Forbidden
+from common.api import idempotency, rate_limits
+from common.api.errors import BadRequest, Forbidden, RateLimitExceeded
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class HasScope(BasePermission):
@@ -24,6 +32,11 @@ class OrganizationApiView(APIView):
     """
 
     required_scope: str | None = None
+    # A POST that creates a job: it uses a slot of the plan's minute and day windows,
+    # whatever its outcome (a 400, 402 or 429 too).
+    counts_as_submission = False
+    # POSTs accept Idempotency-Key unless a view opts out.
+    idempotent_posts = True
 
     def get_permissions(self):
         return [*super().get_permissions(), HasScope()]
@@ -38,3 +51,48 @@ class OrganizationApiView(APIView):
         if not isinstance(data, dict):
             raise BadRequest("The request body must be a JSON object.")
         return data
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._apply_rate_limits(request)
+        if request.method == "POST" and self.idempotent_posts:
+            request.idempotency_claim = idempotency.claim(request, self.organization)
+
+    def _apply_rate_limits(self, request):
+        if request.method == "POST" and self.counts_as_submission:
+            usage = rate_limits.count_submission(request, self.organization)
+            request.rate_limit_usage = usage
+            window = usage.full_window if usage else None
+            if window is not None:
+                raise RateLimitExceeded(
+                    f"The {window.name} limit of {window.limit} submissions is reached; "
+                    f"retry in {window.seconds_left()} seconds.",
+                    headers={"Retry-After": str(window.seconds_left())},
+                )
+        elif request.method in SAFE_METHODS:
+            usage = rate_limits.count_read(request, self.organization, request.auth)
+            request.rate_limit_usage = usage
+            if usage is not None and usage.reads.exceeded:
+                raise RateLimitExceeded(
+                    f"The limit of {usage.reads.limit} reads per minute for this API key is "
+                    f"reached; retry in {usage.reads.seconds_left()} seconds.",
+                    headers={"Retry-After": str(usage.reads.seconds_left())},
+                )
+        else:
+            request.rate_limit_usage = rate_limits.peek(request, self.organization)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        usage = getattr(request, "rate_limit_usage", None)
+        if usage is not None:
+            for name, value in usage.headers().items():
+                response[name] = value
+        claim = getattr(request, "idempotency_claim", None)
+        if claim is not None and not response.has_header("Idempotent-Replayed"):
+            idempotency.settle(claim, response)
+        return response

@@ -113,13 +113,15 @@ else:
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast (pidbox) files, otherwise written to a `control/` folder in the cwd.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "max_retries": 0}
@@ -137,6 +139,17 @@ CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "webhooks"},
 }
 CELERY_BEAT_SCHEDULE = {
+    "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
+    "billing-grant-monthly-credits": {
+        "task": "billing.tasks.grant_monthly_credits",
+        "schedule": 3600,
+    },
+    "billing-reconcile-subscriptions": {
+        "task": "billing.tasks.reconcile_subscriptions",
+        "schedule": 6 * 3600,
+    },
+    "reap-stuck-jobs": {"task": "generation.tasks.reap_stuck_jobs", "schedule": 60.0},
+    "delete-expired-images": {"task": "generation.tasks.delete_expired_images", "schedule": 3600.0},
     # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.
     "webhooks-send-due-deliveries": {
         "task": "webhooks.tasks.send_due_deliveries",
@@ -215,6 +228,18 @@ STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
 # Generation.
 JOB_WAIT_SECONDS = env.int("JOB_WAIT_SECONDS", default=30)
 IMAGE_URL_TTL_SECONDS = env.int("IMAGE_URL_TTL_SECONDS", default=3600)
+# run_job's limits; a job unfinished JOB_DEADLINE_SECONDS after submission is failed and
+# refunded by the reaper; a job whose worker died is retried up to JOB_MAX_ATTEMPTS times.
+JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=120)
+JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=150)
+JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=600)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=2)
+CELERY_TASK_ANNOTATIONS = {
+    "generation.tasks.run_job": {
+        "soft_time_limit": JOB_SOFT_TIME_LIMIT_SECONDS,
+        "time_limit": JOB_TIME_LIMIT_SECONDS,
+    },
+}
 
 # Webhooks: private addresses are refused unless this is set (development and tests only).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
@@ -239,5 +264,9 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR", "propagate": True}},
+    "loggers": {
+        "django.request": {"level": "ERROR", "propagate": True},
+        # The stripe library logs every API call at INFO.
+        "stripe": {"level": "WARNING"},
+    },
 }

@@ -1,5 +1,6 @@
 import pytest
 from django.core import mail
+from django.test import Client
 
 from accounts.models import Membership, User
 from tests.accounts.factories import UserFactory
@@ -36,8 +37,6 @@ def test_sign_up_page_has_labelled_fields_and_csrf(client):
 
 
 def test_forms_are_refused_without_a_csrf_token():
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     assert strict.post("/signup/", SIGN_UP).status_code == 403
     assert not User.objects.exists()

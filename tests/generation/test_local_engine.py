@@ -1,7 +1,12 @@
 """The local engine: deterministic, honours every request field, reads input images."""
 
+import hashlib
 import io
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +56,25 @@ def test_same_request_gives_identical_bytes():
     assert generate() == generate()
 
 
+def test_same_request_gives_identical_bytes_in_another_process():
+    script = (
+        "import hashlib\n"
+        "from generation.engines import EngineRequest, get_engine\n"
+        "request = EngineRequest(prompt='a red sunset over snowy mountains', width=256,\n"
+        "    height=256, seed=42, settings={'detail': 4, 'saturation': 1.0, 'stylize': 0.3})\n"
+        "print(hashlib.sha256(get_engine('local').generate(request, print)[0]).hexdigest())\n"
+    )
+    # A different PYTHONHASHSEED proves no seed comes from Python's salted hash().
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    digest = result.stdout.split()[-1]
+    assert digest == hashlib.sha256(generate()[0]).hexdigest()
+
+
 def test_different_seed_gives_different_bytes():
     assert generate(seed=1) != generate(seed=2)
 
@@ -74,7 +98,8 @@ def test_different_prompts_look_different():
 
 
 @pytest.mark.parametrize(
-    ("width", "height"), [(256, 256), (512, 320), (320, 768), (1024, 1024), (2048, 256)]
+    ("width", "height"),
+    [(256, 256), (512, 320), (320, 768), (1024, 1024), (2048, 256), (256, 2048)],
 )
 def test_output_has_exactly_the_requested_size(width, height):
     image = Image.open(io.BytesIO(generate(width=width, height=height)[0]))
@@ -102,6 +127,16 @@ def test_negative_prompt_changes_the_picture_visibly():
     plain = generate(prompt="a red rose garden")[0]
     without_red = generate(prompt="a red rose garden", negative_prompt="red")[0]
     assert mean_abs_diff(plain, without_red) > 5
+
+
+def test_negative_colour_word_takes_that_colour_out():
+    def redness(png: bytes) -> float:
+        rgb = pixels(png)
+        return float((rgb[..., 0] - rgb[..., 1:].mean(axis=-1)).mean())
+
+    plain = generate(prompt="a red rose garden")[0]
+    without_red = generate(prompt="a red rose garden", negative_prompt="red")[0]
+    assert redness(without_red) < redness(plain) - 10
 
 
 def test_negative_prompt_without_keywords_still_changes_the_output():
@@ -133,6 +168,21 @@ def test_progress_increases_to_100():
     assert reported[-1] == 100
     assert reported == sorted(set(reported))
     assert len(reported) >= 8
+
+
+def test_more_steps_report_more_progress():
+    def reports(steps: int) -> list[int]:
+        reported = []
+        get_engine("local").generate(replace(BASE, steps=steps), reported.append)
+        return reported
+
+    assert len(reports(100)) > len(reports(1))
+
+
+def test_unknown_style_is_invalid_parameters():
+    with pytest.raises(EngineError) as caught:
+        generate(style="watercolour")
+    assert caught.value.code == "invalid_parameters"
 
 
 @pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])

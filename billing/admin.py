@@ -1,0 +1,87 @@
+"""Staff screens for the catalog and for money. Money rows are read-only: they change only
+through billing.services (the full admin, with ledger adjustments, comes later)."""
+
+from django.contrib import admin
+
+from billing.models import (
+    CreditPack,
+    Invoice,
+    PackPurchase,
+    Plan,
+    StripeEvent,
+    Subscription,
+    SubscriptionChange,
+)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "monthly_price_cents",
+        "monthly_credits",
+        "requests_per_minute",
+        "requests_per_day",
+        "stripe_price_id",
+    )
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(admin.ModelAdmin):
+    list_display = ("name", "credits", "price_cents", "currency", "active", "stripe_product_id")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "number",
+        "organization",
+        "kind",
+        "total",
+        "currency",
+        "credits_added",
+        "paid_at",
+    )
+    list_filter = ("kind", "status")
+    search_fields = (
+        "number",
+        "organization__name",
+        "stripe_payment_intent_id",
+        "stripe_invoice_id",
+    )
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "received_at")
+    list_filter = ("type",)
+    search_fields = ("event_id",)
+
+
+@admin.register(PackPurchase)
+class PackPurchaseAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "pack", "status", "stripe_payment_intent_id")
+    list_filter = ("status",)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "plan", "status", "current_period_end", "cancel_at_period_end")
+
+
+@admin.register(SubscriptionChange)
+class SubscriptionChangeAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "from_plan", "to_plan", "source")
+    list_filter = ("source",)

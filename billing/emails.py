@@ -1,0 +1,66 @@
+"""Billing mail: one invoice email per paid invoice, and a notice when a payment fails."""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.models import Organization
+from billing.models import Invoice
+from billing.templatetags.money import money
+
+logger = logging.getLogger(__name__)
+
+
+def _send(*, subject: str, template: str, context: dict, to: list[str]) -> None:
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+    )
+    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    message.send()
+
+
+def send_invoice_email(*, invoice_id: int) -> None:
+    """Mail a paid invoice to the billing email (or the owners). Called once, on commit."""
+    from billing.services import billing_emails_for
+
+    invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
+    recipients = billing_emails_for(organization=invoice.organization)
+    if not recipients:
+        logger.warning("Invoice %s has nobody to send it to", invoice.number)
+        return
+    _send(
+        subject=f"Your Imagen invoice {invoice.number} ({money(invoice.total, invoice.currency)})",
+        template="invoice",
+        context={
+            "invoice": invoice,
+            "organization": invoice.organization,
+            "url": settings.SITE_URL + reverse("billing:invoice", args=[invoice.number]),
+        },
+        to=recipients,
+    )
+
+
+def send_payment_failed_email(*, organization_id: int, amount: int, currency: str) -> None:
+    from billing.services import owner_emails
+
+    organization = Organization.objects.get(pk=organization_id)
+    recipients = owner_emails(organization=organization)
+    if not recipients:
+        return
+    _send(
+        subject="Your Imagen subscription payment failed",
+        template="payment_failed",
+        context={
+            "organization": organization,
+            "amount": amount,
+            "currency": currency,
+            "url": settings.SITE_URL + reverse("billing:overview"),
+        },
+        to=recipients,
+    )

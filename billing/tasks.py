@@ -1,0 +1,46 @@
+"""Scheduled billing work (CELERY_BEAT_SCHEDULE in config/settings/base.py): thin, ids only."""
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from accounts.models import Organization
+from billing import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def expire_credits() -> int:
+    """Expire what is left of every grant past its expiry; return how many entries were written."""
+    written = 0
+    for organization_id in services.organizations_with_expired_grants():
+        organization = Organization.objects.get(pk=organization_id)
+        written += len(services.expire_credits(organization=organization))
+    return written
+
+
+@shared_task
+def grant_monthly_credits() -> None:
+    """Give every free-plan organization whose sign-up anniversary has come its month's credits."""
+    now = timezone.now()
+    organizations = Organization.objects.filter(
+        plan__monthly_price_cents=0, plan__monthly_credits__gt=0
+    ).select_related("plan")
+    for organization in organizations.iterator():
+        services.grant_monthly_credits(organization=organization, now=now)
+
+
+@shared_task
+def reconcile_subscriptions() -> None:
+    """Compare every organization that has a Stripe customer with Stripe and repair drift."""
+    organizations = Organization.objects.exclude(stripe_customer_id="").select_related("plan")
+    for organization in organizations.iterator():
+        try:
+            changes = services.reconcile_subscription(organization=organization)
+        except services.stripe_gateway.StripeUnavailable:
+            logger.exception("Could not reconcile %s with Stripe", organization.slug)
+            continue
+        if changes:
+            logger.warning("Reconciled %s with Stripe: %s", organization.slug, changes)

@@ -1,0 +1,222 @@
+"""Billing pages (plan, packs, invoices, ledger) and Stripe's webhook endpoint: thin views."""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import selectors as account_selectors
+from billing import selectors, services, stripe_events
+from billing.models import CreditPack, Invoice, Plan
+from billing.stripe_gateway import PaymentDeclined, StripeUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Stripe's events: 400 unless signed with STRIPE_WEBHOOK_SECRET, then applied once."""
+    try:
+        event = stripe_events.verify(request.body, request.headers.get("Stripe-Signature"))
+    except stripe_events.InvalidSignature as error:
+        logger.warning("Stripe webhook refused: %s", error)
+        return HttpResponseBadRequest("Invalid signature")
+    applied = stripe_events.apply(event)
+    return JsonResponse({"received": True, "replayed": not applied})
+
+
+def _organization(request):
+    organization = getattr(request, "organization", None)
+    if not organization:
+        raise Http404("No organization")
+    return organization
+
+
+def _managed_organization(request):
+    """The current organization, if the user may spend its money (owner or admin)."""
+    organization = _organization(request)
+    membership = account_selectors.membership_for(user=request.user, organization=organization)
+    if membership is None or not membership.can_manage:
+        raise PermissionDenied("Only owners and admins can change billing.")
+    return organization
+
+
+@login_required
+@require_GET
+def overview(request):
+    organization = _organization(request)
+    packs = [(pack, uuid.uuid4().hex) for pack in selectors.active_packs()]
+    return render(
+        request,
+        "billing/overview.html",
+        {
+            "organization": organization,
+            "plans": selectors.plans(),
+            "subscription": selectors.subscription(organization=organization),
+            "packs": packs,
+            "purchases": selectors.recent_pack_purchases(organization=organization),
+            "expiring": selectors.expiring_credits(organization=organization),
+            "invoices": selectors.invoices(organization=organization)[:5],
+            "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "stripe_js_url": settings.STRIPE_JS_URL,
+        },
+    )
+
+
+def _json_error(message: str, status: int = 402) -> JsonResponse:
+    return JsonResponse({"status": "failed", "message": message}, status=status)
+
+
+@login_required
+@require_POST
+def card_setup(request):
+    """Start saving a card: the client secret Stripe.js confirms with the Card Element."""
+    organization = _managed_organization(request)
+    try:
+        client_secret = services.start_card_setup(organization=organization)
+    except StripeUnavailable as error:
+        return _json_error(f"Stripe is not available right now: {error}", status=503)
+    return JsonResponse({"client_secret": client_secret})
+
+
+@login_required
+@require_POST
+def buy_pack(request, pack_id: int):
+    organization = _managed_organization(request)
+    try:
+        pack = selectors.pack(pack_id=pack_id)
+    except CreditPack.DoesNotExist as error:
+        raise Http404("No such pack") from error
+    token = request.POST.get("token", "")
+    setup_intent = request.POST.get("setup_intent", "")
+    if not (8 <= len(token) <= 64) or not setup_intent:
+        return _json_error("The form was incomplete. Reload the page and try again.", 400)
+    try:
+        checkout = services.buy_pack(
+            organization=organization,
+            pack=pack,
+            token=token,
+            setup_intent_id=setup_intent,
+            user=request.user,
+        )
+    except PaymentDeclined as error:
+        return _json_error(error.message)
+    except StripeUnavailable as error:
+        return _json_error(f"The payment could not be made: {error}", status=503)
+    except ValueError:
+        return _json_error("This purchase was already made with another pack.", 409)
+    purchase = checkout.purchase
+    return JsonResponse(
+        {
+            "status": purchase.status,
+            "message": purchase.failure_message,
+            "client_secret": checkout.client_secret,
+        }
+    )
+
+
+@login_required
+@require_POST
+def change_plan(request):
+    organization = _managed_organization(request)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        plan = selectors.plan(slug=request.POST.get("plan", ""))
+    except Plan.DoesNotExist as error:
+        raise Http404("No such plan") from error
+    try:
+        services.change_plan(
+            organization=organization,
+            plan=plan,
+            setup_intent_id=request.POST.get("setup_intent", ""),
+            user=request.user,
+        )
+    except services.PlanChangeInProgress:
+        message = "Your plan is already being changed. Wait a moment and reload the page."
+        if wants_json:
+            return _json_error(message, status=409)
+        messages.error(request, message)
+        return redirect("billing:overview")
+    except (PaymentDeclined, StripeUnavailable) as error:
+        message = getattr(error, "message", None) or str(error)
+        if wants_json:
+            return _json_error(message)
+        messages.error(request, message)
+        return redirect("billing:overview")
+    organization.refresh_from_db()
+    subscription = selectors.subscription(organization=organization)
+    if subscription and subscription.cancel_at_period_end and not plan.is_paid:
+        ends = subscription.current_period_end
+        text = f"Your {subscription.plan.name} plan ends on {ends:%d %b %Y}; then you are on Free."
+    else:
+        text = f"You are on the {organization.plan.name} plan."
+    if wants_json:
+        return JsonResponse({"status": "ok", "plan": organization.plan.slug, "message": text})
+    messages.success(request, text)
+    return redirect("billing:overview")
+
+
+@login_required
+@require_POST
+def customer_portal(request):
+    organization = _managed_organization(request)
+    try:
+        url = services.customer_portal_url(
+            organization=organization,
+            return_url=request.build_absolute_uri(reverse("billing:overview")),
+        )
+    except (PaymentDeclined, StripeUnavailable):
+        messages.error(request, "The Stripe customer portal is not available right now.")
+        return redirect("billing:overview")
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def invoice_list(request):
+    organization = _organization(request)
+    page = Paginator(selectors.invoices(organization=organization), 25).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "billing/invoices.html", {"organization": organization, "page": page})
+
+
+@login_required
+@require_GET
+def invoice_detail(request, number: str):
+    organization = _organization(request)
+    try:
+        invoice = selectors.invoice(organization=organization, number=number)
+    except Invoice.DoesNotExist as error:
+        raise Http404("No such invoice") from error
+    return render(
+        request, "billing/invoice.html", {"organization": organization, "invoice": invoice}
+    )
+
+
+@login_required
+@require_GET
+def ledger(request):
+    organization = _organization(request)
+    page = Paginator(selectors.ledger_entries(organization=organization), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "billing/ledger.html",
+        {
+            "organization": organization,
+            "page": page,
+            "expiring": selectors.expiring_credits(organization=organization),
+        },
+    )

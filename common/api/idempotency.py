@@ -1,0 +1,101 @@
+"""Idempotency-Key on creating POSTs (API.md, Conventions), recorded in the shared cache.
+
+A key is claimed atomically (`cache.add`) with the request's fingerprint before the view
+runs, so a concurrent duplicate sees it in flight (409). A successful (2xx) answer is kept
+for 24 hours and replayed unchanged for the same body, refused (422) for another. A refused
+request (4xx/5xx) created and charged nothing, so its key is released: the client can fix
+the request and send it again under the same key.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from rest_framework.response import Response
+
+from common.api.errors import IdempotencyConflict, IdempotencyKeyReused, InvalidParameters
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+REPLAY_SECONDS = 24 * 60 * 60
+# How long a claim survives a process that died mid-request (longer than any sync wait).
+IN_FLIGHT_SECONDS = 180
+
+IN_FLIGHT = "in_flight"
+DONE = "done"
+
+
+class Replay(Exception):
+    """Raised to answer with the stored response instead of running the view."""
+
+    def __init__(self, response: Response):
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Claim:
+    cache_key: str
+    fingerprint: str
+
+
+def _fingerprint(request) -> str:
+    django_request = request._request
+    body = django_request.body
+    content_type = django_request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith("multipart/"):
+        # The boundary is random per send: the same form re-sent must match itself.
+        boundary = content_type.partition("boundary=")[2].strip('"')
+        if boundary:
+            body = body.replace(boundary.encode(), b"")
+    digest = hashlib.sha256()
+    digest.update(f"{django_request.method} {django_request.path}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def claim(request, organization) -> Claim | None:
+    """Claim the request's Idempotency-Key, or raise Replay / 409 / 422 / 400."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise InvalidParameters({HEADER: [f"Must be 1-{MAX_KEY_LENGTH} characters."]})
+    key_hash = hashlib.sha256(key.encode()).hexdigest()
+    cache_key = f"idempotency:{organization.pk}:{key_hash}"
+    fingerprint = _fingerprint(request)
+    if cache.add(
+        cache_key, {"state": IN_FLIGHT, "fingerprint": fingerprint}, timeout=IN_FLIGHT_SECONDS
+    ):
+        return Claim(cache_key=cache_key, fingerprint=fingerprint)
+    record = cache.get(cache_key)
+    if record is None:  # expired between the two calls: try once more
+        return claim(request, organization)
+    if record["fingerprint"] != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body or endpoint."
+        )
+    if record["state"] == IN_FLIGHT:
+        raise IdempotencyConflict(
+            "The first request with this Idempotency-Key is still running; retry later."
+        )
+    response = Response(record["data"], status=record["status"])
+    response["Idempotent-Replayed"] = "true"
+    raise Replay(response)
+
+
+def settle(claim: Claim, response) -> None:
+    """Keep a successful answer for replays; release the key after a refusal."""
+    if 200 <= response.status_code < 300:
+        cache.set(
+            claim.cache_key,
+            {
+                "state": DONE,
+                "fingerprint": claim.fingerprint,
+                "status": response.status_code,
+                "data": response.data,
+            },
+            timeout=REPLAY_SECONDS,
+        )
+    else:
+        cache.delete(claim.cache_key)

@@ -1,0 +1,186 @@
+"""Rate limits on the shared cache (API.md, Conventions), with django-ratelimit's core.
+
+Windows are django-ratelimit's fixed windows (`django_ratelimit.core`: its window edges
+and cache keys). Job submissions count per organization in a minute and a day window;
+reads count per key against a flat 600 a minute. On Redis every check is ONE pipelined
+round trip (both submission windows at once, or the read counter plus the minute window
+for the headers), where django-ratelimit itself would spend two per window; any other
+cache goes through django-ratelimit's `get_usage`, which gives the same counts on the
+same keys.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django_ratelimit import ALL
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
+
+logger = logging.getLogger(__name__)
+
+MINUTE = 60
+DAY = 24 * 60 * 60
+READS_PER_MINUTE_PER_KEY = 600
+
+SUBMISSIONS = "submissions"
+READS = "reads"
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str  # "minute" or "day": the word a 429 names
+    limit: int
+    period: int
+    count: int
+    resets_at: int  # unix seconds
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+    def seconds_left(self) -> int:
+        return max(1, self.resets_at - int(time.time()))
+
+
+@dataclass(frozen=True)
+class _Counter:
+    group: str
+    value: str
+    limit: int
+    period: int
+    increment: bool
+
+    @property
+    def resets_at(self) -> int:
+        return _get_window(self.value, self.period)
+
+    @property
+    def key(self) -> str:
+        return _make_cache_key(
+            self.group, self.resets_at, (self.limit, self.period), self.value, ALL
+        )
+
+
+def _cache():
+    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+
+
+def _counts(request, counters: list[_Counter]) -> list[int]:
+    cache = _cache()
+    if isinstance(cache, RedisCache):
+        return _redis_counts(cache, counters)
+    counts = []
+    for counter in counters:
+        usage = get_usage(
+            request,
+            group=counter.group,
+            key=lambda group, request, value=counter.value: value,
+            rate=(counter.limit, counter.period),
+            increment=counter.increment,
+        )
+        counts.append(usage["count"] if usage else 0)
+    return counts
+
+
+def _redis_counts(cache: RedisCache, counters: list[_Counter]) -> list[int]:
+    client = cache._cache.get_client(write=True)
+    pipe = client.pipeline(transaction=False)
+    for counter in counters:
+        key = cache.make_and_validate_key(counter.key)
+        if counter.increment:
+            pipe.set(key, 0, ex=counter.period + EXPIRATION_FUDGE, nx=True)
+            pipe.incr(key)
+        else:
+            pipe.get(key)
+    results = iter(pipe.execute())
+    counts = []
+    for counter in counters:
+        if counter.increment:
+            next(results)
+        counts.append(int(next(results) or 0))
+    return counts
+
+
+def _submission_counters(organization, *, increment: bool) -> list[_Counter]:
+    value = str(organization.pk)
+    return [
+        _Counter(SUBMISSIONS, value, organization.requests_per_minute, MINUTE, increment),
+        _Counter(SUBMISSIONS, value, organization.requests_per_day, DAY, increment),
+    ]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Where the organization stands in its windows, for the headers and the 429."""
+
+    minute: Window
+    day: Window
+    reads: Window | None = None
+
+    @property
+    def full_window(self) -> Window | None:
+        for window in (self.minute, self.day):
+            if window.exceeded:
+                return window
+        return None
+
+    def headers(self) -> dict[str, str]:
+        minute, day = self.minute, self.day
+        return {
+            "X-RateLimit-Limit": str(minute.limit),
+            "X-RateLimit-Remaining": str(minute.remaining),
+            "X-RateLimit-Reset": str(minute.resets_at),
+            "RateLimit-Policy": (
+                f'"minute";q={minute.limit};w={minute.period}, "day";q={day.limit};w={day.period}'
+            ),
+            "RateLimit": f'"minute";r={minute.remaining};t={minute.seconds_left()}',
+        }
+
+
+def _measure(request, counters: list[_Counter]) -> list[Window] | None:
+    try:
+        counts = _counts(request, counters)
+    except Exception:
+        # The cache is down: serve without limits rather than refuse every call.
+        logger.warning("Rate-limit cache unavailable; not limiting", exc_info=True)
+        return None
+    return [
+        Window(name, c.limit, c.period, count, c.resets_at)
+        for name, c, count in zip(("minute", "day"), counters, counts, strict=False)
+    ]
+
+
+def _day_policy(organization) -> Window:
+    # Only RateLimit-Policy shows the day window outside submissions: its limit, no count.
+    day = _submission_counters(organization, increment=False)[1]
+    return Window("day", day.limit, DAY, 0, day.resets_at)
+
+
+def count_submission(request, organization) -> Usage | None:
+    """Count one job submission in both windows (whatever its outcome) and report them."""
+    windows = _measure(request, _submission_counters(organization, increment=True))
+    return None if windows is None else Usage(minute=windows[0], day=windows[1])
+
+
+def count_read(request, organization, api_key) -> Usage | None:
+    """Count one read against the key's cap and report the minute submission window."""
+    minute = _submission_counters(organization, increment=False)[0]
+    reads = _Counter(READS, str(api_key.pk), READS_PER_MINUTE_PER_KEY, MINUTE, increment=True)
+    windows = _measure(request, [minute, reads])
+    if windows is None:
+        return None
+    reads_window = Window("minute", reads.limit, MINUTE, windows[1].count, reads.resets_at)
+    return Usage(minute=windows[0], day=_day_policy(organization), reads=reads_window)
+
+
+def peek(request, organization) -> Usage | None:
+    """Report the minute window without counting anything (other calls, e.g. a cancel)."""
+    windows = _measure(request, _submission_counters(organization, increment=False)[:1])
+    return None if windows is None else Usage(minute=windows[0], day=_day_policy(organization))

@@ -1,0 +1,212 @@
+"""The request fields every dialect shares, built from generation.limits.
+
+Each dialect's serializer is assembled from these factories (renaming a field where its
+dialect does), so a bound, a default or a message is stated once.
+"""
+
+import base64
+import binascii
+from urllib.parse import urlsplit
+
+from django.core.files.uploadedfile import UploadedFile
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from generation import limits
+from generation.images import InvalidImage, decode_base64_image, read_image
+
+
+def _between(low, high) -> dict:
+    message = f"Must be between {low} and {high}."
+    return {"min_value": message, "max_value": message}
+
+
+def prompt_field(**kwargs) -> serializers.CharField:
+    kwargs.setdefault("required", True)
+    return serializers.CharField(
+        max_length=limits.PROMPT_MAX_LENGTH,
+        error_messages={
+            "max_length": f"Must be at most {limits.PROMPT_MAX_LENGTH} characters.",
+            "blank": "Must not be empty.",
+            "required": "This field is required.",
+        },
+        **kwargs,
+    )
+
+
+def negative_prompt_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=limits.PROMPT_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default="",
+        error_messages={"max_length": f"Must be at most {limits.PROMPT_MAX_LENGTH} characters."},
+        **kwargs,
+    )
+
+
+def model_field(**kwargs) -> serializers.CharField:
+    kwargs.setdefault("required", False)
+    if not kwargs["required"]:
+        kwargs.setdefault("allow_null", True)
+    return serializers.CharField(
+        max_length=64, help_text="A model id from GET /v1/models.", **kwargs
+    )
+
+
+def _multiple_of_8(value: int) -> None:
+    if value % limits.SIDE_MULTIPLE:
+        raise serializers.ValidationError(f"Must be a multiple of {limits.SIDE_MULTIPLE}.")
+
+
+@extend_schema_field(
+    {
+        "type": "integer",
+        "minimum": limits.SIDE_MIN,
+        "maximum": limits.SIDE_MAX,
+        "multipleOf": limits.SIDE_MULTIPLE,
+    }
+)
+class SideField(serializers.IntegerField):
+    """A width or height: 256-2,048 pixels in multiples of 8."""
+
+
+def side_field(**kwargs) -> serializers.IntegerField:
+    return SideField(
+        min_value=limits.SIDE_MIN,
+        max_value=limits.SIDE_MAX,
+        required=False,
+        validators=[_multiple_of_8],
+        error_messages=_between(limits.SIDE_MIN, limits.SIDE_MAX),
+        **kwargs,
+    )
+
+
+def check_side(value: int) -> None:
+    """Apply side_field's rules to a number parsed from elsewhere (OpenAI's `size`)."""
+    side_field().run_validation(value)
+
+
+def steps_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=limits.STEPS_MIN,
+        max_value=limits.STEPS_MAX,
+        default=limits.DEFAULT_STEPS,
+        error_messages=_between(limits.STEPS_MIN, limits.STEPS_MAX),
+    )
+
+
+def guidance_scale_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        min_value=limits.GUIDANCE_MIN,
+        max_value=limits.GUIDANCE_MAX,
+        default=limits.DEFAULT_GUIDANCE,
+        error_messages=_between(limits.GUIDANCE_MIN, limits.GUIDANCE_MAX),
+    )
+
+
+def seed_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=limits.SEED_MAX,
+        required=False,
+        allow_null=True,
+        help_text="Chosen at random when absent, and returned.",
+        error_messages=_between(0, limits.SEED_MAX),
+    )
+
+
+def num_images_field(maximum: int = limits.NUM_IMAGES_MAX, **kwargs) -> serializers.IntegerField:
+    kwargs.setdefault("default", 1)
+    return serializers.IntegerField(
+        min_value=1, max_value=maximum, error_messages=_between(1, maximum), **kwargs
+    )
+
+
+def style_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=limits.STYLES,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        error_messages={"invalid_choice": f"Must be one of: {', '.join(limits.STYLES)}."},
+    )
+
+
+def strength_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        min_value=limits.STRENGTH_MIN,
+        max_value=limits.STRENGTH_MAX,
+        default=limits.DEFAULT_STRENGTH,
+        error_messages=_between(limits.STRENGTH_MIN, limits.STRENGTH_MAX),
+    )
+
+
+class WebhookUrlField(serializers.URLField):
+    """An http(s) URL that will receive this job's events."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(max_length=2000, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise serializers.ValidationError("Must be an http or https URL.")
+        return value
+
+
+class WebhookSecretField(serializers.CharField):
+    """`whsec_` followed by the base64 of 24 to 64 random bytes."""
+
+    PREFIX = "whsec_"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(max_length=120, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not value:
+            return value
+        message = "Must be 'whsec_' followed by the base64 of 24 to 64 bytes."
+        if not value.startswith(self.PREFIX):
+            raise serializers.ValidationError(message)
+        try:
+            secret = base64.b64decode(value[len(self.PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError(message) from None
+        if not 24 <= len(secret) <= 64:
+            raise serializers.ValidationError(message)
+        return value
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class InputImageField(serializers.Field):
+    """An image as raw base64, a `data:` URL, or a multipart file: PNG, JPEG or WebP, ≤ 10 MB."""
+
+    def to_internal_value(self, data):
+        try:
+            if isinstance(data, UploadedFile):
+                if data.size > limits.INPUT_IMAGE_MAX_BYTES:
+                    raise InvalidImage(
+                        f"The image must be at most "
+                        f"{limits.INPUT_IMAGE_MAX_BYTES // (1024 * 1024)} MB."
+                    )
+                return read_image(data.read())
+            if isinstance(data, str):
+                return read_image(decode_base64_image(data))
+        except InvalidImage as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        raise serializers.ValidationError(
+            "Send the image as base64, a data: URL or a multipart file."
+        )
+
+    def to_representation(self, value):
+        raise NotImplementedError("Input images are never rendered")

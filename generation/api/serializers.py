@@ -1,0 +1,495 @@
+"""Each dialect's input (parsed into one GenerationRequest) and output (rendered from a Job)."""
+
+import base64
+from datetime import UTC
+
+from django.core.files.storage import default_storage
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from generation import limits
+from generation.api import fields
+from generation.engines.base import Mode
+from generation.image_urls import signed_url
+from generation.images import fit_to_limits
+from generation.models import Job
+from generation.services import GenerationRequest
+
+Dialect = Job.Dialect
+FINISH_EVENTS = ("job.completed", "job.failed")
+
+
+def _finish_events(url: str | None) -> tuple[str, ...]:
+    return FINISH_EVENTS if url else ()
+
+
+# --- v1: text to image, image to image, variations -------------------------------------
+
+
+class TextToImageRequestSerializer(serializers.Serializer):
+    prompt = fields.prompt_field()
+    model = fields.model_field()
+    width = fields.side_field(default=limits.DEFAULT_SIDE)
+    height = fields.side_field(default=limits.DEFAULT_SIDE)
+    steps = fields.steps_field()
+    guidance_scale = fields.guidance_scale_field()
+    negative_prompt = fields.negative_prompt_field()
+    seed = fields.seed_field()
+    num_images = fields.num_images_field()
+    style = fields.style_field()
+    webhook_url = fields.WebhookUrlField()
+    webhook_secret = fields.WebhookSecretField()
+
+    mode = Mode.TEXT_TO_IMAGE
+
+    def to_generation_request(self, *, dialect: str = Dialect.V1) -> GenerationRequest:
+        data = self.validated_data
+        return GenerationRequest(
+            dialect=dialect,
+            mode=self.mode,
+            model=data.get("model"),
+            prompt=data.get("prompt", ""),
+            negative_prompt=data.get("negative_prompt") or "",
+            width=data["width"],
+            height=data["height"],
+            steps=data.get("steps", limits.DEFAULT_STEPS),
+            guidance_scale=data.get("guidance_scale", limits.DEFAULT_GUIDANCE),
+            seed=data.get("seed"),
+            style=data.get("style") or "",
+            num_images=data["num_images"],
+            strength=data.get("strength"),
+            input_image=data.get("image"),
+            webhook_url=data.get("webhook_url") or "",
+            webhook_secret=data.get("webhook_secret") or "",
+            webhook_events=_finish_events(data.get("webhook_url")),
+        )
+
+
+class _SizedByInputImage:
+    """Width and height default to the input image's size, fitted to the limits."""
+
+    def validate(self, attrs):
+        image = attrs.get("image")
+        if image is not None:
+            width, height = fit_to_limits(image.width, image.height)
+            attrs.setdefault("width", width)
+            attrs.setdefault("height", height)
+        return attrs
+
+
+class ImageToImageRequestSerializer(_SizedByInputImage, TextToImageRequestSerializer):
+    width = fields.side_field(help_text="Defaults to the input image's width, fitted.")
+    height = fields.side_field(help_text="Defaults to the input image's height, fitted.")
+    image = fields.InputImageField()
+    strength = fields.strength_field()
+
+    mode = Mode.IMAGE_TO_IMAGE
+
+
+class VariationsRequestSerializer(_SizedByInputImage, serializers.Serializer):
+    image = fields.InputImageField()
+    model = fields.model_field()
+    num_images = fields.num_images_field()
+    seed = fields.seed_field()
+    width = fields.side_field(help_text="Defaults to the input image's width, fitted.")
+    height = fields.side_field(help_text="Defaults to the input image's height, fitted.")
+    webhook_url = fields.WebhookUrlField()
+    webhook_secret = fields.WebhookSecretField()
+
+    mode = Mode.VARIATIONS
+    to_generation_request = TextToImageRequestSerializer.to_generation_request
+
+
+# --- v2: the unified async endpoint ----------------------------------------------------
+
+V2_EVENTS = {"progress": "job.progress", "completed": "job.completed", "failed": "job.failed"}
+
+
+class V2ParametersSerializer(_SizedByInputImage, serializers.Serializer):
+    width = fields.side_field()
+    height = fields.side_field()
+    steps = fields.steps_field()
+    guidance_scale = fields.guidance_scale_field()
+    negative_prompt = fields.negative_prompt_field()
+    seed = fields.seed_field()
+    num_images = fields.num_images_field()
+    style = fields.style_field()
+    image = fields.InputImageField(required=False, help_text="Makes it image to image.")
+    strength = fields.strength_field()
+
+
+class V2GenerateRequestSerializer(serializers.Serializer):
+    prompt = fields.prompt_field()
+    model = fields.model_field(required=True)
+    webhookUrl = fields.WebhookUrlField()
+    webhookEvents = serializers.ListField(
+        child=serializers.ChoiceField(
+            choices=list(V2_EVENTS),
+            error_messages={"invalid_choice": "Must be progress, completed or failed."},
+        ),
+        required=False,
+        allow_empty=False,
+        help_text="Defaults to all three.",
+    )
+    parameters = V2ParametersSerializer(required=False)
+
+    def to_generation_request(self) -> GenerationRequest:
+        data = self.validated_data
+        params = dict(data.get("parameters") or {})
+        params.setdefault("width", limits.DEFAULT_SIDE)
+        params.setdefault("height", limits.DEFAULT_SIDE)
+        params.setdefault("num_images", 1)
+        image = params.get("image")
+        url = data.get("webhookUrl") or ""
+        events = data.get("webhookEvents") or list(V2_EVENTS)
+        return GenerationRequest(
+            dialect=Dialect.V2,
+            mode=Mode.IMAGE_TO_IMAGE if image else Mode.TEXT_TO_IMAGE,
+            model=data["model"],
+            prompt=data["prompt"],
+            negative_prompt=params.get("negative_prompt") or "",
+            width=params["width"],
+            height=params["height"],
+            steps=params.get("steps", limits.DEFAULT_STEPS),
+            guidance_scale=params.get("guidance_scale", limits.DEFAULT_GUIDANCE),
+            seed=params.get("seed"),
+            style=params.get("style") or "",
+            num_images=params["num_images"],
+            strength=params.get("strength") if image else None,
+            input_image=image,
+            webhook_url=url,
+            webhook_events=tuple(dict.fromkeys(V2_EVENTS[e] for e in events)) if url else (),
+        )
+
+
+# --- OpenAI-compatible -----------------------------------------------------------------
+
+ASPECT_RATIOS = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "9:16": (768, 1344),
+    "4:3": (1152, 864),
+    "3:4": (864, 1152),
+}
+
+
+class OpenAIImageRequestSerializer(serializers.Serializer):
+    model = fields.model_field()
+    prompt = fields.prompt_field()
+    n = fields.num_images_field(required=False, default=None, allow_null=True)
+    num_images = fields.num_images_field(required=False, default=None, allow_null=True)
+    size = serializers.CharField(
+        required=False, allow_null=True, help_text='"WxH" within 256-2048, or "auto".'
+    )
+    aspect_ratio = serializers.ChoiceField(
+        choices=list(ASPECT_RATIOS),
+        required=False,
+        allow_null=True,
+        error_messages={"invalid_choice": f"Must be one of: {', '.join(ASPECT_RATIOS)}."},
+    )
+    response_format = serializers.ChoiceField(
+        choices=["url", "b64_json"], required=False, allow_null=True
+    )
+    convert_base64_to_url = serializers.BooleanField(required=False, allow_null=True)
+    seed = fields.seed_field()
+    negative_prompt = fields.negative_prompt_field()
+    style = fields.style_field()
+
+    def validate_size(self, value):
+        if value is None or value == "auto":
+            return None
+        width, sep, height = value.lower().partition("x")
+        if not sep or not width.isdigit() or not height.isdigit():
+            raise serializers.ValidationError('Must be "WIDTHxHEIGHT", e.g. "1024x1024".')
+        for side in (int(width), int(height)):
+            try:
+                fields.check_side(side)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError(
+                    f"Width and height: {' '.join(exc.detail)}"
+                ) from None
+        return int(width), int(height)
+
+    @property
+    def wants_base64(self) -> bool:
+        data = self.validated_data
+        if data.get("response_format"):
+            return data["response_format"] == "b64_json"
+        return data.get("convert_base64_to_url") is False
+
+    def to_generation_request(self) -> GenerationRequest:
+        data = self.validated_data
+        width, height = data.get("size") or ASPECT_RATIOS[data.get("aspect_ratio") or "1:1"]
+        return GenerationRequest(
+            dialect=Dialect.OPENAI,
+            model=data.get("model"),
+            prompt=data["prompt"],
+            negative_prompt=data.get("negative_prompt") or "",
+            width=width,
+            height=height,
+            seed=data.get("seed"),
+            style=data.get("style") or "",
+            num_images=data.get("n") or data.get("num_images") or 1,
+        )
+
+
+# --- Task endpoints (seed 002) ---------------------------------------------------------
+
+
+class TaskOptionsSerializer(serializers.Serializer):
+    neg_text = fields.negative_prompt_field()
+    num_images = fields.num_images_field(maximum=limits.TASKS_NUM_IMAGES_MAX)
+
+
+class TaskRequestSerializer(serializers.Serializer):
+    text_data = fields.prompt_field()
+    options = TaskOptionsSerializer(required=False)
+    callback_url = fields.WebhookUrlField()
+    webhook_secret = fields.WebhookSecretField()
+
+    def to_generation_request(self) -> GenerationRequest:
+        data = self.validated_data
+        options = data.get("options") or {}
+        url = data.get("callback_url") or ""
+        return GenerationRequest(
+            dialect=Dialect.TASKS,
+            prompt=data["text_data"],
+            negative_prompt=options.get("neg_text") or "",
+            num_images=options.get("num_images", 1),
+            webhook_url=url,
+            webhook_secret=data.get("webhook_secret") or "",
+            webhook_events=_finish_events(url),
+        )
+
+
+# --- Output ---
+
+
+class ApiErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.CharField(allow_null=True)
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Only for invalid_parameters: each field and its messages.",
+    )
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    error = ApiErrorBodySerializer()
+
+
+# ----------------------------------------------------------------------------
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """ISO 8601 in UTC with a Z, to the second: 2024-01-15T10:30:00Z."""
+
+    def to_representation(self, value):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def servable_images(job: Job):
+    images = getattr(job, "servable_images", None)
+    if images is None:
+        images = [i for i in job.images.all() if i.storage_path and not i.quarantined]
+    return images
+
+
+class ImageSerializer(serializers.Serializer):
+    url = serializers.SerializerMethodField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+    def get_url(self, image) -> str:
+        return signed_url(storage_path=image.storage_path, job_expires_at=self.context["expires"])
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(source="error_code")
+    message = serializers.CharField(source="error_message")
+
+
+def _images(job: Job) -> list[dict]:
+    return ImageSerializer(
+        servable_images(job), many=True, context={"expires": job.expires_at}
+    ).data
+
+
+V1_STATUS = {Job.Status.QUEUED: "processing", Job.Status.RUNNING: "processing"}
+
+
+class JobSerializer(serializers.Serializer):
+    """The v1 job object (API.md)."""
+
+    id = serializers.CharField(source="public_id")
+    status = serializers.SerializerMethodField()
+    prompt = serializers.CharField()
+    negative_prompt = serializers.CharField()
+    model = serializers.CharField(source="model_id")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    guidance_scale = serializers.FloatField()
+    seed = serializers.IntegerField()
+    style = serializers.SerializerMethodField()
+    num_images = serializers.IntegerField()
+    credits_used = serializers.IntegerField()
+    created_at = UtcDateTimeField()
+    completed_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField()
+    images = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    def get_status(self, job) -> str:
+        return V1_STATUS.get(job.status, job.status)
+
+    def get_style(self, job) -> str | None:
+        return job.style or None
+
+    @extend_schema_field(ImageSerializer(many=True))
+    def get_images(self, job):
+        return _images(job)
+
+    @extend_schema_field(ErrorSerializer(allow_null=True))
+    def get_error(self, job):
+        return ErrorSerializer(job).data if job.error_code else None
+
+
+class JobListSerializer(serializers.Serializer):
+    data = JobSerializer(many=True, source="jobs")
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class JobListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["processing", "completed", "failed", "canceled"], required=False
+    )
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=limits.LIST_LIMIT_MAX,
+        default=limits.DEFAULT_LIST_LIMIT,
+        error_messages={
+            "min_value": f"Must be between 1 and {limits.LIST_LIMIT_MAX}.",
+            "max_value": f"Must be between 1 and {limits.LIST_LIMIT_MAX}.",
+            "invalid": "Must be an integer.",
+        },
+    )
+    cursor = serializers.CharField(required=False)
+
+
+class V2SubmittedSerializer(serializers.Serializer):
+    jobId = serializers.UUIDField(source="pk")
+    status = serializers.SerializerMethodField()
+
+    def get_status(self, job) -> str:
+        return V2_STATUS[job.status]
+
+
+V2_STATUS = {
+    Job.Status.QUEUED: "QUEUED",
+    Job.Status.RUNNING: "PROCESSING",
+    Job.Status.COMPLETED: "COMPLETED",
+    Job.Status.FAILED: "FAILED",
+    Job.Status.CANCELED: "CANCELED",
+}
+
+
+class V2ResultSerializer(serializers.Serializer):
+    images = ImageSerializer(many=True)
+
+
+class V2JobSerializer(serializers.Serializer):
+    jobId = serializers.UUIDField(source="pk")
+    status = serializers.SerializerMethodField()
+    progress = serializers.IntegerField()
+    model = serializers.CharField(source="model_id")
+    prompt = serializers.CharField()
+    createdAt = UtcDateTimeField(source="created_at")
+    completedAt = UtcDateTimeField(source="completed_at")
+    creditsUsed = serializers.IntegerField(source="credits_used")
+    result = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    def get_status(self, job) -> str:
+        return V2_STATUS[job.status]
+
+    @extend_schema_field(V2ResultSerializer(allow_null=True))
+    def get_result(self, job):
+        return {"images": _images(job)} if job.status == Job.Status.COMPLETED else None
+
+    @extend_schema_field(ErrorSerializer(allow_null=True))
+    def get_error(self, job):
+        return ErrorSerializer(job).data if job.error_code else None
+
+
+class OpenAIImageSerializer(serializers.Serializer):
+    url = serializers.CharField(required=False)
+    b64_json = serializers.CharField(required=False)
+
+
+class OpenAIUsageSerializer(serializers.Serializer):
+    credits_used = serializers.IntegerField()
+
+
+class OpenAIMetaSerializer(serializers.Serializer):
+    usage = OpenAIUsageSerializer()
+
+
+class OpenAIImagesResponseSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    data = OpenAIImageSerializer(many=True)
+    meta = OpenAIMetaSerializer()
+
+
+def render_openai(job: Job, *, base64_images: bool) -> dict:
+    if base64_images:
+        data = []
+        for image in servable_images(job):
+            with default_storage.open(image.storage_path, "rb") as file:
+                data.append({"b64_json": base64.b64encode(file.read()).decode()})
+    else:
+        data = [{"url": image["url"]} for image in _images(job)]
+    return {
+        "created": int(job.created_at.timestamp()),
+        "data": data,
+        "meta": {"usage": {"credits_used": job.credits_used}},
+    }
+
+
+class ModelSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    credits_per_image = serializers.IntegerField()
+    capabilities = serializers.ListField(child=serializers.CharField())
+    default = serializers.BooleanField(source="is_default")
+
+
+class ModelListSerializer(serializers.Serializer):
+    object = serializers.CharField(default="list")
+    data = ModelSerializer(many=True)
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    to = serializers.DateField(required=False, help_text="YYYY-MM-DD, default today (UTC).")
+
+    def get_fields(self):
+        # `from` is a Python keyword, so it is added by name.
+        result = super().get_fields()
+        result["from"] = serializers.DateField(
+            required=False, help_text="YYYY-MM-DD, default 29 days before `to`."
+        )
+        return result
+
+
+class UsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    requests = serializers.IntegerField()
+    images = serializers.IntegerField()
+    credits_used = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    data = UsageDaySerializer(many=True)

@@ -1,0 +1,357 @@
+"""The generation API: one thin view per operation and dialect over the same Job.
+
+A submission view parses its dialect into a GenerationRequest, hands it to
+`services.submit_job`, optionally waits for the job, and renders it in its dialect.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers as drf_serializers
+from rest_framework.response import Response
+
+from accounts.models import ApiKey
+from common.api.errors import (
+    ApiError,
+    BadRequest,
+    ContentModerated,
+    InvalidParameters,
+    NotFound,
+    _flatten_validation,
+)
+from common.api.views import OrganizationApiView
+from generation import catalog, limits, selectors, services, waiting
+from generation.api import serializers
+from generation.models import Job
+
+PREFER_PARAMETER = OpenApiParameter(
+    "Prefer",
+    str,
+    OpenApiParameter.HEADER,
+    description="`wait=N` (1-60 s) to wait that long for the result, `respond-async` for 202.",
+)
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, description="1-255 characters."
+)
+JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers.ApiErrorSerializer)
+
+
+def _parse(serializer_class, request):
+    data = request.data
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        fields = _flatten_validation(serializer.errors)
+        dimensions = {"width", "height", "size", "parameters.width", "parameters.height"}
+        message = "Invalid image dimensions" if set(fields) <= dimensions else None
+        raise InvalidParameters(fields, message=message)
+    return serializer
+
+
+def _prefer(request) -> dict[str, str]:
+    preferences = {}
+    for token in request.headers.get("Prefer", "").split(","):
+        name, _, value = token.strip().partition("=")
+        if name:
+            preferences[name.lower()] = value.strip().strip('"')
+    return preferences
+
+
+def _wait_seconds(request) -> int | None:
+    """How long this call waits for its job; None to answer 202 at once."""
+    preferences = _prefer(request)
+    if "respond-async" in preferences:
+        return None
+    if "wait" not in preferences:
+        return settings.JOB_WAIT_SECONDS
+    try:
+        wait = int(preferences["wait"])
+    except ValueError:
+        wait = 0
+    if not limits.WAIT_MIN_SECONDS <= wait <= limits.WAIT_MAX_SECONDS:
+        raise InvalidParameters(
+            {
+                "Prefer": [
+                    f"wait must be between {limits.WAIT_MIN_SECONDS} and "
+                    f"{limits.WAIT_MAX_SECONDS} seconds."
+                ]
+            }
+        )
+    return wait
+
+
+def _wait_for(organization, job: Job, seconds: int) -> Job:
+    """Wait for the job without holding a database connection, then read it once."""
+    if not connection.in_atomic_block:
+        connection.close()
+    waiting.wait_for_job(job.pk, seconds)
+    return selectors.get_job(organization=organization, job_ref=str(job.pk))
+
+
+class JobSubmissionApi(OrganizationApiView):
+    """POST that creates a job: counted in the rate-limit windows, idempotent."""
+
+    required_scope = ApiKey.Scope.GENERATE
+    counts_as_submission = True
+    request_serializer: type[drf_serializers.Serializer]
+    # Whether this endpoint waits for the result (Prefer and webhook_url can still say no).
+    waits = True
+    # API.md: with a webhook_url the call answers 202 at once.
+    webhook_means_async = True
+
+    def post(self, request):
+        wait = _wait_seconds(request) if self.waits else None
+        parsed = _parse(self.request_serializer, request)
+        generation_request = parsed.to_generation_request()
+        if generation_request.webhook_url and self.webhook_means_async:
+            wait = None
+        job = services.submit_job(
+            organization=self.organization, api_key=request.auth, request=generation_request
+        )
+        applied = None
+        if wait is not None:
+            job = _wait_for(self.organization, job, wait)
+            applied = f"wait={wait}"
+        elif self.waits:
+            applied = "respond-async"
+        response = self.render(job, parsed)
+        if applied and "Prefer" in request.headers:
+            response["Preference-Applied"] = applied
+        return response
+
+    def render(self, job: Job, parsed) -> Response:
+        if job.status == Job.Status.FAILED and job.error_code == ContentModerated.code:
+            raise ContentModerated(job.error_message or None)
+        status = 200 if job.is_finished else 202
+        return Response(serializers.JobSerializer(job).data, status=status)
+
+
+class TextToImageApi(JobSubmissionApi):
+    request_serializer = serializers.TextToImageRequestSerializer
+
+    @extend_schema(
+        operation_id="text_to_image",
+        request=serializers.TextToImageRequestSerializer,
+        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class ImageToImageApi(JobSubmissionApi):
+    request_serializer = serializers.ImageToImageRequestSerializer
+
+    @extend_schema(
+        operation_id="image_to_image",
+        request={
+            "application/json": serializers.ImageToImageRequestSerializer,
+            "multipart/form-data": serializers.ImageToImageRequestSerializer,
+        },
+        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class VariationsApi(JobSubmissionApi):
+    request_serializer = serializers.VariationsRequestSerializer
+
+    @extend_schema(
+        operation_id="variations",
+        request={
+            "application/json": serializers.VariationsRequestSerializer,
+            "multipart/form-data": serializers.VariationsRequestSerializer,
+        },
+        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class V2GenerateApi(JobSubmissionApi):
+    request_serializer = serializers.V2GenerateRequestSerializer
+    waits = False
+
+    @extend_schema(
+        operation_id="v2_images_generate",
+        request=serializers.V2GenerateRequestSerializer,
+        responses={202: serializers.V2SubmittedSerializer, **JOB_ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+    def render(self, job: Job, parsed) -> Response:
+        return Response(serializers.V2SubmittedSerializer(job).data, status=202)
+
+
+class OpenAIImageGenerationApi(JobSubmissionApi):
+    request_serializer = serializers.OpenAIImageRequestSerializer
+
+    @extend_schema(
+        operation_id="openai_images_generations",
+        request=serializers.OpenAIImageRequestSerializer,
+        responses={
+            200: serializers.OpenAIImagesResponseSerializer,
+            202: serializers.OpenAIImagesResponseSerializer,
+            **JOB_ERRORS,
+        },
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+    def render(self, job: Job, parsed) -> Response:
+        if job.status == Job.Status.FAILED:
+            if job.error_code == ContentModerated.code:
+                raise ContentModerated(job.error_message or None)
+            error = ApiError(
+                f"The generation failed ({job.error_code}); nothing was charged. Job "
+                f"{job.public_id}.",
+                message="The image could not be generated",
+            )
+            error.status_code, error.code = 500, "internal_error"
+            raise error
+        body = serializers.render_openai(job, base64_images=parsed.wants_base64)
+        if not job.is_finished:
+            body.update(id=job.public_id, status="processing")
+        return Response(body, status=200 if job.is_finished else 202)
+
+
+class TaskSyncApi(JobSubmissionApi):
+    request_serializer = serializers.TaskRequestSerializer
+
+    @extend_schema(
+        operation_id="tasks_sync",
+        request=serializers.TaskRequestSerializer,
+        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+    # Seed 002: the sync task answers with the result even when a callback_url is given.
+    webhook_means_async = False
+
+
+class TaskAsyncApi(JobSubmissionApi):
+    request_serializer = serializers.TaskRequestSerializer
+    waits = False
+
+    @extend_schema(
+        operation_id="tasks_async",
+        request=serializers.TaskRequestSerializer,
+        responses={202: serializers.JobSerializer, **JOB_ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class JobListApi(OrganizationApiView):
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        operation_id="jobs_list",
+        parameters=[serializers.JobListQuerySerializer],
+        responses=serializers.JobListSerializer,
+    )
+    def get(self, request):
+        query = _parse_query(serializers.JobListQuerySerializer, request)
+        try:
+            page = selectors.list_jobs(
+                organization=self.organization,
+                status=query.get("status"),
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+            )
+        except selectors.InvalidCursor:
+            raise InvalidParameters({"cursor": ["Not a cursor this API returned."]}) from None
+        return Response(serializers.JobListSerializer(page).data)
+
+
+def _parse_query(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    if not serializer.is_valid():
+        raise InvalidParameters(_flatten_validation(serializer.errors))
+    return serializer.validated_data
+
+
+class _JobApi(OrganizationApiView):
+    def get_job(self, job_ref: str) -> Job:
+        job = selectors.get_job(organization=self.organization, job_ref=job_ref)
+        if job is None:
+            raise NotFound(f"No job {job_ref} in this organization.")
+        return job
+
+
+class JobDetailApi(_JobApi):
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(operation_id="jobs_retrieve", responses=serializers.JobSerializer)
+    def get(self, request, job_ref: str):
+        return Response(serializers.JobSerializer(self.get_job(job_ref)).data)
+
+
+class JobCancelApi(_JobApi):
+    required_scope = ApiKey.Scope.GENERATE
+
+    @extend_schema(
+        operation_id="jobs_cancel",
+        request=None,
+        responses={
+            200: serializers.JobSerializer,
+            404: serializers.ApiErrorSerializer,
+            409: serializers.ApiErrorSerializer,
+        },
+    )
+    def post(self, request, job_ref: str):
+        job = services.cancel_job(organization=self.organization, job=self.get_job(job_ref))
+        return Response(serializers.JobSerializer(job).data)
+
+
+class V2JobDetailApi(_JobApi):
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(operation_id="v2_jobs_retrieve", responses=serializers.V2JobSerializer)
+    def get(self, request, job_ref: str):
+        return Response(serializers.V2JobSerializer(self.get_job(job_ref)).data)
+
+
+class ModelListApi(OrganizationApiView):
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(operation_id="models_list", responses=serializers.ModelListSerializer)
+    def get(self, request):
+        body = {"object": "list", "data": catalog.enabled_models()}
+        return Response(serializers.ModelListSerializer(body).data)
+
+
+USAGE_MAX_DAYS = 366
+
+
+class UsageApi(OrganizationApiView):
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        operation_id="usage_retrieve",
+        parameters=[serializers.UsageQuerySerializer],
+        responses=serializers.UsageSerializer,
+    )
+    def get(self, request):
+        query = _parse_query(serializers.UsageQuerySerializer, request)
+        end = query.get("to") or timezone.now().date()
+        start = query.get("from") or end - timedelta(days=29)
+        if start > end:
+            raise InvalidParameters({"from": ["Must not be after `to`."]})
+        if (end - start).days >= USAGE_MAX_DAYS:
+            raise InvalidParameters({"from": [f"The range is at most {USAGE_MAX_DAYS} days."]})
+        days = selectors.usage_by_day(organization=self.organization, start=start, end=end)
+        return Response(serializers.UsageSerializer({"data": days}).data)

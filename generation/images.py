@@ -1,0 +1,99 @@
+"""Input images of image-to-image and variations: decoding, checking and sizing."""
+
+import base64
+import binascii
+import io
+import re
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from generation import limits
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[\w-]+=[^;,]*)*;base64,", re.I)
+
+
+_STANDARD_ALPHABET = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+_URLSAFE_ALPHABET = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+
+
+class InvalidImage(ValueError):
+    """The input is not a usable PNG, JPEG or WebP image; the message says why."""
+
+
+@dataclass(frozen=True)
+class InputImage:
+    data: bytes
+    format: str  # "PNG", "JPEG" or "WEBP"
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[self.format]
+
+
+def decode_base64_image(text: str) -> bytes:
+    """Decode raw base64 or a `data:` URL; raise InvalidImage for anything else."""
+    text = text.strip()
+    match = _DATA_URL.match(text)
+    if match:
+        text = text[match.end() :]
+    elif text.startswith("data:"):
+        raise InvalidImage("A data: URL must be base64-encoded (data:image/png;base64,...).")
+    # Refuse before decoding anything that cannot fit the limit once decoded.
+    if len(text) > (limits.INPUT_IMAGE_MAX_BYTES // 3 + 1) * 4 + 64:
+        raise InvalidImage(_too_large_message())
+    compact = re.sub(r"\s+", "", text)
+    padded = compact + "=" * (-len(compact) % 4)
+    try:
+        if _STANDARD_ALPHABET.match(compact):
+            return base64.b64decode(padded, validate=True)
+        if _URLSAFE_ALPHABET.match(compact):
+            return base64.urlsafe_b64decode(padded)
+    except (binascii.Error, ValueError):
+        pass
+    raise InvalidImage("The image is not valid base64.")
+
+
+def _too_large_message() -> str:
+    return f"The image must be at most {limits.INPUT_IMAGE_MAX_BYTES // (1024 * 1024)} MB."
+
+
+def read_image(data: bytes) -> InputImage:
+    """Check that `data` is a PNG, JPEG or WebP of at most 10 MB and read its size."""
+    if len(data) > limits.INPUT_IMAGE_MAX_BYTES:
+        raise InvalidImage(_too_large_message())
+    if not data:
+        raise InvalidImage("The image is empty.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InvalidImage("The file is not a readable PNG, JPEG or WebP image.") from None
+    if image_format not in limits.INPUT_IMAGE_FORMATS:
+        raise InvalidImage(f"{image_format} images are not accepted; send PNG, JPEG or WebP.")
+    return InputImage(data=data, format=image_format, width=width, height=height)
+
+
+def fit_to_limits(width: int, height: int) -> tuple[int, int]:
+    """The output size for an input of width x height (API.md, image to image).
+
+    Scale, keeping the aspect ratio, until both sides lie within 256-2,048, then round
+    each side down to a multiple of 8. An input too narrow for both bounds at once is
+    clamped.
+    """
+    scale = 1.0
+    if max(width, height) * scale > limits.SIDE_MAX:
+        scale = limits.SIDE_MAX / max(width, height)
+    if min(width, height) * scale < limits.SIDE_MIN:
+        scale = limits.SIDE_MIN / min(width, height)
+
+    def side(value: int) -> int:
+        scaled = int(value * scale + 1e-9)
+        scaled -= scaled % limits.SIDE_MULTIPLE
+        return min(max(scaled, limits.SIDE_MIN), limits.SIDE_MAX)
+
+    return side(width), side(height)

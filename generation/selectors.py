@@ -1,0 +1,124 @@
+"""Every read of jobs, always scoped to the organization asking."""
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models.functions import TruncDate
+
+from accounts.models import Organization
+from generation.models import Job, JobImage
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def _servable_images():
+    return Prefetch(
+        "images",
+        queryset=JobImage.objects.filter(quarantined=False).exclude(storage_path=""),
+        to_attr="servable_images",
+    )
+
+
+def get_job(*, organization: Organization, job_ref: str) -> Job | None:
+    """The organization's job by its `img_…` id or its UUID; None when not theirs."""
+    jobs = Job.objects.filter(organization=organization)
+    if job_ref.startswith("img_"):
+        jobs = jobs.filter(public_id=job_ref)
+    else:
+        try:
+            jobs = jobs.filter(pk=uuid.UUID(job_ref))
+        except ValueError:
+            return None
+    return jobs.prefetch_related(_servable_images()).first()
+
+
+# What `status=` may name in GET /v1/jobs: the statuses the v1 job object shows.
+LIST_STATUSES = {
+    "processing": Job.UNFINISHED,
+    "completed": (Job.Status.COMPLETED,),
+    "failed": (Job.Status.FAILED,),
+    "canceled": (Job.Status.CANCELED,),
+}
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), str(job.pk)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidCursor(cursor) from None
+
+
+def list_jobs(
+    *, organization: Organization, status: str | None, limit: int, cursor: str | None
+) -> JobPage:
+    """The organization's jobs, newest first, `limit` per page (keyset pagination)."""
+    jobs = Job.objects.filter(organization=organization)
+    if status:
+        jobs = jobs.filter(status__in=LIST_STATUSES[status])
+    if cursor:
+        created_at, job_id = _decode_cursor(cursor)
+        jobs = jobs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=job_id))
+    page = list(
+        jobs.order_by("-created_at", "-pk").prefetch_related(_servable_images())[: limit + 1]
+    )
+    has_more = len(page) > limit
+    page = page[:limit]
+    return JobPage(jobs=page, next_cursor=_encode_cursor(page[-1]) if has_more else None)
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    date: date
+    requests: int
+    images: int
+    credits_used: int
+
+
+def usage_by_day(*, organization: Organization, start: date, end: date) -> list[UsageDay]:
+    """One row per day from `start` to `end` (UTC): jobs created, images made, credits kept."""
+    rows = (
+        Job.objects.filter(
+            organization=organization, created_at__date__gte=start, created_at__date__lte=end
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(
+            requests=Count("pk"),
+            images=Sum("num_images", filter=Q(status=Job.Status.COMPLETED), default=0),
+            credits_used=Sum("credits_used", default=0),
+        )
+    )
+    by_day = {row["day"]: row for row in rows}
+    days = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        row = by_day.get(day, {})
+        days.append(
+            UsageDay(
+                date=day,
+                requests=row.get("requests", 0),
+                images=row.get("images", 0),
+                credits_used=row.get("credits_used", 0),
+            )
+        )
+    return days

@@ -1,0 +1,339 @@
+"""Every change to jobs: submission and each state change after it.
+
+`submit_job` is the one way in for every dialect. After it, a job moves only through
+`start_job`, `report_progress`, `complete_job`, `fail_job` and `cancel_job`: each is the
+single place its side effects (credits, wake-ups, and later webhooks) happen.
+"""
+
+import logging
+import math
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from accounts.models import ApiKey, Organization
+from billing import services as billing
+from common.api.errors import (
+    InvalidParameters,
+    JobNotCancelable,
+    PaymentRequired,
+    ServiceUnavailable,
+)
+from generation import catalog, limits, waiting
+from generation.engines.base import Mode
+from generation.images import InputImage
+from generation.models import Job, JobImage, ModelCatalogEntry
+
+logger = logging.getLogger(__name__)
+
+Status = Job.Status
+
+
+class ErrorCode:
+    """The `error.code` of a failed job."""
+
+    ENGINE_ERROR = "engine_error"
+    TIMEOUT = "timeout"
+    WORKER_LOST = "worker_lost"
+    CONTENT_MODERATED = "content_moderated"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request in the dialect-neutral shape every dialect parses into."""
+
+    dialect: str
+    mode: str = Mode.TEXT_TO_IMAGE
+    model: str | None = None  # a catalog id; None means the default model
+    prompt: str = ""
+    negative_prompt: str = ""
+    width: int = limits.DEFAULT_SIDE
+    height: int = limits.DEFAULT_SIDE
+    steps: int = limits.DEFAULT_STEPS
+    guidance_scale: float = limits.DEFAULT_GUIDANCE
+    seed: int | None = None  # None: chosen at random and returned
+    style: str = ""
+    num_images: int = 1
+    strength: float | None = None
+    input_image: InputImage | None = None
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_events: tuple[str, ...] = field(default_factory=tuple)
+
+
+def request_cost(*, model: ModelCatalogEntry, num_images: int, width: int, height: int) -> int:
+    """credits_per_image * num_images * ceil(width * height / 1,048,576) (API.md, Models)."""
+    return model.credits_per_image * num_images * math.ceil(width * height / limits.MEGAPIXEL)
+
+
+def moderate_prompt(*, organization: Organization, request: GenerationRequest) -> None:
+    """Raise ContentModerated when the prompt is refused, before any credit is reserved.
+
+    The moderation work (DESIGN.md, Moderation) implements this check; until it lands no
+    prompt is refused.
+    """
+
+
+def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
+    if request.model is None:
+        return catalog.default_model()
+    model = catalog.get_model(request.model)
+    if model is None:
+        available = ", ".join(m.id for m in catalog.enabled_models())
+        raise InvalidParameters(
+            {"model": [f"Unknown model '{request.model}'. Available models: {available}."]}
+        )
+    if not model.supports(request.mode):
+        raise InvalidParameters({"model": [f"The model '{model.id}' does not do {request.mode}."]})
+    return model
+
+
+def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
+    return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
+
+
+def _enqueue(job_id: uuid.UUID) -> None:
+    """Publish run_job now, inside the submit transaction, and fail loudly if we can't.
+
+    Published before COMMIT rather than on commit: a broker that is down then raises
+    here, the transaction rolls back, and neither the reservation nor the job row is left
+    (API.md: 503, nothing charged, no job left behind), with no compensating writes to get
+    wrong. A worker that receives the message before the COMMIT lands does not see the job
+    yet and retries shortly (run_job); a COMMIT that fails after the publish leaves a
+    message for a job that never existed, which run_job drops after its retries.
+    """
+    from generation.tasks import run_job
+
+    try:
+        run_job.apply_async(args=[str(job_id)], retry=False)
+    except (KombuError, OSError) as exc:
+        logger.warning("Job queue unreachable; refusing submission: %s", exc)
+        raise ServiceUnavailable(
+            "The job queue is unreachable. Nothing was charged; retry shortly."
+        ) from exc
+
+
+def submit_job(
+    *, organization: Organization, api_key: ApiKey | None, request: GenerationRequest
+) -> Job:
+    """Accept a generation request: check it, reserve its cost, create the job, enqueue it.
+
+    Raises InvalidParameters (unknown model), ContentModerated (prompt refused),
+    PaymentRequired (balance below the cost) or ServiceUnavailable (queue down); in every
+    case nothing is charged and no job exists. Rate limits are counted before parsing by
+    the API view (a malformed request uses a slot too).
+    """
+    model = _resolve_model(request)
+    moderate_prompt(organization=organization, request=request)
+    cost = request_cost(
+        model=model, num_images=request.num_images, width=request.width, height=request.height
+    )
+    job_id = uuid.uuid4()
+    reference = f"job:{job_id}"
+    now = timezone.now()
+    input_path = _store_input_image(job_id, request.input_image) if request.input_image else ""
+    try:
+        with transaction.atomic():
+            try:
+                billing.reserve_credits(
+                    organization=organization, amount=cost, reference=reference, job_id=job_id
+                )
+            except billing.InsufficientCredits as exc:
+                raise PaymentRequired(str(exc)) from None
+            job = Job.objects.create(
+                id=job_id,
+                organization=organization,
+                api_key=api_key,
+                dialect=request.dialect,
+                mode=request.mode,
+                model=model,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                width=request.width,
+                height=request.height,
+                steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
+                style=request.style,
+                num_images=request.num_images,
+                strength=request.strength,
+                input_image_path=input_path,
+                credits_reserved=cost,
+                reservation_reference=reference,
+                webhook_url=request.webhook_url,
+                webhook_secret=request.webhook_secret,
+                webhook_events=list(request.webhook_events),
+                created_at=now,
+                expires_at=now + timedelta(days=organization.output_retention_days),
+                deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            )
+            JobImage.objects.bulk_create(
+                JobImage(job=job, index=i, width=request.width, height=request.height)
+                for i in range(request.num_images)
+            )
+            job.servable_images = []  # nothing rendered yet: the response needs no query
+            _enqueue(job.id)
+    except BaseException:
+        if input_path:
+            default_storage.delete(input_path)
+        raise
+    return job
+
+
+def start_job(*, job_id) -> Job | None:
+    """Mark the job running for a worker; None when it is no longer to be run.
+
+    Raises Job.DoesNotExist while the submit transaction has not committed yet. A job
+    found running again was redelivered after its worker died: it restarts, up to
+    JOB_MAX_ATTEMPTS, then fails (and is refunded) instead of looping forever.
+    """
+    job = Job.objects.select_related("organization", "model").get(pk=job_id)
+    if job.is_finished:
+        return None
+    if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+        fail_job(
+            job_id=job.pk,
+            code=ErrorCode.WORKER_LOST,
+            message="The job was interrupted too many times.",
+        )
+        return None
+    now = timezone.now()
+    started = Job.objects.filter(
+        pk=job.pk, status__in=Job.UNFINISHED, attempts=job.attempts
+    ).update(status=Status.RUNNING, started_at=now, progress=0, attempts=F("attempts") + 1)
+    if not started:
+        return None  # canceled, reaped or taken by another delivery meanwhile
+    job.status, job.started_at, job.progress = Status.RUNNING, now, 0
+    job.attempts += 1
+    return job
+
+
+def report_progress(*, job: Job, progress: int) -> None:
+    """Record the engine's progress (0-100) on a running job."""
+    progress = max(0, min(100, int(progress)))
+    Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress=progress)
+    job.progress = progress
+
+
+def _image_path(job: Job, index: int) -> str:
+    return f"jobs/{job.organization_id}/{job.pk}/{index}.png"
+
+
+def complete_job(*, job: Job, images: list[bytes]) -> Job:
+    """Store the images and finish the job; the reservation is kept as its price."""
+    if len(images) != job.num_images:
+        raise ValueError(f"Expected {job.num_images} images, got {len(images)}")
+    paths = []
+    for index, png in enumerate(images):
+        path = _image_path(job, index)
+        if default_storage.exists(path):  # a redelivered job renders the same bytes again
+            default_storage.delete(path)
+        paths.append(default_storage.save(path, ContentFile(png)))
+    now = timezone.now()
+    with transaction.atomic():
+        finished = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            status=Status.COMPLETED,
+            progress=100,
+            credits_used=job.credits_reserved,
+            completed_at=now,
+        )
+        if not finished:
+            # Failed by the reaper meanwhile: it refunded, so the images are not served.
+            for path in paths:
+                default_storage.delete(path)
+            job.refresh_from_db()
+            return job
+        for index, path in enumerate(paths):
+            JobImage.objects.filter(job=job, index=index).update(storage_path=path)
+        transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
+    job.status, job.progress, job.completed_at = Status.COMPLETED, 100, now
+    job.credits_used = job.credits_reserved
+    return job
+
+
+def fail_job(*, job_id, code: str, message: str) -> Job | None:
+    """Fail an unfinished job and refund its reservation in full; no-op once finished."""
+    now = timezone.now()
+    with transaction.atomic():
+        failed = Job.objects.filter(pk=job_id, status__in=Job.UNFINISHED).update(
+            status=Status.FAILED,
+            error_code=code,
+            error_message=message[:500],
+            credits_used=0,
+            completed_at=now,
+        )
+        job = Job.objects.select_related("organization").get(pk=job_id)
+        if failed:
+            billing.refund_reservation(
+                organization=job.organization,
+                reservation_reference=job.reservation_reference,
+                memo=f"Job {job.public_id} failed: {code}",
+            )
+            transaction.on_commit(lambda: waiting.notify_job_finished(job_id))
+    return job
+
+
+def cancel_job(*, organization: Organization, job: Job) -> Job:
+    """Cancel a queued job with a full refund; raise JobNotCancelable once it started."""
+    now = timezone.now()
+    with transaction.atomic():
+        canceled = Job.objects.filter(
+            pk=job.pk, organization=organization, status=Status.QUEUED
+        ).update(status=Status.CANCELED, credits_used=0, completed_at=now)
+        if not canceled:
+            raise JobNotCancelable(
+                "Only a queued job can be canceled; this one is already "
+                f"{'running' if job.status == Status.RUNNING else 'finished'}."
+            )
+        billing.refund_reservation(
+            organization=organization,
+            reservation_reference=job.reservation_reference,
+            memo=f"Job {job.public_id} canceled",
+        )
+        transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
+    job.status, job.credits_used, job.completed_at = Status.CANCELED, 0, now
+    return job
+
+
+def reap_stuck_jobs(*, now=None) -> int:
+    """Fail and refund every job still unfinished past its deadline; return how many."""
+    now = now or timezone.now()
+    stuck = Job.objects.filter(status__in=Job.UNFINISHED, deadline_at__lt=now).values_list(
+        "pk", flat=True
+    )
+    reaped = 0
+    for job_id in list(stuck[:500]):
+        job = fail_job(
+            job_id=job_id, code=ErrorCode.TIMEOUT, message="The job did not finish in time."
+        )
+        reaped += job is not None and job.error_code == ErrorCode.TIMEOUT
+    return reaped
+
+
+def delete_expired_images(*, now=None) -> int:
+    """Delete the stored images (and input) of jobs past their retention; return how many jobs."""
+    now = now or timezone.now()
+    jobs = list(
+        Job.objects.filter(expires_at__lt=now, images_deleted_at__isnull=True)
+        .prefetch_related("images")
+        .order_by("expires_at")[:500]
+    )
+    for job in jobs:
+        for image in job.images.all():
+            if image.storage_path:
+                default_storage.delete(image.storage_path)
+        if job.input_image_path:
+            default_storage.delete(job.input_image_path)
+        with transaction.atomic():
+            JobImage.objects.filter(job=job).delete()
+            Job.objects.filter(pk=job.pk).update(images_deleted_at=now, input_image_path="")
+    return len(jobs)

@@ -1,0 +1,108 @@
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import stripe
+
+from billing.stripe_events import HANDLERS
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstripe_server(live_server):
+    """A real localstripe process on a free loopback port, for the whole session.
+
+    It depends on the live server so that it stops first: its last events (sent a second
+    late) land before the live server and the test database go away.
+    """
+    port = _free_port()
+    process = subprocess.Popen(
+        # The localstripe package of the virtualenv running the tests.
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/js.stripe.com/v3/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("localstripe did not start")
+        yield base
+    finally:
+        time.sleep(1.5)
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_server(localstripe_server, live_server, settings):
+    """localstripe as Stripe, sending its signed events to this test's live server."""
+    settings.STRIPE_API_BASE = localstripe_server
+    settings.SITE_URL = live_server.url
+    response = requests.post(
+        f"{localstripe_server}/_config/webhooks/tests",
+        json={
+            "url": f"{live_server.url}/stripe/webhook/",
+            "secret": settings.STRIPE_WEBHOOK_SECRET,
+            # Like a real Stripe endpoint: only the events the project handles.
+            "events": sorted(HANDLERS),
+        },
+        timeout=5,
+    )
+    response.raise_for_status()
+    return localstripe_server
+
+
+def confirm_card_setup(base: str, client_secret: str, number: str, publishable_key: str) -> dict:
+    """What Stripe.js's confirmCardSetup sends for a Card Element holding card `number`."""
+    setup_intent_id = client_secret.split("_secret_")[0]
+    response = requests.post(
+        f"{base}/v1/setup_intents/{setup_intent_id}/confirm",
+        json={
+            "key": publishable_key,
+            "use_stripe_sdk": True,
+            "client_secret": client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"},
+            },
+        },
+        timeout=5,
+    )
+    return {"status_code": response.status_code, **response.json()}
+
+
+def signed_event_post(client, event: dict, secret: str, timestamp: int | None = None):
+    """POST `event` to the webhook endpoint signed exactly as Stripe signs it."""
+    payload = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+    return client.post(
+        "/stripe/webhook/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+
+
+def wait_for(condition, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    return condition()

@@ -1,0 +1,121 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing import services
+from billing.models import CreditLedgerEntry, CreditPack, Invoice
+from tests.accounts.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.billing.factories import give_credits
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner(client):
+    membership = MembershipFactory()
+    client.force_login(membership.user)
+    return membership.organization
+
+
+def _invoice(organization, number="IMG-2026-000001"):
+    return Invoice.objects.create(
+        number=number,
+        organization=organization,
+        kind="pack",
+        lines=[
+            {"description": "Starter credit pack", "quantity": 1, "unit_amount": 500, "amount": 500}
+        ],
+        subtotal=500,
+        total=500,
+        amount_paid=500,
+        currency="usd",
+        credits_added=100,
+    )
+
+
+def test_billing_page_shows_plan_balance_limits_packs_and_expiring_credits(client, owner):
+    give_credits(owner, 40)
+    services.grant_credits(
+        organization=owner, amount=7, reference="m", expires_at=timezone.now() + timedelta(days=3)
+    )
+    CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
+    page = client.get("/billing/").content.decode()
+    assert "Plan: Free" in page
+    assert ">47</strong> credits" in page
+    assert "10 requests per minute, 100 per day" in page
+    assert "Starter: 100 credits for $5.00" in page
+    assert "7 credits expire on" in page
+
+
+def test_invoice_page_shows_lines_and_totals(client, owner):
+    invoice = _invoice(owner)
+    page = client.get(f"/billing/invoices/{invoice.number}/").content.decode()
+    assert "Starter credit pack" in page
+    assert "$5.00" in page
+    assert "Credits added: <strong>100</strong>" in page
+
+
+def test_another_organizations_invoice_is_404(client, owner):
+    theirs = _invoice(OrganizationFactory())
+    assert client.get(f"/billing/invoices/{theirs.number}/").status_code == 404
+
+
+def test_invoice_list_shows_only_our_invoices(client, owner):
+    _invoice(owner, "IMG-2026-000001")
+    _invoice(OrganizationFactory(), "IMG-2026-000002")
+    page = client.get("/billing/invoices/").content.decode()
+    assert "IMG-2026-000001" in page
+    assert "IMG-2026-000002" not in page
+
+
+def test_ledger_history_is_paginated(client, owner):
+    for n in range(60):
+        services.grant_credits(organization=owner, amount=1, reference=f"g{n}")
+    first = client.get("/billing/ledger/").content.decode()
+    second = client.get("/billing/ledger/?page=2").content.decode()
+    assert "Page 1 of 2" in first
+    assert first.count("<td>Grant</td>") == 50
+    assert second.count("<td>Grant</td>") == 10
+
+
+def test_a_member_cannot_spend_the_organizations_money(client):
+    membership = MembershipFactory(role="member")
+    client.force_login(membership.user)
+    assert client.post("/billing/card/").status_code == 403
+    assert client.post("/billing/plan/", {"plan": "pro"}).status_code == 403
+
+
+def test_staff_adjustments_append_entries_and_never_edit_one():
+    organization = OrganizationFactory()
+    give_credits(organization, 10)
+    before = list(CreditLedgerEntry.objects.values())
+    services.adjust_credits(
+        organization=organization,
+        amount=5,
+        reason="Goodwill",
+        actor=UserFactory(is_staff=True),
+        reference="adj-1",
+    )
+    after = list(CreditLedgerEntry.objects.order_by("id").values())
+    assert after[: len(before)] == before
+    assert len(after) == len(before) + 1
+
+
+def test_admin_shows_money_read_only(admin_client):
+    _invoice(OrganizationFactory())
+    assert admin_client.get("/admin/billing/invoice/").status_code == 200
+    assert admin_client.get("/admin/billing/invoice/add/").status_code == 403
+    assert admin_client.get("/admin/billing/stripeevent/").status_code == 200
+    assert admin_client.get("/admin/billing/plan/add/").status_code == 200
+
+
+def test_a_second_plan_change_while_one_runs_is_refused(client, owner):
+    from django.core.cache import cache
+
+    cache.add(f"billing:plan-change:{owner.pk}", 1, 60)
+    response = client.post(
+        "/billing/plan/", {"plan": "pro", "setup_intent": "seti_x"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 409
+    assert "already being changed" in response.json()["message"]

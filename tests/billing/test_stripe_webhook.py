@@ -1,0 +1,282 @@
+"""The webhook endpoint with events signed exactly as Stripe signs them (no Stripe server)."""
+
+import json
+import time
+
+import pytest
+from django.core import mail
+
+from accounts.models import Organization
+from billing.models import (
+    CreditLedgerEntry,
+    CreditPack,
+    Invoice,
+    StripeEvent,
+    Subscription,
+    SubscriptionChange,
+)
+from billing.stripe_gateway import plan_price_id
+from tests.accounts.factories import MembershipFactory, OrganizationFactory, PlanFactory
+from tests.billing import stripe_payloads as payloads
+from tests.billing.conftest import signed_event_post
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def organization():
+    organization = OrganizationFactory(stripe_customer_id="cus_test", billing_email="")
+    MembershipFactory(organization=organization, user__email="owner@example.com")
+    return organization
+
+
+@pytest.fixture
+def pack():
+    return CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
+
+
+def _balance(organization) -> int:
+    return Organization.objects.get(pk=organization.pk).credit_balance
+
+
+@pytest.fixture
+def post_event(client, settings, django_capture_on_commit_callbacks):
+    """POST a Stripe-signed event, running what it does on commit (emails) as in production."""
+
+    def post(event, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET, **kwargs)
+
+    return post
+
+
+def test_signed_payment_intent_succeeded_grants_the_pack_once(post_event, organization, pack):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    assert post_event(event).status_code == 200
+    assert _balance(organization) == 100
+    entry = CreditLedgerEntry.objects.get(organization=organization)
+    assert (entry.kind, entry.amount, entry.expires_at) == ("purchase", 100, None)
+
+
+def test_replayed_event_changes_nothing(post_event, organization, pack):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    post_event(event)
+    response = post_event(event)
+    assert response.status_code == 200
+    assert response.json()["replayed"] is True
+    assert _balance(organization) == 100
+    assert Invoice.objects.count() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_second_event_for_the_same_payment_intent_grants_nothing(
+    post_event, client, settings, organization, pack
+):
+    intent = payloads.pack_payment_intent(organization, pack)
+    post_event(payloads.event("payment_intent.succeeded", intent))
+    post_event(payloads.event("payment_intent.succeeded", intent))
+    assert _balance(organization) == 100
+    assert Invoice.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["", "t=123,v1=deadbeef", "garbage"],
+    ids=["missing", "wrong", "malformed"],
+)
+def test_bad_signature_is_400_and_applies_nothing(client, organization, pack, signature):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    headers = {"HTTP_STRIPE_SIGNATURE": signature} if signature else {}
+    response = client.post(
+        "/stripe/webhook/", data=json.dumps(event), content_type="application/json", **headers
+    )
+    assert response.status_code == 400
+    assert _balance(organization) == 0
+    assert not StripeEvent.objects.exists()
+
+
+def test_signature_with_another_secret_is_400(client, organization, pack):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    response = signed_event_post(client, event, "whsec_someone_else")
+    assert response.status_code == 400
+    assert _balance(organization) == 0
+
+
+def test_stale_signature_is_400(post_event, organization, pack):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    response = post_event(event, timestamp=int(time.time()) - 600)
+    assert response.status_code == 400
+    assert _balance(organization) == 0
+
+
+def test_unknown_event_type_is_acknowledged_and_recorded(post_event):
+    event = payloads.event("charge.dispute.created", {"id": "dp_1", "object": "dispute"})
+    assert post_event(event).status_code == 200
+    assert StripeEvent.objects.filter(event_id=event["id"]).exists()
+
+
+def test_a_failing_handler_leaves_nothing_half_applied_and_the_retry_applies_once(
+    post_event, client, settings, organization, pack, monkeypatch
+):
+    from billing import services
+
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    real_create_invoice = services._create_invoice
+
+    def broken(**fields):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(services, "_create_invoice", broken)
+    client.raise_request_exception = False
+    assert post_event(event).status_code == 500
+    assert _balance(organization) == 0
+    assert not StripeEvent.objects.exists()
+    monkeypatch.setattr(services, "_create_invoice", real_create_invoice)
+    assert post_event(event).status_code == 200
+    assert _balance(organization) == 100
+    assert len(mail.outbox) == 1
+
+
+def test_payment_intent_without_pack_metadata_grants_nothing(post_event, organization):
+    intent = {"id": "pi_sub", "object": "payment_intent", "amount": 2900, "metadata": {}}
+    assert post_event(payloads.event("payment_intent.succeeded", intent)).status_code == 200
+    assert _balance(organization) == 0
+
+
+def test_pack_invoice_email_has_lines_totals_credits_and_a_link(
+    post_event, client, settings, organization, pack
+):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    post_event(event)
+    invoice = Invoice.objects.get()
+    assert (invoice.total, invoice.amount_paid, invoice.credits_added) == (500, 500, 100)
+    [message] = mail.outbox
+    assert message.to == ["owner@example.com"]
+    assert invoice.number in message.subject
+    assert "Starter credit pack (100 credits)" in message.body
+    assert "Total: $5.00" in message.body
+    assert "Credits added: 100" in message.body
+    assert f"http://testserver/billing/invoices/{invoice.number}/" in message.body
+    html = message.alternatives[0][0]
+    assert "$5.00" in html
+    assert "Credits added: 100" in html
+
+
+def test_invoice_email_goes_to_the_billing_email_when_set(post_event, organization, pack):
+    Organization.objects.filter(pk=organization.pk).update(billing_email="books@example.com")
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    post_event(event)
+    assert mail.outbox[0].to == ["books@example.com"]
+
+
+def test_paid_subscription_invoice_sets_the_plan_and_grants_the_period_once(
+    post_event, client, settings, organization
+):
+    pro = PlanFactory(slug="pro")
+    invoice = payloads.paid_invoice("cus_test", plan_price_id(pro), 2900)
+    post_event(payloads.event("invoice.paid", invoice))
+    # Stripe sends both events for one payment: the credits still come once.
+    post_event(payloads.event("invoice.payment_succeeded", invoice))
+    organization.refresh_from_db()
+    assert organization.plan.slug == "pro"
+    assert organization.credit_balance == pro.monthly_credits
+    entry = CreditLedgerEntry.objects.get(organization=organization)
+    assert entry.expires_at is not None
+    local = Invoice.objects.get()
+    assert (local.kind, local.total, local.credits_added) == ("subscription", 2900, 1000)
+    [message] = mail.outbox
+    assert "Total: $29.00" in message.body
+    assert "Imagen Pro" in message.body
+
+
+def test_subscription_updated_moves_the_organization_between_plans(post_event, organization):
+    pro, enterprise = PlanFactory(slug="pro"), PlanFactory(slug="enterprise")
+    post_event(
+        payloads.event(
+            "customer.subscription.created", payloads.subscription("cus_test", plan_price_id(pro))
+        ),
+    )
+    upgraded = payloads.subscription("cus_test", plan_price_id(enterprise))
+    post_event(payloads.event("customer.subscription.updated", upgraded))
+    organization.refresh_from_db()
+    assert organization.plan == enterprise
+    assert list(
+        SubscriptionChange.objects.values_list("to_plan__slug", "source").order_by("id")
+    ) == [("pro", "webhook"), ("enterprise", "webhook")]
+
+
+def test_cancellation_at_period_end_keeps_the_plan_until_the_subscription_ends(
+    post_event, client, settings, organization
+):
+    pro = PlanFactory(slug="pro")
+    price = plan_price_id(pro)
+    post_event(
+        payloads.event("customer.subscription.created", payloads.subscription("cus_test", price)),
+    )
+    canceling = payloads.subscription("cus_test", price, cancel_at_period_end=True)
+    post_event(payloads.event("customer.subscription.updated", canceling))
+    organization.refresh_from_db()
+    assert organization.plan == pro
+    assert Subscription.objects.get().cancel_at_period_end is True
+    ended = payloads.subscription("cus_test", price, status="canceled")
+    post_event(payloads.event("customer.subscription.deleted", ended))
+    organization.refresh_from_db()
+    assert organization.plan.slug == "free"
+
+
+def test_an_older_subscription_event_does_not_undo_a_newer_one(post_event, organization):
+    pro = PlanFactory(slug="pro")
+    price = plan_price_id(pro)
+    now = int(time.time())
+    ended = payloads.subscription("cus_test", price, status="canceled")
+    post_event(payloads.event("customer.subscription.deleted", ended, created=now))
+    stale = payloads.subscription("cus_test", price)
+    post_event(payloads.event("customer.subscription.updated", stale, created=now - 60))
+    organization.refresh_from_db()
+    assert organization.plan.slug == "free"
+
+
+def test_failed_subscription_payment_emails_the_owners(post_event, organization):
+    Organization.objects.filter(pk=organization.pk).update(billing_email="books@example.com")
+    invoice = {
+        "id": "in_f",
+        "object": "invoice",
+        "customer": "cus_test",
+        "amount_due": 2900,
+        "currency": "usd",
+        "status": "open",
+    }
+    post_event(payloads.event("invoice.payment_failed", invoice))
+    [message] = mail.outbox
+    assert message.to == ["owner@example.com"]
+    assert "$29.00" in message.body
+
+
+def test_an_event_arriving_before_the_purchase_stored_its_intent_still_marks_it_paid(
+    post_event, organization, pack
+):
+    from billing.models import PackPurchase
+
+    purchase = PackPurchase.objects.create(organization=organization, pack=pack, token="t" * 16)
+    intent = payloads.pack_payment_intent(organization, pack)
+    intent["metadata"]["purchase"] = purchase.token
+    post_event(payloads.event("payment_intent.succeeded", intent))
+    purchase.refresh_from_db()
+    assert purchase.status == "succeeded"
+    assert purchase.stripe_payment_intent_id == intent["id"]

@@ -1,0 +1,98 @@
+import pytest
+
+from generation.models import ModelCatalogEntry
+from tests.accounts.factories import UserFactory
+from tests.generation.factories import JobFactory, customer, headers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_staff_edit_of_a_price_shows_in_the_api_at_once(staff_client):
+    entry = ModelCatalogEntry.objects.get(id="imagen-fast")
+    form = {
+        "id": entry.id,
+        "name": entry.name,
+        "description": entry.description,
+        "engine": entry.engine,
+        "engine_settings": '{"detail": 2}',
+        "credits_per_image": 5,
+        "capabilities": '["text-to-image"]',
+        "enabled": "on",
+        "sort_order": 2,
+    }
+    response = staff_client.post(f"/admin/generation/modelcatalogentry/{entry.id}/change/", form)
+    assert response.status_code == 302
+    _, key = customer()
+    models = {m["id"]: m for m in staff_client.get("/v1/models", **headers(key)).json()["data"]}
+    assert models["imagen-fast"]["credits_per_image"] == 5
+    assert models["imagen-fast"]["capabilities"] == ["text-to-image"]
+
+
+def test_disabled_model_disappears_and_is_refused(client):
+    ModelCatalogEntry.objects.filter(id="imagen-artistic").update(enabled=False)
+    from generation import catalog
+
+    catalog.invalidate()
+    _, key = customer()
+    ids = [m["id"] for m in client.get("/v1/models", **headers(key)).json()["data"]]
+    assert ids == ["imagen-v2", "imagen-v3", "imagen-fast"]
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "p", "model": "imagen-artistic"},
+        content_type="application/json",
+        **headers(key, prefer="respond-async"),
+    )
+    assert response.status_code == 400
+    assert "model" in response.json()["error"]["fields"]
+
+
+def test_jobs_are_listed_and_read_only_in_the_admin(staff_client):
+    job = JobFactory()
+    assert staff_client.get("/admin/generation/job/").status_code == 200
+    page = staff_client.get(f"/admin/generation/job/{job.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="status"' not in page.content
+
+
+def test_seeded_catalog_has_the_four_models_with_distinct_settings():
+    models = {m.id: m for m in ModelCatalogEntry.objects.all()}
+    assert set(models) == {"imagen-v2", "imagen-v3", "imagen-fast", "imagen-artistic"}
+    assert [m.id for m in models.values() if m.is_default] == ["imagen-v2"]
+    assert len({str(m.engine_settings) for m in models.values()}) == 4
+    assert {m.id: m.credits_per_image for m in models.values()} == {
+        "imagen-v2": 1,
+        "imagen-v3": 2,
+        "imagen-fast": 1,
+        "imagen-artistic": 2,
+    }
+
+
+def test_openapi_describes_every_generation_endpoint(client):
+    schema = client.get("/openapi.json").json()
+    for path in (
+        "/v1/models",
+        "/v1/usage",
+        "/v1/text-to-image",
+        "/v1/image-to-image",
+        "/v1/variations",
+        "/v1/jobs",
+        "/v1/jobs/{job_ref}",
+        "/v1/jobs/{job_ref}/cancel",
+        "/v1/images/generations",
+        "/v1/tasks/sync",
+        "/v1/tasks/async",
+        "/v2/images/generate",
+        "/v2/jobs/{job_ref}",
+    ):
+        assert path in schema["paths"], path
+    text_to_image = schema["paths"]["/v1/text-to-image"]["post"]
+    assert "200" in text_to_image["responses"]
+    assert "402" in text_to_image["responses"]
+    request = schema["components"]["schemas"]["TextToImageRequestRequest"]
+    assert request["properties"]["width"]["maximum"] == 2048
