@@ -1,0 +1,205 @@
+"""Drive the product side by side with the bare baseline (../shared/baseline) with wrk.
+
+    python bench/compare.py                  # 3 alternating rounds, -c 16, -d 10 s
+    python bench/compare.py --rounds 5 -d 15 # anything after is passed to bench.py
+
+What it does:
+  1. copies ../shared/baseline to var/baseline (shared/ is read-only; its setup.sh makes a
+     venv, installs wrk, PostgreSQL and Redis if missing and seeds the bare app);
+  2. prepares the product on PostgreSQL (database `imagen_bench`) and Redis (db 8):
+     migrate, one Enterprise tenant with 10^12 credits and limits far above the load, one
+     completed job to read;
+  3. writes a targets file and runs the baseline harness with the product as an extra
+     group: gunicorn with 2 sync workers, the same configuration as `bare-sync`.
+
+Compared pairs (DESIGN.md, Performance budgets):
+  POST /v2/images/generate  vs  bare-sync/debit-rl   (budget >= 1.0 x, p99 <= 50 ms)
+  GET  /v2/jobs/{id}        vs  bare-sync/auth-db    (budget >= 0.8 x)
+  GET  /v1/models           vs  bare-sync/auth-db    (budget >= 0.9 x)
+
+No Celery worker consumes `run_job` during the run: submitted jobs wait in Redis, so the
+renderer's CPU does not compete with the web workers for the 2 cores (the baseline's
+/debit-rl renders nothing either). The queue is purged afterwards.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_BASELINE = (ROOT / ".." / "shared" / "baseline").resolve()
+BASELINE = ROOT / "var" / "baseline"
+PORT = 19100
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/imagen_bench",
+    "REDIS_URL": "redis://127.0.0.1:6379/8",
+    "SITE_URL": f"http://127.0.0.1:{PORT}",
+    "LOG_LEVEL": "WARNING",
+}
+
+PREPARE = """
+import json
+from django.core.management import call_command
+from django.test import Client
+from accounts import services
+from accounts.models import Organization
+from billing import services as billing
+import io, uuid
+
+out = io.StringIO()
+call_command("create_tenant", "--email", "bench@example.com", "--plan", "enterprise",
+             "--org-name", "Bench", "--credits", str(10**12), stdout=out)
+line = json.loads(out.getvalue())
+Organization.objects.filter(slug=line["organization"]).update(
+    requests_per_minute_override=10**8, requests_per_day_override=10**9)
+client = Client()
+headers = {"HTTP_AUTHORIZATION": "Bearer " + line["api_key"]}
+job = client.post("/v2/images/generate", {"prompt": "bench", "model": "imagen-fast",
+      "parameters": {"width": 256, "height": 256, "steps": 1}},
+      content_type="application/json", **headers).json()
+print(json.dumps({"api_key": line["api_key"], "job_id": job["jobId"]}))
+"""
+
+
+def sh(*args, **kwargs):
+    return subprocess.run(args, check=True, **kwargs)
+
+
+def prepare_product() -> dict:
+    exists = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-tAc",
+            "SELECT 1 FROM pg_database WHERE datname='imagen_bench'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if exists:
+        sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE imagen_bench")
+    sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE imagen_bench")
+    sh("redis-cli", "-n", "8", "flushdb", stdout=subprocess.DEVNULL)
+    sh(str(PYTHON), "manage.py", "migrate", "-v0", cwd=ROOT, env=ENV)
+    sh(str(PYTHON), "manage.py", "collectstatic", "--noinput", "-v0", cwd=ROOT, env=ENV)
+    result = subprocess.run(
+        [str(PYTHON), "manage.py", "shell", "-c", PREPARE],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def targets(api_key: str, job_id: str) -> dict:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    submit_body = {
+        "prompt": "a lighthouse at dusk",
+        "model": "imagen-fast",
+        "parameters": {"width": 512, "height": 512, "steps": 10},
+    }
+    return {
+        "groups": [
+            {
+                "name": "product-sync",
+                "base_url": f"http://127.0.0.1:{PORT}",
+                "start": {
+                    "cmd": [
+                        str(ROOT / ".venv" / "bin" / "gunicorn"),
+                        "config.wsgi",
+                        "-b",
+                        f"127.0.0.1:{PORT}",
+                        "-w",
+                        "2",
+                        "-k",
+                        "sync",
+                        "--no-control-socket",
+                    ],
+                    "cwd": str(ROOT),
+                    "env": {
+                        k: v
+                        for k, v in ENV.items()
+                        if k not in os.environ
+                        or k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")
+                    },
+                    "ready_url": f"http://127.0.0.1:{PORT}/healthz",
+                },
+                "endpoints": [
+                    {"name": "hello", "method": "GET", "path": "/healthz"},
+                    {
+                        "name": "submit",
+                        "method": "POST",
+                        "path": "/v2/images/generate",
+                        "headers": {**auth, "Content-Type": "application/json"},
+                        "body": submit_body,
+                        "compare_to": "bare-sync/debit-rl",
+                    },
+                    {
+                        "name": "job-read",
+                        "method": "GET",
+                        "path": f"/v2/jobs/{job_id}",
+                        "headers": auth,
+                        "compare_to": "bare-sync/auth-db",
+                    },
+                    {
+                        "name": "models",
+                        "method": "GET",
+                        "path": "/v1/models",
+                        "headers": auth,
+                        "compare_to": "bare-sync/auth-db",
+                    },
+                ],
+            }
+        ]
+    }
+
+
+def main(argv: list[str]) -> int:
+    if BASELINE.exists():
+        shutil.rmtree(BASELINE / "bare", ignore_errors=True)
+    shutil.copytree(
+        SHARED_BASELINE,
+        BASELINE,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".venv", "results"),
+    )
+    for path in BASELINE.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    product = prepare_product()
+    targets_file = BASELINE / "product-targets.json"
+    targets_file.write_text(json.dumps(targets(product["api_key"], product["job_id"]), indent=1))
+    try:
+        return subprocess.run(
+            [
+                "bash",
+                str(BASELINE / "run.sh"),
+                "--configs",
+                "sync",
+                "--targets",
+                str(targets_file),
+                *argv,
+            ],
+            cwd=BASELINE,
+        ).returncode
+    finally:
+        subprocess.run(["redis-cli", "-n", "8", "flushdb"], stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
