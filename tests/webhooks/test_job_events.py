@@ -162,7 +162,7 @@ def test_a_failed_job_sends_job_failed(receiver, broken_model, submit):
 
 
 def test_organization_endpoints_get_every_job_event(receiver, submit_and_run):
-    organization, key = customer(credits=10)
+    organization, key = customer(credits=100)
     WebhookEndpointFactory(organization=organization, url=receiver.url())
     submit_and_run(key, "/v1/text-to-image", {"prompt": "a fox", "width": 256, "height": 256})
     types = [e["type"] for e in bodies(receiver)]
