@@ -10,7 +10,9 @@ A catalog entry with `engine = "openai_compatible"` names its upstream in `engin
                      database: workers read it from their environment on every job, so it is
                      rotated by changing the workers' environment.
     timeout_seconds  optional, default 60: the whole generation (the request and any image
-                     downloads together) must finish within it.
+                     downloads together) must finish within it. Keep it below
+                     JOB_SOFT_TIME_LIMIT_SECONDS, or the task's limit fails the job first
+                     (with `timeout`).
     response_format  optional, "b64_json" (default) or "url"; with "url" each image is
                      downloaded, without the key, through the same outbound client.
 

@@ -2,6 +2,7 @@
 
 import io
 import json
+import socket
 
 import pytest
 from PIL import Image
@@ -113,6 +114,15 @@ def test_upstream_error_reports_its_status_and_message_without_the_key(upstream)
     assert "401" in raised.message
     assert "Incorrect API key provided" in raised.message
     assert KEY not in raised.message
+
+
+def test_unreachable_upstream_is_an_upstream_error(upstream):
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    base_url = f"http://127.0.0.1:{closed_port}/v1"
+    raised = failure(engine_request(upstream, settings={"base_url": base_url}))
+    assert (raised.code, raised.message) == ("upstream_error", "The upstream could not be reached.")
 
 
 def test_undecodable_image_is_an_invalid_response(upstream):
