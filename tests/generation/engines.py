@@ -25,3 +25,27 @@ class TimedOutEngine:
         from celery.exceptions import SoftTimeLimitExceeded
 
         raise SoftTimeLimitExceeded()
+
+
+class FlaggedEngine:
+    """Renders a picture the real image detector flags at every safety setting."""
+
+    def generate(self, request, progress):
+        from tests.generation.moderation_images import figure_from_behind
+
+        return [figure_from_behind()] * request.num_images
+
+
+def register_flagged_model(monkeypatch):
+    """Add FlaggedEngine to generation.engines and a catalog model that uses it."""
+    from generation import engines
+    from generation.models import ModelCatalogEntry
+
+    monkeypatch.setitem(engines._ENGINES, "flagged", "tests.generation.engines.FlaggedEngine")
+    return ModelCatalogEntry.objects.create(
+        id="imagen-flagged",
+        name="Flagged",
+        engine="flagged",
+        credits_per_image=2,
+        capabilities=["text-to-image"],
+    )
