@@ -189,7 +189,9 @@ class ModerationCaseAdmin(admin.ModelAdmin):
             default=Value(1),
             output_field=IntegerField(),
         )
-        return super().get_queryset(request).alias(pending_first=pending_first)
+        # Annotated before ordering (the base get_queryset orders first).
+        queryset = self.model._default_manager.annotate(pending_first=pending_first)
+        return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
         return ["pending_first", "created_at"]
@@ -219,11 +221,11 @@ class ModerationCaseAdmin(admin.ModelAdmin):
     def score_table(self, obj):
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{:.2f}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     label,
-                    score,
+                    f"{score:.2f}",
                     obj.thresholds.get(label, "—"),
                     "flagged" if label in obj.flagged_classes else "",
                 )
@@ -250,7 +252,7 @@ class ModerationCaseAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
-                "<int:pk>/<str:decision>/",
+                "<int:pk>/decide/<str:decision>/",
                 self.admin_site.admin_view(self.decide_view),
                 name="generation_moderationcase_decide",
             ),
