@@ -84,6 +84,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "billing_email",
         "credit_balance",
         "adjust_link",
+        "jobs_link",
         "requests_per_minute_override",
         "requests_per_day_override",
         "output_retention_days_override",
@@ -97,6 +98,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         "status",
         "credit_balance",
         "adjust_link",
+        "jobs_link",
         "stripe_customer_id",
         "created_at",
         "recent_ledger",
@@ -114,6 +116,11 @@ class OrganizationAdmin(admin.ModelAdmin):
     def adjust_link(self, obj):
         url = reverse("admin:accounts_organization_adjust_credits", args=[obj.pk])
         return format_html('<a class="button" href="{}">Adjust credits…</a>', url)
+
+    @admin.display(description="Jobs")
+    def jobs_link(self, obj):
+        url = reverse("admin:generation_job_changelist") + f"?organization__id__exact={obj.pk}"
+        return format_html('<a href="{}">Jobs of {}</a>', url, obj)
 
     @admin.display(description="Recent ledger")
     def recent_ledger(self, obj):

@@ -46,7 +46,7 @@ def blocked_terms() -> tuple[str, ...]:
         if _state["terms"] is not None and _state["version"] == version:
             _state["checked_at"] = now
             return _state["terms"]
-    terms = tuple(BlockedTerm.objects.values_list("term", flat=True))
+    terms = tuple(BlockedTerm.objects.order_by().values_list("term", flat=True))
     with _lock:
         _state.update(terms=terms, version=version, checked_at=now)
     return terms

@@ -53,3 +53,16 @@ def test_job_page_loads_read_only(staff_client):
     page = staff_client.get(reverse("admin:generation_job_change", args=[job.pk]))
     assert page.status_code == 200
     assert b'name="status"' not in page.content
+
+
+def test_jobs_filter_to_one_organization_from_its_page(staff_client):
+    mine, _other = JobFactory(), JobFactory()
+    page = staff_client.get(
+        reverse("admin:accounts_organization_change", args=[mine.organization.pk])
+    )
+    link = reverse("admin:generation_job_changelist") + (
+        f"?organization__id__exact={mine.organization.pk}"
+    )
+    assert link in page.content.decode()
+    listed = staff_client.get(link).context["cl"].result_list
+    assert [job.pk for job in listed] == [mine.pk]
