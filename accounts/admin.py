@@ -37,11 +37,16 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Shown only: team changes go through accounts.services (an organization keeps an owner)."""
+
     model = Membership
     extra = 0
+    can_delete = False
     fields = ("user", "role", "created_at")
-    readonly_fields = ("created_at",)
-    raw_id_fields = ("user",)
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class ApiKeyInline(admin.TabularInline):
