@@ -98,13 +98,16 @@ def quarantine_job(*, job: Job, images: list[bytes], verdicts: list) -> Moderati
             JobImage.objects.filter(job=job, index=index).update(
                 storage_path=path, quarantined=True
             )
-        case = ModerationCase.objects.create(
+        # get_or_create: a job quarantined before its worker died keeps its first case.
+        case, _ = ModerationCase.objects.get_or_create(
             job=job,
-            organization_id=job.organization_id,
-            scores=scores,
-            thresholds=dict(verdicts[0].thresholds),
-            flagged_classes=flagged,
-            safety_setting=job.safety_setting,
+            defaults={
+                "organization_id": job.organization_id,
+                "scores": scores,
+                "thresholds": dict(verdicts[0].thresholds),
+                "flagged_classes": flagged,
+                "safety_setting": job.safety_setting,
+            },
         )
     return case
 

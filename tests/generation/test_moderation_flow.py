@@ -169,6 +169,24 @@ def test_flagged_image_is_stored_in_quarantine_and_a_case_opens(client, flagged_
     assert case.scores["BUTTOCKS_EXPOSED"] >= case.thresholds["BUTTOCKS_EXPOSED"]
 
 
+@pytest.mark.parametrize(
+    ("safety_setting", "flagged"),
+    [("block_medium_and_above", True), ("block_only_high", False)],
+)
+def test_the_jobs_safety_setting_chooses_the_thresholds(
+    client, monkeypatch, safety_setting, flagged
+):
+    from tests.generation.engines import register_flagged_model
+
+    # Two lightly shaded spheres: the real detector says BUTTOCKS_EXPOSED 0.66.
+    model = register_flagged_model(monkeypatch, picture="lightly_shaded_spheres")
+    _, key = customer(credits=10)
+    body = {"prompt": "two spheres", "model": model.id, "safety_setting": safety_setting}
+    job = run(post(client, key, body).json()["id"])
+    assert job.status == ("failed" if flagged else "completed")
+    assert ModerationCase.objects.filter(job=job).exists() is flagged
+
+
 # --- Staff decisions -------------------------------------------------------------------
 
 
