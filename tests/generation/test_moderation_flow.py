@@ -253,3 +253,24 @@ def test_unsuspending_restores_the_keys(client):
     assert client.get("/v1/models", **headers(key)).status_code == 403
     accounts.unsuspend_organization(organization=organization)
     assert client.get("/v1/models", **headers(key)).status_code == 200
+
+
+# --- With a real worker ----------------------------------------------------------------
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+@pytest.mark.parametrize("path", ["/v1/text-to-image", "/v1/images/generations"])
+def test_waiting_request_for_a_flagged_image_answers_content_moderated(client, flagged_model, path):
+    organization, key = customer(credits=10)
+    response = client.post(
+        path,
+        {"prompt": "a clay sculpture", "model": flagged_model.id},
+        content_type="application/json",
+        **headers(key),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "content_moderated"
+    assert balance(organization) == 10
+    assert ModerationCase.objects.filter(organization=organization, status="pending").exists()

@@ -9,6 +9,10 @@ from tests.generation.factories import customer, headers
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
+# Images pass through the real NudeNet detector, which flags the local engine's 512 x 512
+# "a fox" at some seeds (2, 3, 12, 15 of 0-19: MALE_GENITALIA_EXPOSED 0.42-0.57); these
+# tests are about the worker, so they pin a seed the detector passes.
+
 
 @pytest.mark.usefixtures("celery_worker")
 def test_v1_text_to_image_waits_and_answers_200_completed(client):
