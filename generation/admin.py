@@ -164,7 +164,15 @@ class PromptRefusalAdmin(admin.ModelAdmin):
 class ModerationCaseAdmin(admin.ModelAdmin):
     """The review queue: pending cases first, oldest waiting at the top."""
 
-    list_display = ("job", "organization", "status", "flagged", "created_at", "decided_by")
+    list_display = (
+        "job",
+        "thumbnails",
+        "organization",
+        "status",
+        "flagged",
+        "created_at",
+        "decided_by",
+    )
     list_filter = ("status", "safety_setting")
     search_fields = ("job__public_id", "organization__name", "organization__slug")
     list_select_related = ("job", "organization", "decided_by")
@@ -190,7 +198,9 @@ class ModerationCaseAdmin(admin.ModelAdmin):
             output_field=IntegerField(),
         )
         # Annotated before ordering (the base get_queryset orders first).
-        queryset = self.model._default_manager.annotate(pending_first=pending_first)
+        queryset = self.model._default_manager.annotate(
+            pending_first=pending_first
+        ).prefetch_related("job__images")
         return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
@@ -201,6 +211,10 @@ class ModerationCaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Images")
+    def thumbnails(self, obj):
+        return _thumbnails(obj.job.images.all())
 
     @admin.display(description="Flagged classes")
     def flagged(self, obj):

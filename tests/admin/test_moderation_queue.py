@@ -69,6 +69,7 @@ def test_queue_lists_pending_cases_first(staff_client, staff, flagged_model):
     )
     page = staff_client.get(reverse("admin:generation_moderationcase_changelist"))
     assert [case.pk for case in page.context["cl"].result_list] == [pending.pk, decided.pk]
+    assert thumbnail_url(pending.job) in page.content.decode()
 
 
 def test_case_page_shows_prompt_organization_scores_and_thumbnails(staff_client, flagged_model):
