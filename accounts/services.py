@@ -149,6 +149,20 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by: User | None = None) -> ApiKey
     return api_key
 
 
+def suspend_organization(*, organization: Organization) -> Organization:
+    """Suspend `organization`: every request with its keys gets 403 until it is unsuspended."""
+    Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
+    organization.status = Organization.Status.SUSPENDED
+    return organization
+
+
+def unsuspend_organization(*, organization: Organization) -> Organization:
+    """Lift a suspension: the organization's active keys work again at once."""
+    Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.ACTIVE)
+    organization.status = Organization.Status.ACTIVE
+    return organization
+
+
 def _split_key(raw_key: str) -> tuple[str, str]:
     if not raw_key.startswith(API_KEY_PREFIX):
         raise InvalidApiKey

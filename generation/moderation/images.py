@@ -28,16 +28,10 @@ from pathlib import Path
 import nudenet
 import numpy as np
 import onnxruntime
-from django.db import models
 from nudenet import NudeDetector
 from PIL import Image
 
-
-class SafetySetting(models.TextChoices):
-    BLOCK_LOW_AND_ABOVE = "block_low_and_above", "Block low and above"
-    BLOCK_MEDIUM_AND_ABOVE = "block_medium_and_above", "Block medium and above"
-    BLOCK_ONLY_HIGH = "block_only_high", "Block only high"
-
+from generation.moderation.safety import SafetySetting
 
 # Every label the bundled model can return (nudenet 3.4.2).
 DETECTOR_CLASSES = (
