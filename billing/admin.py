@@ -11,7 +11,9 @@ from billing.models import (
     StripeEvent,
     Subscription,
     SubscriptionChange,
+    UsageReport,
 )
+from billing.usage_admin import UsageReportAdmin
 
 
 @admin.register(Plan)
@@ -85,3 +87,6 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 class SubscriptionChangeAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "organization", "from_plan", "to_plan", "source")
     list_filter = ("source",)
+
+
+admin.site.register(UsageReport, UsageReportAdmin)
