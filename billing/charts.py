@@ -58,14 +58,14 @@ class Chart:
     slot: float = 1
 
 
-def _nice_ceiling(value: float) -> int:
-    """The smallest 1, 2 or 5 times a power of ten reaching `value`: round grid lines."""
-    if value <= 0:
-        return 1
+def _nice_ceiling(value: float) -> float:
+    """A round number at least `value` whose quarters are round too: the grid lines."""
+    if value <= 4:
+        return 4
     magnitude = 1
     while magnitude * 10 <= value:
         magnitude *= 10
-    for step in (1, 2, 5, 10):
+    for step in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10):
         if step * magnitude >= value:
             return step * magnitude
     return 10 * magnitude

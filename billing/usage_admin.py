@@ -107,7 +107,14 @@ class UsageReportAdmin(admin.ModelAdmin):
 
     def _report(self, request) -> tuple[UsageReportFilters, UsageReport | None]:
         plans = list(Plan.objects.order_by("sort_order").values_list("slug", "name"))
-        filters = UsageReportFilters(request.GET, plans=plans)
+        data = request.GET.copy()
+        # Bound with the default range filled in, so the form shows what the report covers.
+        today = timezone.now().astimezone(UTC).date()
+        if not data.get("end"):
+            data["end"] = today.isoformat()
+        if not data.get("start"):
+            data["start"] = (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+        filters = UsageReportFilters(data, plans=plans)
         if not filters.is_valid():
             return filters, None
         data = filters.cleaned_data
