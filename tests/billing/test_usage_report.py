@@ -21,6 +21,7 @@ from itertools import count
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -332,3 +333,13 @@ def test_csv_does_not_let_an_organization_name_run_as_a_formula(staff_client):
     rollup_usage(day=DAY_1)
     rows = csv_rows(staff_client.get(REPORT_URL + "export/organizations.csv", RANGE))
     assert rows[1][1] == "'=HYPERLINK(1)"
+
+
+def test_rollup_command_backfills_a_range(counted):
+    UsageRollup.objects.all().delete()
+    RevenueRollup.objects.all().delete()
+    out = io.StringIO()
+    call_command("rollup_usage", "--from", "2026-11-10", "--to", "2026-11-11", stdout=out)
+    assert set(UsageRollup.objects.values_list("date", flat=True)) == {DAY_1, DAY_2}
+    assert RevenueRollup.objects.filter(date=DAY_2).count() == 2  # beta's USD and EUR
+    assert "2026-11-11: 2 organization(s), 2 revenue row(s)" in out.getvalue()
