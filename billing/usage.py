@@ -135,10 +135,6 @@ class UsageTotals:
         """Share of submissions refused by moderation, in percent."""
         return 100 * self.moderated_jobs / self.submissions if self.submissions else 0.0
 
-    @property
-    def failure_rate(self) -> float:
-        return 100 * self.failed_jobs / self.submissions if self.submissions else 0.0
-
 
 @dataclass
 class DayUsage(UsageTotals):

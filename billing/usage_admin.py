@@ -53,7 +53,7 @@ def _money(cents: int) -> str:
 def _charts(report: UsageReport) -> dict:
     labels = [day.date.strftime("%b %d") for day in report.days]
     days = report.days
-    result = {
+    return {
         "submissions": charts.bar_chart(
             labels,
             [day.submissions for day in days],
@@ -80,7 +80,6 @@ def _charts(report: UsageReport) -> dict:
             for currency in report.currencies
         ],
     }
-    return result
 
 
 class UsageReportAdmin(admin.ModelAdmin):
