@@ -148,6 +148,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_subscriptions",
         "schedule": 6 * 3600,
     },
+    "billing-rollup-usage": {"task": "billing.tasks.rollup_recent_usage", "schedule": 600.0},
     "reap-stuck-jobs": {"task": "generation.tasks.reap_stuck_jobs", "schedule": 60.0},
     "delete-expired-images": {"task": "generation.tasks.delete_expired_images", "schedule": 3600.0},
     # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.
