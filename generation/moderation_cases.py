@@ -22,8 +22,9 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiKey, Organization, User
 from billing.services import owner_emails
-from generation import services
+from generation import events, services
 from generation.models import Job, JobImage, ModerationCase, PromptRefusal
+from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,15 @@ def approve_case(*, case: ModerationCase, staff: User) -> ModerationCase:
         case.save(update_fields=["status", "decided_by", "decided_at"])
         JobImage.objects.filter(job_id=case.job_id).update(quarantined=False)
         Job.objects.filter(pk=case.job_id).update(
-            status=Job.Status.COMPLETED, credits_used=0, error_code="", error_message=""
+            status=Job.Status.COMPLETED,
+            credits_used=0,
+            error_code="",
+            error_message="",
+            completed_at=now,
         )
+        # The customer was told the job failed; now they hear it completed after all.
+        job = Job.objects.select_related("organization").get(pk=case.job_id)
+        events.emit_job_event(job=job, event_type=EventType.JOB_COMPLETED)
         transaction.on_commit(lambda: _send_approval_email(case_id=case.pk))
     return case
 

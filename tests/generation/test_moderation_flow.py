@@ -16,6 +16,8 @@ from generation import moderation_cases, tasks
 from generation.models import BlockedTerm, Job, ModerationCase, PromptRefusal
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.generation.factories import ASYNC, customer, headers
+from tests.webhooks.factories import WebhookEndpointFactory
+from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
 
@@ -208,6 +210,17 @@ def test_approval_completes_the_job_with_its_images_and_no_charge(
     assert case.decided_at is not None
     assert [message.to for message in mail.outbox] == [["owner@example.com"]]
     assert job.public_id in mail.outbox[0].body
+
+
+def test_approval_tells_the_jobs_webhook_it_completed(client, flagged_model):
+    organization, key = customer(credits=10)
+    WebhookEndpointFactory(organization=organization)
+    job = flagged_job(client, key, flagged_model)
+    moderation_cases.approve_case(case=job.moderation_case, staff=UserFactory(is_staff=True))
+    types = list(
+        Event.objects.filter(job_id=job.pk).order_by("sequence").values_list("type", flat=True)
+    )
+    assert types[-2:] == ["job.failed", "job.completed"]
 
 
 def test_a_case_is_decided_once(client, flagged_model):
