@@ -135,6 +135,8 @@ class Job(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="job_org_newest"),
+            # The daily usage rollup reads one day of every organization's jobs.
+            models.Index(fields=["created_at"], name="job_created"),
             models.Index(
                 fields=["deadline_at"],
                 condition=Q(status__in=["queued", "running"]),
