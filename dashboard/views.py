@@ -99,6 +99,25 @@ def _curl_command(request, body: dict) -> str:
     )
 
 
+def _job_api_body(job: Job) -> dict:
+    """The POST /v1/text-to-image body that asks for this job again (same seed, same images)."""
+    body = {
+        "prompt": job.prompt,
+        "model": job.model_id,
+        "width": job.width,
+        "height": job.height,
+        "steps": job.steps,
+        "guidance_scale": job.guidance_scale,
+        "seed": job.seed,
+        "num_images": job.num_images,
+    }
+    if job.negative_prompt:
+        body["negative_prompt"] = job.negative_prompt
+    if job.style:
+        body["style"] = job.style
+    return body
+
+
 def _submit(request, form: forms.PlaygroundForm) -> Job | None:
     """Submit the form's request as the API would: same limits, validation and charge."""
     organization = request.organization
@@ -153,8 +172,11 @@ def playground(request):
         status = 200
         if request.GET.get("job"):
             job = _job_or_404(request, request.GET["job"])
-    body = form.api_body() if form.is_bound and form.is_valid() else None
-    if body is None:
+    if form.is_bound and form.is_valid():
+        body = form.api_body()
+    elif job is not None:
+        body = _job_api_body(job)
+    else:
         body = {"prompt": "a lighthouse at dusk", "width": 1024, "height": 1024}
     return render(
         request,

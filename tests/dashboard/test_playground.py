@@ -75,6 +75,7 @@ def test_playground_job_page_shows_the_job_and_polls_while_it_runs(client):
     content = client.get(f"/playground/?job={job.public_id}").content.decode()
     assert job.public_id in content
     assert f'data-poll-url="/playground/jobs/{job.public_id}/"' in content
+    assert "&quot;seed&quot;: 42" in content  # the curl asks for this very job again
     fragment = client.get(f"/playground/jobs/{job.public_id}/")
     assert fragment.status_code == 200
     assert "Generating 2 images" in fragment.content.decode()

@@ -3,8 +3,11 @@
 The Stripe and worker fixtures are the billing and generation tests' own, reused here.
 """
 
+import json
 import re
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,30 @@ def log_in_as(page, live_server, client, user) -> None:
             }
         ]
     )
+
+
+@pytest.fixture
+def webhook_receiver(settings):
+    """A loopback HTTP server that answers 200 and keeps every POST it receives."""
+    # Our SSRF guard refuses loopback addresses unless told this network is trusted.
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append({"headers": dict(self.headers), "body": json.loads(body or b"{}")})
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}/hooks"
+    server.received = received
+    yield server
+    server.shutdown()
+    server.server_close()
