@@ -28,6 +28,7 @@ from generation import services as generation_services
 from generation.api.serializers import TextToImageRequestSerializer
 from generation.image_urls import signed_url
 from generation.models import Job
+from webhooks import selectors as webhook_selectors
 
 USAGE_DAYS = 30
 RECENT_JOBS = 6
@@ -233,7 +234,12 @@ def jobs(request):
 @organization_required
 def job_detail(request, public_id: str):
     job = _job_or_404(request, public_id)
-    return render(request, "dashboard/job_detail.html", {"job": job})
+    deliveries = webhook_selectors.deliveries_for_job(
+        organization=request.organization, job_id=str(job.pk)
+    )
+    return render(
+        request, "dashboard/job_detail.html", {"job": job, "deliveries": list(deliveries)}
+    )
 
 
 @organization_required

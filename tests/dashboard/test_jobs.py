@@ -88,3 +88,26 @@ def test_another_organizations_job_detail_is_404(client):
     logged_in(client, MembershipFactory())
     assert client.get(f"/jobs/{theirs.public_id}/").status_code == 404
     assert client.get("/jobs/img_doesnotexist/").status_code == 404
+
+
+def test_job_detail_lists_the_jobs_webhook_deliveries(client):
+    from generation.events import emit_job_event
+    from tests.webhooks.factories import WebhookEndpointFactory
+
+    owner = MembershipFactory()
+    WebhookEndpointFactory(organization=owner.organization, url="https://hooks.example.com/a")
+    job = completed_job(owner.organization)
+    emit_job_event(job=job, event_type="job.completed")
+    other = completed_job(owner.organization)
+    emit_job_event(job=other, event_type="job.failed")
+    content = logged_in(client, owner).get(f"/jobs/{job.public_id}/").content.decode()
+    assert "job.completed" in content
+    assert "job.failed" not in content
+    assert "https://hooks.example.com/a" in content
+
+
+def test_job_detail_without_webhooks_says_how_to_get_them(client):
+    owner = MembershipFactory()
+    job = completed_job(owner.organization)
+    content = logged_in(client, owner).get(f"/jobs/{job.public_id}/").content.decode()
+    assert "No webhook was sent for this job" in content

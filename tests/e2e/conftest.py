@@ -1,21 +1,19 @@
 """Browser tests: Debian's Chromium driven by Playwright against the live server.
 
-The Stripe and worker fixtures are the billing and generation tests' own, reused here.
+The Stripe fixtures and the webhook receiver are the billing and webhooks tests' own.
 """
 
-import json
 import re
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 
+from generation import catalog
 from tests.billing.conftest import localstripe_server, stripe_server  # noqa: F401
-from tests.generation.conftest import celery_worker  # noqa: F401
+from tests.webhooks.receiver import Receiver
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -26,6 +24,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalog():
+    # The catalog is cached per process; each test's database starts from the seed.
+    catalog.clear_local_cache()
+    yield
+    catalog.clear_local_cache()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -85,26 +91,42 @@ def log_in_as(page, live_server, client, user) -> None:
 
 @pytest.fixture
 def webhook_receiver(settings):
-    """A loopback HTTP server that answers 200 and keeps every POST it receives."""
+    """The webhooks tests' loopback receiver: answers 200 and records every POST."""
     # Our SSRF guard refuses loopback addresses unless told this network is trusted.
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
-    received = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append({"headers": dict(self.headers), "body": json.loads(body or b"{}")})
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_port}/hooks"
-    server.received = received
+    server = Receiver().start()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker in a thread, consuming both queues: jobs and webhook deliveries."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+
+    from config.celery import app
+
+    def close_worker_connections(**kwargs):
+        # The worker thread's own connections, so the test database can be dropped.
+        connections.close_all()
+
+    queues = ["celery", "webhooks"]
+    with app.connection_for_write() as connection:
+        # Messages earlier tests published for rows that no longer exist.
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)
+    task_postrun.connect(close_worker_connections, weak=False)
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            queues=queues,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(close_worker_connections)

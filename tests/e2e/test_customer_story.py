@@ -4,8 +4,10 @@ Chromium drives the live server; localstripe plays Stripe (its fake Stripe.js in
 its signed webhooks to our endpoint) and a real Celery worker renders the images.
 """
 
+import json
 import re
 import shutil
+import time
 
 import pytest
 import requests
@@ -50,19 +52,17 @@ def _type_card(page, number: str) -> None:
 
 def _reload_until(page, locator, text: str, timeout: float = 20.0) -> None:
     """Reload until `locator` shows `text`: what a person waiting for a payment does."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if text in locator.inner_text():
+        if locator.count() and text in locator.first.inner_text():
             return
         time.sleep(0.5)
         page.reload()
-    expect(locator).to_contain_text(text)
+    expect(locator.first).to_contain_text(text)
 
 
 @pytest.mark.usefixtures("celery_worker")
-def test_customer_story(page, live_server, shop):
+def test_customer_story(page, live_server, shop, webhook_receiver):
     site = live_server.url
 
     # Sign up.
@@ -134,6 +134,29 @@ def test_customer_story(page, live_server, shop):
     page.goto(f"{site}/dashboard/")
     # 2 credits for the playground's two images, 1 for the API's one.
     expect(page.locator("#credit-balance")).to_have_text(f"{starting_balance + 97:,}")
+
+    # Register a webhook endpoint: the next job's delivery shows in its log and on the job.
+    nav.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("URL", exact=True).fill(webhook_receiver.url())
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator(".messages")).to_contain_text("Endpoint added")
+    response = requests.post(
+        f"{site}/v1/text-to-image",
+        json={"prompt": "a heron at dawn", "width": 512, "height": 512, "steps": 10},
+        headers={"Authorization": f"Bearer {secret}", "Prefer": "respond-async"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    hooked_job = response.json()["id"]
+    completed = page.locator("article.delivery", has_text="job.completed")
+    _reload_until(page, completed, "succeeded")
+    expect(completed.first.locator("table.attempts")).to_contain_text("200")
+    bodies = [json.loads(request.body) for request in webhook_receiver.received]
+    assert [b["data"]["id"] for b in bodies if b["type"] == "job.completed"] == [hooked_job]
+    assert all("webhook-signature" in request.headers for request in webhook_receiver.received)
+    page.goto(f"{site}/jobs/{hooked_job}/")
+    expect(page.locator("#job-deliveries")).to_contain_text("job.completed")
+    expect(page.locator("#job-deliveries")).to_contain_text("succeeded")
 
     # The invoice is listed, and its email was sent.
     nav.get_by_role("link", name="Billing").click()
