@@ -245,6 +245,9 @@ CELERY_TASK_ANNOTATIONS = {
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 # Total time for one delivery attempt: connect, send and read the answer.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Upstream engines (openai_compatible) are refused private addresses unless this is set
+# (a self-hosted model server beside the workers); unset means WEBHOOK_ALLOW_PRIVATE_NETWORKS.
+UPSTREAM_ALLOW_PRIVATE_NETWORKS = env.bool("UPSTREAM_ALLOW_PRIVATE_NETWORKS", default=None)
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "accounts.views.rate_limited"
