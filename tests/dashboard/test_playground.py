@@ -116,3 +116,14 @@ def test_another_organizations_job_is_404_in_the_playground(client):
     logged_in(client, owner_with(0))
     assert client.get(f"/playground/?job={theirs.public_id}").status_code == 404
     assert client.get(f"/playground/jobs/{theirs.public_id}/").status_code == 404
+
+
+def test_playground_result_shows_the_images_and_stops_polling_once_done(client):
+    owner = owner_with(0)
+    job = JobFactory(organization=owner.organization, status=Job.Status.COMPLETED, num_images=2)
+    for image in job.images.all():
+        image.storage_path = f"images/{job.pk}/{image.index}.png"
+        image.save(update_fields=["storage_path"])
+    content = logged_in(client, owner).get(f"/playground/jobs/{job.public_id}/").content.decode()
+    assert content.count('<img src="http://testserver/images/') == 2
+    assert "data-poll-url" not in content
