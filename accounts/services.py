@@ -400,3 +400,47 @@ def revoke_invitation(
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
     return invitation
+
+
+class InvalidSettings(Exception):
+    pass
+
+
+def update_organization_settings(
+    *,
+    organization: Organization,
+    actor: User,
+    name: str,
+    billing_email: str,
+    low_credit_threshold: int,
+    output_retention_days: int,
+) -> Organization:
+    """Change the organization's own settings; owners and admins only.
+
+    Output retention may be shortened but never set beyond the plan's maximum (staff
+    overrides aside, longer storage is what higher plans sell).
+    """
+    membership = Membership.objects.filter(organization=organization, user=actor).first()
+    if membership is None or not membership.can_manage:
+        raise NotAllowed("Only owners and admins can change the organization's settings.")
+    maximum = organization.plan.output_retention_days
+    if not 1 <= output_retention_days <= maximum:
+        raise InvalidSettings(
+            f"Output retention must be between 1 and {maximum} days on the "
+            f"{organization.plan.name} plan."
+        )
+    organization.name = name.strip()
+    organization.billing_email = billing_email.strip().lower()
+    organization.low_credit_threshold = low_credit_threshold
+    organization.output_retention_days_override = (
+        None if output_retention_days == maximum else output_retention_days
+    )
+    organization.save(
+        update_fields=[
+            "name",
+            "billing_email",
+            "low_credit_threshold",
+            "output_retention_days_override",
+        ]
+    )
+    return organization

@@ -30,5 +30,6 @@ urlpatterns = [
     path("stripe/", include("billing.stripe_urls")),
     path("webhooks/", include("webhooks.urls")),
     path("", include("generation.urls")),
+    path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
 ]
