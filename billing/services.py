@@ -31,6 +31,8 @@ from billing.models import (
 )
 from billing.plans import DEFAULT_PLAN_SLUG, PLANS
 from billing.stripe_gateway import plan_price_id
+from webhooks import services as webhooks
+from webhooks.models import EventType
 
 Kind = CreditLedgerEntry.Kind
 
@@ -95,6 +97,8 @@ def _append_entry(
         # Explained outside the block: raising inside it would doom the caller's transaction.
         return _explain_refusal(organization=organization, amount=amount, reference=reference)
     organization.credit_balance = row[0]
+    if amount < 0:
+        webhooks.notify_if_credits_low(organization, row[0] - amount, row[0])
     return entry
 
 
@@ -685,7 +689,7 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
         failure_message="",
         stripe_payment_intent_id=payment_intent["id"],
     )
-    invoice = _create_invoice(
+    return _invoice_created(
         organization=organization,
         kind=Invoice.Kind.PACK,
         lines=[
@@ -703,8 +707,6 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
         credits_added=credits,
         stripe_payment_intent_id=payment_intent["id"],
     )
-    transaction.on_commit(lambda: emails.send_invoice_email(invoice_id=invoice.pk))
-    return invoice
 
 
 def _purchase_of(payment_intent: dict):
@@ -765,7 +767,7 @@ def apply_paid_invoice(*, invoice: dict, source: str) -> Invoice | None:
         }
         for line in stripe_lines
     ]
-    paid = _invoice_created(
+    return _invoice_created(
         organization=organization,
         kind=Invoice.Kind.SUBSCRIPTION,
         lines=lines,
@@ -779,13 +781,33 @@ def apply_paid_invoice(*, invoice: dict, source: str) -> Invoice | None:
         period_start=period_start,
         period_end=period_end,
     )
-    return paid
 
 
 def _invoice_created(**fields) -> Invoice:
     invoice = _create_invoice(**fields)
+    webhooks.emit_event(
+        organization=invoice.organization,
+        event_type=EventType.INVOICE_PAID,
+        data=invoice_event_data(invoice),
+    )
     transaction.on_commit(lambda: emails.send_invoice_email(invoice_id=invoice.pk))
     return invoice
+
+
+def invoice_event_data(invoice: Invoice) -> dict:
+    """The `data` of an `invoice.paid` webhook event."""
+    return {
+        "id": invoice.number,
+        "kind": invoice.kind,
+        "status": invoice.status,
+        "lines": invoice.lines,
+        "subtotal": invoice.subtotal,
+        "total": invoice.total,
+        "amount_paid": invoice.amount_paid,
+        "currency": invoice.currency,
+        "credits_added": invoice.credits_added,
+        "paid_at": invoice.paid_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def record_invoice_payment_failure(*, invoice: dict) -> None:

@@ -1,9 +1,22 @@
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("imagen")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def close_old_connections(task=None, **kwargs):
+    """Retire broken or over-age database connections around each task, as Django does
+    around each request (CELERY_DB_REUSE_MAX keeps the healthy ones open). An eager task
+    runs inside its caller's connection and transaction, which are left alone."""
+    from django.db import close_old_connections as close_django_connections
+
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_django_connections()

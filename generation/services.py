@@ -28,10 +28,11 @@ from common.api.errors import (
     PaymentRequired,
     ServiceUnavailable,
 )
-from generation import catalog, limits, waiting
+from generation import catalog, events, limits, waiting
 from generation.engines.base import Mode
 from generation.images import InputImage
 from generation.models import Job, JobImage, ModelCatalogEntry
+from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -207,21 +208,27 @@ def start_job(*, job_id) -> Job | None:
         )
         return None
     now = timezone.now()
-    started = Job.objects.filter(
-        pk=job.pk, status__in=Job.UNFINISHED, attempts=job.attempts
-    ).update(status=Status.RUNNING, started_at=now, progress=0, attempts=F("attempts") + 1)
-    if not started:
-        return None  # canceled, reaped or taken by another delivery meanwhile
-    job.status, job.started_at, job.progress = Status.RUNNING, now, 0
-    job.attempts += 1
+    with transaction.atomic():
+        started = Job.objects.filter(
+            pk=job.pk, status__in=Job.UNFINISHED, attempts=job.attempts
+        ).update(status=Status.RUNNING, started_at=now, progress=0, attempts=F("attempts") + 1)
+        if not started:
+            return None  # canceled, reaped or taken by another delivery meanwhile
+        job.status, job.started_at, job.progress = Status.RUNNING, now, 0
+        job.attempts += 1
+        # A subscriber to progress hears of the job at least once before it completes.
+        events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
     return job
 
 
 def report_progress(*, job: Job, progress: int) -> None:
     """Record the engine's progress (0-100) on a running job."""
     progress = max(0, min(100, int(progress)))
-    Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress=progress)
-    job.progress = progress
+    with transaction.atomic():
+        moved = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress=progress)
+        job.progress = progress
+        if moved:
+            events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
 
 
 def _image_path(job: Job, index: int) -> str:
@@ -254,9 +261,10 @@ def complete_job(*, job: Job, images: list[bytes]) -> Job:
             return job
         for index, path in enumerate(paths):
             JobImage.objects.filter(job=job, index=index).update(storage_path=path)
+        job.status, job.progress, job.completed_at = Status.COMPLETED, 100, now
+        job.credits_used = job.credits_reserved
+        events.emit_job_event(job=job, event_type=EventType.JOB_COMPLETED)
         transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
-    job.status, job.progress, job.completed_at = Status.COMPLETED, 100, now
-    job.credits_used = job.credits_reserved
     return job
 
 
@@ -278,6 +286,7 @@ def fail_job(*, job_id, code: str, message: str) -> Job | None:
                 reservation_reference=job.reservation_reference,
                 memo=f"Job {job.public_id} failed: {code}",
             )
+            events.emit_job_event(job=job, event_type=EventType.JOB_FAILED)
             transaction.on_commit(lambda: waiting.notify_job_finished(job_id))
     return job
 

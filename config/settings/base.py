@@ -132,6 +132,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# Celery otherwise closes the database connection before and after every task, so each
+# task pays for a new PostgreSQL connection; config/celery.py retires stale ones instead.
+CELERY_DB_REUSE_MAX = 1000
+CELERY_TASK_ROUTES = {
+    # Webhooks have their own queue so a slow receiver never delays generation.
+    "webhooks.tasks.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
     "billing-grant-monthly-credits": {
@@ -144,6 +151,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reap-stuck-jobs": {"task": "generation.tasks.reap_stuck_jobs", "schedule": 60.0},
     "delete-expired-images": {"task": "generation.tasks.delete_expired_images", "schedule": 3600.0},
+    # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.
+    "webhooks-send-due-deliveries": {
+        "task": "webhooks.tasks.send_due_deliveries",
+        "schedule": 15.0,
+    },
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -236,6 +248,8 @@ CELERY_TASK_ANNOTATIONS = {
 
 # Webhooks: private addresses are refused unless this is set (development and tests only).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+# Total time for one delivery attempt: connect, send and read the answer.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "accounts.views.rate_limited"

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common import outbound
 from generation import limits
 from generation.images import InvalidImage, decode_base64_image, read_image
 
@@ -157,6 +158,10 @@ class WebhookUrlField(serializers.URLField):
         value = super().to_internal_value(data)
         if urlsplit(value).scheme not in ("http", "https"):
             raise serializers.ValidationError("Must be an http or https URL.")
+        try:
+            outbound.validate_public_url(value)
+        except outbound.UnsafeUrl as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return value
 
 

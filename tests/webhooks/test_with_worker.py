@@ -1,0 +1,66 @@
+"""End to end through the broker: emitted on commit, routed to the `webhooks` queue, sent
+by a real Celery worker consuming that queue."""
+
+import time
+
+import pytest
+from django.db import transaction
+
+from tests.webhooks.factories import WebhookEndpointFactory
+from webhooks import services
+from webhooks.models import Delivery
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("private_networks_allowed"),
+]
+
+
+@pytest.fixture
+def webhooks_worker(transactional_db):
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from config.celery import app
+
+    def close_worker_connections(**kwargs):
+        connections.close_all()  # the worker thread's, so the test database can be dropped
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("webhooks")
+    task_postrun.connect(close_worker_connections, weak=False)
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            queues=["webhooks"],
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(close_worker_connections)
+
+
+def test_a_committed_event_reaches_the_receiver_through_the_webhooks_queue(
+    receiver, webhooks_worker
+):
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    with transaction.atomic():
+        event = services.emit_event(
+            organization=endpoint.organization, event_type="job.completed", data={"id": "j1"}
+        )
+    for _ in range(100):
+        if receiver.received:
+            break
+        time.sleep(0.1)
+    assert [r.headers["webhook-id"] for r in receiver.received] == [event.public_id]
+    for _ in range(50):
+        if Delivery.objects.get().status == Delivery.Status.SUCCEEDED:
+            break
+        time.sleep(0.1)
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED

@@ -1,0 +1,71 @@
+from datetime import UTC
+
+from rest_framework import serializers
+
+from webhooks.models import EventType
+from webhooks.services import TIMESTAMP_FORMAT
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """ISO 8601 in UTC, to the second, as every API timestamp: 2024-01-15T10:30:00Z."""
+
+    def to_representation(self, value):
+        return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT) if value else None
+
+
+class EndpointCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2048)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.values), required=False, allow_empty=False
+    )
+    description = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default=""
+    )
+
+
+class EndpointSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    url = serializers.CharField()
+    events = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField()
+    secret = serializers.CharField()
+    enabled = serializers.BooleanField()
+    created_at = UtcDateTimeField()
+
+
+class EndpointListSerializer(serializers.Serializer):
+    data = EndpointSerializer(many=True)
+
+
+class AttemptSerializer(serializers.Serializer):
+    at = UtcDateTimeField(source="attempted_at")
+    status_code = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField()
+    error = serializers.SerializerMethodField()
+
+    def get_error(self, attempt) -> str | None:
+        return attempt.error or None
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    event_id = serializers.CharField(source="event.public_id")
+    event_type = serializers.CharField(source="event.type")
+    status = serializers.CharField()
+    attempts = AttemptSerializer(many=True)
+
+
+class DeliveryListSerializer(serializers.Serializer):
+    data = DeliverySerializer(many=True)
+
+
+class DeliveryListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+
+class ResendFailedSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+
+
+class ResendFailedResultSerializer(serializers.Serializer):
+    resent = serializers.IntegerField()

@@ -1,0 +1,184 @@
+"""Dashboard pages: the signed-in user's current organization's endpoints and deliveries."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors as account_selectors
+from webhooks import selectors, services
+from webhooks.forms import EndpointForm, ResendFailedForm
+from webhooks.models import Delivery, WebhookEndpoint
+
+
+def _organization(request):
+    organization = request.organization
+    if not organization:
+        raise Http404
+    return organization
+
+
+def _can_manage(request) -> bool:
+    membership = account_selectors.membership_for(
+        user=request.user, organization=_organization(request)
+    )
+    return membership is not None and membership.can_manage
+
+
+def _require_manager(request):
+    if not _can_manage(request):
+        raise PermissionDenied("Only owners and admins manage webhook endpoints.")
+
+
+def _endpoint(request, endpoint_id: str) -> WebhookEndpoint:
+    try:
+        return selectors.endpoint(organization=_organization(request), endpoint_id=endpoint_id)
+    except WebhookEndpoint.DoesNotExist:
+        raise Http404 from None
+
+
+def _delivery(request, delivery_id: str) -> Delivery:
+    try:
+        return selectors.delivery(organization=_organization(request), delivery_id=delivery_id)
+    except Delivery.DoesNotExist:
+        raise Http404 from None
+
+
+@login_required
+def endpoint_list(request):
+    organization = _organization(request)
+    form = EndpointForm(request.POST or None)
+    if request.method == "POST":
+        _require_manager(request)
+        if form.is_valid():
+            try:
+                endpoint = services.create_endpoint(
+                    organization=organization,
+                    url=form.cleaned_data["url"],
+                    events=form.cleaned_data["events"] or None,
+                    description=form.cleaned_data["description"],
+                )
+            except services.InvalidEndpoint as exc:
+                for field, errors in exc.fields.items():
+                    for error in errors:
+                        form.add_error(field, error)
+            else:
+                messages.success(request, "Endpoint added. Copy its signing secret below.")
+                return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
+    return render(
+        request,
+        "webhooks/endpoint_list.html",
+        {
+            "endpoints": selectors.endpoints(organization=organization),
+            "job_deliveries": selectors.job_deliveries(organization=organization, limit=20),
+            "form": form,
+            "can_manage": _can_manage(request),
+        },
+    )
+
+
+@login_required
+def endpoint_detail(request, endpoint_id: str):
+    endpoint = _endpoint(request, endpoint_id)
+    return render(
+        request,
+        "webhooks/endpoint_detail.html",
+        {
+            "endpoint": endpoint,
+            "deliveries": selectors.endpoint_deliveries(
+                organization=endpoint.organization, endpoint=endpoint, limit=50
+            ),
+            "resend_form": ResendFailedForm(),
+            "can_manage": _can_manage(request),
+        },
+    )
+
+
+@login_required
+@require_POST
+def endpoint_rotate_secret(request, endpoint_id: str):
+    _require_manager(request)
+    endpoint = services.rotate_endpoint_secret(endpoint=_endpoint(request, endpoint_id))
+    messages.success(
+        request, "New secret created. The previous one keeps signing alongside it for 24 hours."
+    )
+    return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
+
+
+@login_required
+@require_POST
+def endpoint_delete(request, endpoint_id: str):
+    _require_manager(request)
+    endpoint = _endpoint(request, endpoint_id)
+    services.delete_endpoint(endpoint=endpoint)
+    messages.success(request, f"Endpoint {endpoint.url} deleted.")
+    return redirect("webhooks:endpoints")
+
+
+@login_required
+@require_POST
+def endpoint_enable(request, endpoint_id: str):
+    _require_manager(request)
+    endpoint = services.enable_endpoint(endpoint=_endpoint(request, endpoint_id))
+    messages.success(request, "Endpoint enabled.")
+    return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
+
+
+@login_required
+@require_POST
+def endpoint_disable(request, endpoint_id: str):
+    _require_manager(request)
+    endpoint = services.disable_endpoint(endpoint=_endpoint(request, endpoint_id))
+    messages.success(request, "Endpoint disabled: it receives no events until enabled.")
+    return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
+
+
+@login_required
+@require_POST
+def endpoint_send_test(request, endpoint_id: str):
+    _require_manager(request)
+    endpoint = _endpoint(request, endpoint_id)
+    services.send_test_event(endpoint=endpoint)
+    messages.success(request, "Test event sent. Its delivery appears in the log below.")
+    return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
+
+
+@login_required
+@require_POST
+def endpoint_resend_failed(request, endpoint_id: str):
+    _require_manager(request)
+    endpoint = _endpoint(request, endpoint_id)
+    form = ResendFailedForm(request.POST)
+    if form.is_valid():
+        resent = services.resend_failed_deliveries(
+            endpoint=endpoint, since=form.cleaned_data["since"]
+        )
+        messages.success(request, f"{resent} failed deliveries sent again.")
+    else:
+        messages.error(request, "Enter the date and time to resend failed deliveries from.")
+    return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
+
+
+@login_required
+def delivery_detail(request, delivery_id: str):
+    delivery = _delivery(request, delivery_id)
+    return render(
+        request,
+        "webhooks/delivery_detail.html",
+        {
+            "delivery": delivery,
+            "body": services.event_body(delivery.event).decode(),
+            "can_manage": _can_manage(request),
+        },
+    )
+
+
+@login_required
+@require_POST
+def delivery_redeliver(request, delivery_id: str):
+    _require_manager(request)
+    delivery = services.retry_delivery(delivery=_delivery(request, delivery_id))
+    messages.success(request, "Sent again with the same webhook-id.")
+    return redirect("webhooks:delivery", delivery_id=delivery.public_id)
