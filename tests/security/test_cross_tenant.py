@@ -16,6 +16,8 @@ from accounts.models import ApiKey, Invitation, Membership
 from billing.models import Invoice
 from tests.accounts.factories import MembershipFactory, UserFactory, api_key_for
 from tests.generation.factories import JobFactory, headers
+from tests.webhooks.factories import WebhookEndpointFactory
+from webhooks.models import Delivery, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +78,34 @@ def _invoice(victim):
     )
 
 
+def _endpoint(victim):
+    return WebhookEndpointFactory(organization=victim.organization)
+
+
+def _delivery(victim):
+    event = Event.objects.create(
+        organization=victim.organization, type="job.completed", payload="{}"
+    )
+    return Delivery.objects.create(
+        organization=victim.organization,
+        event=event,
+        endpoint=_endpoint(victim),
+        status=Delivery.Status.FAILED,
+    )
+
+
+def _endpoint_untouched(endpoint):
+    return WebhookEndpoint.objects.filter(
+        pk=endpoint.pk, secret=endpoint.secret, enabled=endpoint.enabled
+    ).exists()
+
+
+def _delivery_untouched(delivery):
+    return Delivery.objects.filter(
+        pk=delivery.pk, status=delivery.status, attempt_count=delivery.attempt_count
+    ).exists()
+
+
 def _api_key(victim):
     return ApiKey.objects.filter(organization=victim.organization).get()
 
@@ -89,6 +119,7 @@ class Case:
     methods: tuple[str, ...]
     api: bool
     unchanged: Callable  # object -> bool, read back after the attack
+    body: dict | None = None  # a valid JSON body, so only the object can be wrong
 
 
 def _same(model, **fields):
@@ -97,6 +128,16 @@ def _same(model, **fields):
 
 def _job_untouched(job):
     return type(job).objects.filter(pk=job.pk, status=job.status).exists()
+
+
+def _endpoint_page(action: str, methods=("POST",)) -> Case:
+    return Case(
+        _endpoint,
+        lambda e: f"/webhooks/{e.public_id}/{action}",
+        methods,
+        False,
+        _endpoint_untouched,
+    )
 
 
 CASES: dict[str, Case] = {
@@ -132,6 +173,62 @@ CASES: dict[str, Case] = {
         ("POST",),
         False,
         _same(Invitation, revoked_at=None),
+    ),
+    "api-webhook-endpoint": Case(
+        _endpoint,
+        lambda e: f"/v1/webhook-endpoints/{e.public_id}",
+        ("DELETE",),
+        True,
+        _endpoint_untouched,
+    ),
+    "api-webhook-endpoint-deliveries": Case(
+        _endpoint,
+        lambda e: f"/v1/webhook-endpoints/{e.public_id}/deliveries",
+        ("GET",),
+        True,
+        _endpoint_untouched,
+    ),
+    "api-webhook-endpoint-resend-failed": Case(
+        _delivery,
+        lambda d: f"/v1/webhook-endpoints/{d.endpoint.public_id}/resend-failed",
+        ("POST",),
+        True,
+        _delivery_untouched,
+        body={"since": "2026-01-01T00:00:00Z"},
+    ),
+    "api-webhook-delivery-retry": Case(
+        _delivery,
+        lambda d: f"/v1/webhook-deliveries/{d.public_id}/retry",
+        ("POST",),
+        True,
+        _delivery_untouched,
+    ),
+    "webhooks:endpoint": _endpoint_page("", ("GET", "POST")),
+    "webhooks:endpoint-rotate-secret": _endpoint_page("rotate-secret/"),
+    "webhooks:endpoint-delete": _endpoint_page("delete/"),
+    "webhooks:endpoint-enable": _endpoint_page("enable/"),
+    "webhooks:endpoint-disable": _endpoint_page("disable/"),
+    "webhooks:endpoint-send-test": _endpoint_page("test/"),
+    "webhooks:endpoint-resend-failed": Case(
+        _delivery,
+        lambda d: f"/webhooks/{d.endpoint.public_id}/resend-failed/",
+        ("POST",),
+        False,
+        _delivery_untouched,
+    ),
+    "webhooks:delivery": Case(
+        _delivery,
+        lambda d: f"/webhooks/deliveries/{d.public_id}/",
+        ("GET",),
+        False,
+        _delivery_untouched,
+    ),
+    "webhooks:delivery-redeliver": Case(
+        _delivery,
+        lambda d: f"/webhooks/deliveries/{d.public_id}/redeliver/",
+        ("POST",),
+        False,
+        _delivery_untouched,
     ),
     "billing:invoice": Case(
         _invoice, lambda i: f"/billing/invoices/{i.number}/", ("GET",), False, _same(Invoice)
@@ -175,7 +272,8 @@ def test_another_organizations_object_is_404_and_left_alone(client, name):
         client.force_login(attacker.membership.user)
         auth = {}
     for method in case.methods:
-        response = getattr(client, method.lower())(case.url(obj), **auth)
+        body = {"data": case.body, "content_type": "application/json"} if case.body else {}
+        response = getattr(client, method.lower())(case.url(obj), **body, **auth)
         assert response.status_code == 404, (method, response.status_code)
         if case.api:
             assert response.json()["error"]["code"] == "not_found"

@@ -162,19 +162,45 @@ def test_control_characters_in_headers_do_not_break_the_api(client, header):
         assert set(response.json()["error"]) >= {"code", "message", "details"}
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://hooks.example.com/\r\nX-Injected: 1",
-        "http://hooks.example.com/ok\nHost: evil.example.com",
-        "http://hooks.example.com/a b",
-        "http://hooks.example.com\x00.evil.example.com/",
-        "javascript:alert(1)",
-        "file:///etc/passwd",
-        "http:///no-host",
-    ],
-)
-def test_webhook_urls_with_header_or_url_injection_are_refused(client, url):
+INJECTED_OR_PRIVATE_URLS = [
+    "http://hooks.example.com/\r\nX-Injected: 1",
+    "http://hooks.example.com/ok\nHost: evil.example.com",
+    "http://hooks.example.com/%0d%0aX-Injected:%201\r\n",
+    "http://hooks.example.com\x00.evil.example.com/",
+    "http://hooks.example.com\\@evil.example.com/",
+    "javascript:alert(1)",
+    "file:///etc/passwd",
+    "http:///no-host",
+    "gopher://127.0.0.1:6379/_FLUSHALL",
+    "http://127.0.0.1:6379/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/",
+    "http://2130706433/",  # 127.0.0.1 as one decimal number
+    "http://0x7f.0.0.1/",
+    "http://10.0.0.8/hook",
+    "http://localhost/hook",
+]
+
+
+@pytest.mark.parametrize("url", INJECTED_OR_PRIVATE_URLS)
+def test_webhook_endpoints_with_injected_or_private_urls_are_refused(client, url):
+    from webhooks.models import WebhookEndpoint
+
+    _, key = customer(credits=0)
+    response = client.post(
+        "/v1/webhook-endpoints",
+        {"url": url, "events": ["job.completed"]},
+        content_type="application/json",
+        **headers(key),
+    )
+    assert response.status_code == 400, (url, response.status_code, response.content)
+    assert response.json()["error"]["code"] == "invalid_parameters"
+    assert "url" in response.json()["error"]["fields"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize("url", INJECTED_OR_PRIVATE_URLS)
+def test_job_webhook_urls_with_injected_or_private_urls_are_refused(client, url):
     organization, key = customer(credits=10)
     response = client.post(
         "/v1/text-to-image",
