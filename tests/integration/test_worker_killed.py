@@ -6,6 +6,7 @@ its credits are reserved once and refunded at most once, whatever happens next.
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,12 +48,13 @@ def start_worker(tmp_path):
     )
     started = []
 
-    def start(*, visibility_timeout: float = 3600) -> subprocess.Popen:
+    def start(*, visibility_timeout: float = 3600, pool: str = "solo") -> subprocess.Popen:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "DATABASE_URL": _test_database_url(),
             "VISIBILITY_TIMEOUT": str(visibility_timeout),
+            "WORKER_POOL": pool,
         }
         log_path = tmp_path / f"worker-{len(started)}.log"
         log = log_path.open("w")
@@ -70,8 +72,12 @@ def start_worker(tmp_path):
     yield start
     for process in started:
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+            process.terminate()  # a warm shutdown also stops a prefork worker's children
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -168,4 +174,26 @@ def test_a_job_whose_worker_is_killed_is_refunded_once_by_the_reaper_and_never_r
     assert (_entries(job, "reserve"), _entries(job, "refund")) == (1, 1)
     organization.refresh_from_db()
     assert organization.credit_balance == 10
+    assert_ledger_consistent(organization)
+
+
+def test_a_killed_pool_process_is_replaced_and_its_job_rerun_once(client, start_worker, slow_model):
+    """The OOM killer's case: the prefork child dies, the worker itself lives on."""
+    organization, key = customer(credits=10)
+    start_worker(pool="prefork")
+    job = _submit_slow_job(client, key)
+    first_run = wait_for(lambda: list(slow_model.iterdir()), timeout=90)
+    assert first_run, "the worker never started the job"
+    child_pid = int(first_run[0].read_text())
+
+    os.kill(child_pid, signal.SIGKILL)
+
+    # reject_on_worker_lost puts the message back at once; a fresh child runs it again.
+    finished = wait_for(lambda: Job.objects.get(pk=job.pk).status == "completed", timeout=120)
+    assert finished, Job.objects.get(pk=job.pk).status
+    job.refresh_from_db()
+    assert (job.attempts, job.credits_used) == (2, COST)
+    assert (_entries(job, "reserve"), _entries(job, "refund")) == (1, 0)
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10 - COST
     assert_ledger_consistent(organization)
