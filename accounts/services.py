@@ -149,6 +149,20 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by: User | None = None) -> ApiKey
     return api_key
 
 
+def suspend_organization(*, organization: Organization) -> Organization:
+    """Suspend `organization`: every request with its keys gets 403 until it is unsuspended."""
+    Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
+    organization.status = Organization.Status.SUSPENDED
+    return organization
+
+
+def unsuspend_organization(*, organization: Organization) -> Organization:
+    """Lift a suspension: the organization's active keys work again at once."""
+    Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.ACTIVE)
+    organization.status = Organization.Status.ACTIVE
+    return organization
+
+
 def _split_key(raw_key: str) -> tuple[str, str]:
     if not raw_key.startswith(API_KEY_PREFIX):
         raise InvalidApiKey
@@ -386,3 +400,47 @@ def revoke_invitation(
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
     return invitation
+
+
+class InvalidSettings(Exception):
+    pass
+
+
+def update_organization_settings(
+    *,
+    organization: Organization,
+    actor: User,
+    name: str,
+    billing_email: str,
+    low_credit_threshold: int,
+    output_retention_days: int,
+) -> Organization:
+    """Change the organization's own settings; owners and admins only.
+
+    Output retention may be shortened but never set beyond the plan's maximum (staff
+    overrides aside, longer storage is what higher plans sell).
+    """
+    membership = Membership.objects.filter(organization=organization, user=actor).first()
+    if membership is None or not membership.can_manage:
+        raise NotAllowed("Only owners and admins can change the organization's settings.")
+    maximum = organization.plan.output_retention_days
+    if not 1 <= output_retention_days <= maximum:
+        raise InvalidSettings(
+            f"Output retention must be between 1 and {maximum} days on the "
+            f"{organization.plan.name} plan."
+        )
+    organization.name = name.strip()
+    organization.billing_email = billing_email.strip().lower()
+    organization.low_credit_threshold = low_credit_threshold
+    organization.output_retention_days_override = (
+        None if output_retention_days == maximum else output_retention_days
+    )
+    organization.save(
+        update_fields=[
+            "name",
+            "billing_email",
+            "low_credit_threshold",
+            "output_retention_days_override",
+        ]
+    )
+    return organization

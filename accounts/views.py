@@ -169,21 +169,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 password_reset_confirm = PasswordResetConfirmView.as_view()
 
 
-# Dashboard and API keys
-
-
-@organization_required
-def dashboard(request):
-    organization = request.organization
-    return render(
-        request,
-        "accounts/dashboard.html",
-        {
-            "organization": organization,
-            "membership": _current_membership(request),
-            "api_keys": selectors.api_keys(organization=organization).select_related("created_by"),
-        },
-    )
+# API keys
 
 
 @never_cache

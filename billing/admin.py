@@ -1,9 +1,10 @@
 """Staff screens for the catalog and for money. Money rows are read-only: they change only
-through billing.services (the full admin, with ledger adjustments, comes later)."""
+through billing.services (staff adjust credits from the organization's page)."""
 
 from django.contrib import admin
 
 from billing.models import (
+    CreditLedgerEntry,
     CreditPack,
     Invoice,
     PackPurchase,
@@ -11,7 +12,9 @@ from billing.models import (
     StripeEvent,
     Subscription,
     SubscriptionChange,
+    UsageReport,
 )
+from billing.usage_admin import UsageReportAdmin
 
 
 @admin.register(Plan)
@@ -85,3 +88,23 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 class SubscriptionChangeAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "organization", "from_plan", "to_plan", "source")
     list_filter = ("source",)
+
+
+@admin.register(CreditLedgerEntry)
+class CreditLedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "organization",
+        "kind",
+        "amount",
+        "balance_after",
+        "actor",
+        "memo",
+    )
+    list_filter = ("kind",)
+    search_fields = ("reference", "organization__name", "organization__slug", "memo")
+    list_select_related = ("organization", "actor")
+    show_full_result_count = False
+
+
+admin.site.register(UsageReport, UsageReportAdmin)

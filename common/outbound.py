@@ -43,6 +43,10 @@ class OutboundError(Exception):
     """The request was allowed but did not produce an answer (network error, timeout...)."""
 
 
+class OutboundTimeout(OutboundError):
+    """No complete answer arrived within the request's deadline."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A URL that passed the checks, with the addresses its host resolved to."""
@@ -131,8 +135,13 @@ def parse_url(url: str) -> Target:
     return Target(scheme=scheme, hostname=hostname, port=port or _DEFAULT_PORTS[scheme], path=path)
 
 
-def resolve(target: Target) -> Target:
-    """Resolve the host once; refuse it if any address is not public (unless allowed)."""
+def resolve(target: Target, *, allow_private_networks: bool | None = None) -> Target:
+    """Resolve the host once; refuse it if any address is not public (unless allowed).
+
+    `allow_private_networks` None means the WEBHOOK_ALLOW_PRIVATE_NETWORKS setting.
+    """
+    if allow_private_networks is None:
+        allow_private_networks = private_networks_allowed()
     try:
         infos = socket.getaddrinfo(
             target.hostname, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
@@ -142,7 +151,7 @@ def resolve(target: Target) -> Target:
     addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise UnsafeUrl(f"The host {target.hostname} could not be resolved.")
-    if not private_networks_allowed():
+    if not allow_private_networks:
         refused = [address for address in addresses if not is_public_address(address)]
         if refused:
             raise UnsafeUrl(
@@ -158,9 +167,9 @@ def resolve(target: Target) -> Target:
     )
 
 
-def validate_public_url(url: str) -> Target:
+def validate_public_url(url: str, *, allow_private_networks: bool | None = None) -> Target:
     """Raise UnsafeUrl unless `url` is http(s) and its host resolves only to public addresses."""
-    return resolve(parse_url(url))
+    return resolve(parse_url(url), allow_private_networks=allow_private_networks)
 
 
 def _check_headers(headers: dict[str, str]) -> None:
@@ -183,7 +192,7 @@ class _Deadline:
         left = self.seconds - (time.monotonic() - self.started)
         if left <= 0:
             self.expired = True
-            raise OutboundError(f"No complete answer within {self.seconds:g} s")
+            raise OutboundTimeout(f"No complete answer within {self.seconds:g} s")
         return left
 
     def watch(self, sock: socket.socket) -> None:
@@ -210,11 +219,13 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _connect(target: Target, deadline: _Deadline) -> tuple[socket.socket, str]:
+def _connect(
+    target: Target, deadline: _Deadline, *, allow_private_networks: bool
+) -> tuple[socket.socket, str]:
     last_error: OSError | None = None
     for address in target.addresses:
         # The address actually connected to is checked again here, at delivery time.
-        if not private_networks_allowed() and not is_public_address(address):
+        if not allow_private_networks and not is_public_address(address):
             raise UnsafeUrl(f"Refusing to connect to the non-public address {address}.")
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -245,18 +256,23 @@ def request(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     allow_truncated: bool = False,
+    allow_private_networks: bool | None = None,
 ) -> OutboundResponse:
     """Send one request and return the answer, whatever its status; never follow redirects.
 
     Raises UnsafeUrl for a URL or header that may not be sent, and OutboundError when no
-    complete answer arrived within `timeout` seconds (connect, send and read together) or
-    the answer is larger than `max_response_bytes` (unless `allow_truncated`).
+    complete answer arrived within `timeout` seconds (connect, send and read together;
+    OutboundTimeout then) or the answer is larger than `max_response_bytes` (unless
+    `allow_truncated`). `allow_private_networks` None means WEBHOOK_ALLOW_PRIVATE_NETWORKS;
+    a caller with its own setting (upstream engines) passes it.
     """
+    if allow_private_networks is None:
+        allow_private_networks = private_networks_allowed()
     headers = dict(headers or {})
     _check_headers(headers)
     deadline = _Deadline(timeout)
-    target = validate_public_url(url)
-    sock, address = _connect(target, deadline)
+    target = validate_public_url(url, allow_private_networks=allow_private_networks)
+    sock, address = _connect(target, deadline, allow_private_networks=allow_private_networks)
     deadline.watch(sock)
     connection = http.client.HTTPConnection(target.hostname, target.port)
     # The socket is already connected to the vetted address: http.client must not look
@@ -282,7 +298,7 @@ def request(
             size += len(chunk)
         if deadline.expired:
             # The watchdog cut the socket, which reads as an early end of the answer.
-            raise OutboundError(f"No complete answer within {timeout:g} s")
+            raise OutboundTimeout(f"No complete answer within {timeout:g} s")
         data = b"".join(chunks)
         truncated = size > max_response_bytes
         if truncated and not allow_truncated:
@@ -297,7 +313,7 @@ def request(
         )
     except (OSError, http.client.HTTPException) as exc:
         if deadline.expired or isinstance(exc, TimeoutError):
-            raise OutboundError(f"No complete answer within {timeout:g} s") from exc
+            raise OutboundTimeout(f"No complete answer within {timeout:g} s") from exc
         raise OutboundError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
     finally:
         deadline.cancel()

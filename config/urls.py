@@ -31,5 +31,6 @@ urlpatterns = [
     path("stripe/", include("billing.stripe_urls")),
     path("webhooks/", include("webhooks.urls")),
     path("", include("generation.urls")),
+    path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
 ]

@@ -8,14 +8,22 @@ def _catalog_changed(sender, **kwargs):
     catalog.invalidate()
 
 
+def _blocklist_changed(sender, **kwargs):
+    from generation import blocklist
+
+    blocklist.invalidate()
+
+
 class GenerationConfig(AppConfig):
     name = "generation"
 
     def ready(self):
-        from generation.models import ModelCatalogEntry
+        from generation.models import BlockedTerm, ModelCatalogEntry
 
         # Cache invalidation only: every process must stop serving an edited catalog.
         post_save.connect(_catalog_changed, sender=ModelCatalogEntry, dispatch_uid="catalog-save")
         post_delete.connect(
             _catalog_changed, sender=ModelCatalogEntry, dispatch_uid="catalog-delete"
         )
+        post_save.connect(_blocklist_changed, sender=BlockedTerm, dispatch_uid="blocklist-save")
+        post_delete.connect(_blocklist_changed, sender=BlockedTerm, dispatch_uid="blocklist-delete")

@@ -2,11 +2,14 @@ import secrets
 import string
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from generation.engines.base import Mode
+from generation.moderation.prompts import PromptRefusal as RefusalReason
+from generation.moderation.safety import SafetySetting
 
 
 class Capability(models.TextChoices):
@@ -95,6 +98,10 @@ class Job(models.Model):
     seed = models.BigIntegerField()
     style = models.CharField(max_length=16, blank=True)
     num_images = models.PositiveSmallIntegerField()
+    # How confident image moderation must be to refuse an image (seed 004).
+    safety_setting = models.CharField(
+        max_length=32, choices=SafetySetting.choices, default=SafetySetting.BLOCK_MEDIUM_AND_ABOVE
+    )
     strength = models.FloatField(null=True, blank=True)
     # The uploaded image of image-to-image and variations, in the default storage.
     input_image_path = models.CharField(max_length=255, blank=True)
@@ -128,6 +135,8 @@ class Job(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="job_org_newest"),
+            # The daily usage rollup reads one day of every organization's jobs.
+            models.Index(fields=["created_at"], name="job_created"),
             models.Index(
                 fields=["deadline_at"],
                 condition=Q(status__in=["queued", "running"]),
@@ -167,3 +176,83 @@ class JobImage(models.Model):
 
     def __str__(self):
         return f"{self.job_id} #{self.index}"
+
+
+class BlockedTerm(models.Model):
+    """A word staff refuse in any prompt or negative prompt (generation.moderation.prompts)."""
+
+    term = models.CharField(max_length=100, unique=True)
+    note = models.CharField(max_length=300, blank=True, help_text="Why it is blocked.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["term"]
+
+    def __str__(self):
+        return self.term
+
+
+class PromptRefusal(models.Model):
+    """A submission refused by prompt moderation: nothing was charged and no job exists."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="prompt_refusals"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    prompt = models.TextField(blank=True)
+    negative_prompt = models.TextField(blank=True)
+    reason = models.CharField(max_length=16, choices=RefusalReason.choices)
+    matched_terms = models.JSONField(default=list, blank=True)
+    profanity_score = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="refusal_org_newest")]
+
+    def __str__(self):
+        return f"{self.organization_id}: {self.reason}"
+
+
+class ModerationCase(models.Model):
+    """A job whose images moderation flagged, waiting for (or decided by) staff review."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="moderation_case")
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="moderation_cases"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The detector's highest score per class over the job's images, and what they were held to.
+    scores = models.JSONField(default=dict)
+    thresholds = models.JSONField(default=dict)
+    flagged_classes = models.JSONField(default=list)
+    safety_setting = models.CharField(max_length=32, choices=SafetySetting.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="case_queue"),
+            models.Index(
+                fields=["organization", "decided_at"],
+                condition=Q(status="rejected"),
+                name="case_org_rejections",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Case for {self.job}"

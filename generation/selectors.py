@@ -122,3 +122,31 @@ def usage_by_day(*, organization: Organization, start: date, end: date) -> list[
             )
         )
     return days
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    """What the dashboard's job history may be narrowed by; None means any."""
+
+    status: str | None = None
+    model: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+
+
+def job_history(*, organization: Organization, filters: JobFilters, limit: int) -> list[Job]:
+    """The organization's newest `limit` jobs matching `filters`, with their servable images."""
+    jobs = Job.objects.filter(organization=organization)
+    if filters.status:
+        jobs = jobs.filter(status=filters.status)
+    if filters.model:
+        jobs = jobs.filter(model_id=filters.model)
+    if filters.created_from:
+        jobs = jobs.filter(created_at__date__gte=filters.created_from)
+    if filters.created_to:
+        jobs = jobs.filter(created_at__date__lte=filters.created_to)
+    return list(
+        jobs.select_related("model", "api_key")
+        .order_by("-created_at", "-pk")
+        .prefetch_related(_servable_images())[:limit]
+    )

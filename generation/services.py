@@ -23,6 +23,7 @@ from kombu.exceptions import KombuError
 from accounts.models import ApiKey, Organization
 from billing import services as billing
 from common.api.errors import (
+    ContentModerated,
     InvalidParameters,
     JobNotCancelable,
     PaymentRequired,
@@ -32,6 +33,7 @@ from generation import catalog, events, limits, waiting
 from generation.engines.base import Mode
 from generation.images import InputImage
 from generation.models import Job, JobImage, ModelCatalogEntry
+from generation.moderation.safety import SafetySetting
 from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class GenerationRequest:
     webhook_url: str = ""
     webhook_secret: str = ""
     webhook_events: tuple[str, ...] = field(default_factory=tuple)
+    safety_setting: str = SafetySetting.BLOCK_MEDIUM_AND_ABOVE
 
 
 def request_cost(*, model: ModelCatalogEntry, num_images: int, width: int, height: int) -> int:
@@ -76,12 +79,37 @@ def request_cost(*, model: ModelCatalogEntry, num_images: int, width: int, heigh
     return model.credits_per_image * num_images * math.ceil(width * height / limits.MEGAPIXEL)
 
 
-def moderate_prompt(*, organization: Organization, request: GenerationRequest) -> None:
+def moderate_prompt(
+    *, organization: Organization, request: GenerationRequest, api_key: ApiKey | None = None
+) -> None:
     """Raise ContentModerated when the prompt is refused, before any credit is reserved.
 
-    The moderation work (DESIGN.md, Moderation) implements this check; until it lands no
-    prompt is refused.
+    The refusal is recorded first, outside any transaction, so it outlives the failed
+    request.
     """
+    from generation import blocklist, moderation_cases
+    from generation.moderation.prompts import PromptRefusal, check_prompt
+
+    verdict = check_prompt(
+        request.prompt,
+        negative_prompt=request.negative_prompt,
+        blocked_terms=blocklist.blocked_terms(),
+    )
+    if verdict.allowed:
+        return
+    moderation_cases.record_prompt_refusal(
+        organization=organization,
+        api_key=api_key,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        verdict=verdict,
+    )
+    if verdict.reason == PromptRefusal.BLOCKED_TERM:
+        raise ContentModerated(
+            f"The request uses a blocked term ({', '.join(verdict.matched_terms)}). "
+            "Nothing was charged."
+        )
+    raise ContentModerated("The prompt was refused as profane. Nothing was charged.")
 
 
 def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
@@ -134,7 +162,7 @@ def submit_job(
     the API view (a malformed request uses a slot too).
     """
     model = _resolve_model(request)
-    moderate_prompt(organization=organization, request=request)
+    moderate_prompt(organization=organization, request=request, api_key=api_key)
     cost = request_cost(
         model=model, num_images=request.num_images, width=request.width, height=request.height
     )
@@ -166,6 +194,7 @@ def submit_job(
                 seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
                 style=request.style,
                 num_images=request.num_images,
+                safety_setting=request.safety_setting,
                 strength=request.strength,
                 input_image_path=input_path,
                 credits_reserved=cost,

@@ -7,7 +7,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 
-from generation import services, waiting
+from generation import moderation_cases, services, waiting
 from generation.engines import EngineError, EngineRequest, get_engine
 from generation.models import Job
 
@@ -84,6 +84,8 @@ def run_job(self, job_id: str) -> None:
         images = get_engine(job.model.engine).generate(
             _engine_request(job), _ThrottledProgress(job)
         )
+        # Judged before anything is stored as servable (DESIGN.md, Nothing flagged is served).
+        verdicts = moderation_cases.judge_images(job=job, images=images)
     except SoftTimeLimitExceeded:
         services.fail_job(
             job_id=job.pk, code=services.ErrorCode.TIMEOUT, message="The job took too long."
@@ -98,7 +100,10 @@ def run_job(self, job_id: str) -> None:
             message="The image could not be generated.",
         )
     else:
-        services.complete_job(job=job, images=images)
+        if all(verdict.allowed for verdict in verdicts):
+            services.complete_job(job=job, images=images)
+        else:
+            moderation_cases.quarantine_job(job=job, images=images, verdicts=verdicts)
 
 
 @shared_task

@@ -20,4 +20,8 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_cache():
     from django.core.cache import cache
 
+    from generation import blocklist
+
     cache.clear()
+    # The blocklist is cached per process; each test's database starts without terms.
+    blocklist.clear_local_cache()

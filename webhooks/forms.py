@@ -1,10 +1,11 @@
 from django import forms
 
+from accounts.forms import PageForm
 from common import outbound
 from webhooks.models import EventType
 
 
-class EndpointForm(forms.Form):
+class EndpointForm(PageForm):
     url = forms.CharField(label="URL", max_length=2048)
     description = forms.CharField(max_length=500, required=False)
     events = forms.MultipleChoiceField(
@@ -23,7 +24,7 @@ class EndpointForm(forms.Form):
         return url
 
 
-class ResendFailedForm(forms.Form):
+class ResendFailedForm(PageForm):
     since = forms.DateTimeField(
         label="Failed since (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),

@@ -46,3 +46,12 @@ def delivery(*, organization: Organization, delivery_id: str) -> Delivery:
         .select_related("endpoint")
         .get(public_id=delivery_id)
     )
+
+
+def deliveries_for_job(*, organization: Organization, job_id: str, limit=50):
+    """Every delivery of the events about one job (`job_id` as events record it), newest first."""
+    return _with_attempts(
+        Delivery.objects.filter(organization=organization, event__job_id=job_id)
+        .select_related("endpoint")
+        .order_by("-created_at", "-id")
+    )[:limit]

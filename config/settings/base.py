@@ -149,6 +149,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_subscriptions",
         "schedule": 6 * 3600,
     },
+    "billing-rollup-usage": {"task": "billing.tasks.rollup_recent_usage", "schedule": 600.0},
     "reap-stuck-jobs": {"task": "generation.tasks.reap_stuck_jobs", "schedule": 60.0},
     "delete-expired-images": {"task": "generation.tasks.delete_expired_images", "schedule": 3600.0},
     # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.
@@ -250,6 +251,9 @@ CELERY_TASK_ANNOTATIONS = {
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 # Total time for one delivery attempt: connect, send and read the answer.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Upstream engines (openai_compatible) are refused private addresses unless this is set
+# (a self-hosted model server beside the workers); unset means WEBHOOK_ALLOW_PRIVATE_NETWORKS.
+UPSTREAM_ALLOW_PRIVATE_NETWORKS = env.bool("UPSTREAM_ALLOW_PRIVATE_NETWORKS", default=None)
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "accounts.views.rate_limited"

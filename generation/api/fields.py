@@ -16,6 +16,7 @@ from rest_framework import serializers
 from common import outbound
 from generation import limits
 from generation.images import InvalidImage, decode_base64_image, read_image
+from generation.moderation.safety import SafetySetting
 
 
 def _between(low, high) -> dict:
@@ -217,3 +218,16 @@ class InputImageField(serializers.Field):
 
     def to_representation(self, value):
         raise NotImplementedError("Input images are never rendered")
+
+
+def safety_setting_field(**kwargs) -> serializers.ChoiceField:
+    """How strict image moderation is (seed 004); the default when absent or null."""
+    names = ", ".join(SafetySetting.values)
+    return serializers.ChoiceField(
+        choices=SafetySetting.choices,
+        required=False,
+        allow_null=True,
+        error_messages={"invalid_choice": f"Must be one of: {names}."},
+        help_text=f"One of {names}. Default: {SafetySetting.BLOCK_MEDIUM_AND_ABOVE.value}.",
+        **kwargs,
+    )

@@ -13,6 +13,7 @@ from generation.engines.base import Mode
 from generation.image_urls import signed_url
 from generation.images import fit_to_limits
 from generation.models import Job
+from generation.moderation.safety import SafetySetting
 from generation.services import GenerationRequest
 
 Dialect = Job.Dialect
@@ -37,6 +38,7 @@ class TextToImageRequestSerializer(serializers.Serializer):
     seed = fields.seed_field()
     num_images = fields.num_images_field()
     style = fields.style_field()
+    safety_setting = fields.safety_setting_field()
     webhook_url = fields.WebhookUrlField()
     webhook_secret = fields.WebhookSecretField()
 
@@ -62,6 +64,7 @@ class TextToImageRequestSerializer(serializers.Serializer):
             webhook_url=data.get("webhook_url") or "",
             webhook_secret=data.get("webhook_secret") or "",
             webhook_events=_finish_events(data.get("webhook_url")),
+            safety_setting=data.get("safety_setting") or SafetySetting.BLOCK_MEDIUM_AND_ABOVE,
         )
 
 
@@ -116,6 +119,7 @@ class V2ParametersSerializer(_SizedByInputImage, serializers.Serializer):
     style = fields.style_field()
     image = fields.InputImageField(required=False, help_text="Makes it image to image.")
     strength = fields.strength_field()
+    safety_setting = fields.safety_setting_field()
 
 
 class V2GenerateRequestSerializer(serializers.Serializer):
@@ -159,6 +163,7 @@ class V2GenerateRequestSerializer(serializers.Serializer):
             input_image=image,
             webhook_url=url,
             webhook_events=tuple(dict.fromkeys(V2_EVENTS[e] for e in events)) if url else (),
+            safety_setting=params.get("safety_setting") or SafetySetting.BLOCK_MEDIUM_AND_ABOVE,
         )
 
 
@@ -194,6 +199,7 @@ class OpenAIImageRequestSerializer(serializers.Serializer):
     seed = fields.seed_field()
     negative_prompt = fields.negative_prompt_field()
     style = fields.style_field()
+    safety_setting = fields.safety_setting_field()
 
     def validate_size(self, value):
         if value is None or value == "auto":
@@ -230,6 +236,7 @@ class OpenAIImageRequestSerializer(serializers.Serializer):
             seed=data.get("seed"),
             style=data.get("style") or "",
             num_images=data.get("n") or data.get("num_images") or 1,
+            safety_setting=data.get("safety_setting") or SafetySetting.BLOCK_MEDIUM_AND_ABOVE,
         )
 
 

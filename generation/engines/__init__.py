@@ -6,6 +6,7 @@ from generation.engines.base import Engine, EngineError, EngineRequest
 
 _ENGINES = {
     "local": "generation.engines.local.LocalEngine",
+    "openai_compatible": "generation.engines.openai_compatible.OpenAICompatibleEngine",
 }
 
 

@@ -91,3 +91,11 @@ def public_site(live_server, settings):
     """Image URLs point at the live server, as SITE_URL does in production."""
     settings.SITE_URL = live_server.url
     return live_server
+
+
+@pytest.fixture
+def flagged_model(monkeypatch):
+    """A catalog model whose engine renders an image the real detector flags."""
+    from tests.generation.engines import register_flagged_model
+
+    return register_flagged_model(monkeypatch)

@@ -25,3 +25,30 @@ class TimedOutEngine:
         from celery.exceptions import SoftTimeLimitExceeded
 
         raise SoftTimeLimitExceeded()
+
+
+class FlaggedEngine:
+    """Renders a picture the real image detector flags: the model's `picture` setting names it
+    in tests/generation/moderation_images (figure_from_behind by default)."""
+
+    def generate(self, request, progress):
+        from tests.generation import moderation_images
+
+        picture = getattr(moderation_images, request.settings.get("picture", "figure_from_behind"))
+        return [picture()] * request.num_images
+
+
+def register_flagged_model(monkeypatch, *, picture: str = "figure_from_behind"):
+    """Add FlaggedEngine to generation.engines and a catalog model that uses it."""
+    from generation import engines
+    from generation.models import ModelCatalogEntry
+
+    monkeypatch.setitem(engines._ENGINES, "flagged", "tests.generation.engines.FlaggedEngine")
+    return ModelCatalogEntry.objects.create(
+        id=f"imagen-flagged-{picture.replace('_', '-')}",
+        name="Flagged",
+        engine="flagged",
+        engine_settings={"picture": picture},
+        credits_per_image=2,
+        capabilities=["text-to-image"],
+    )

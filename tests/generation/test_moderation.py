@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from generation.engines import EngineRequest, get_engine
 from generation.moderation import images, prompts
 from generation.moderation.images import (
     SafetySetting,
@@ -360,3 +361,10 @@ def test_content_under_full_transparency_is_still_judged():
 def test_unknown_class_in_thresholds_is_rejected():
     with pytest.raises(ValueError, match="BUTTOCK_EXPOSED"):
         check_image(moderation_images.landscape(), thresholds={"BUTTOCK_EXPOSED": 0.3})
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_local_engine_pictures_pass_the_default_setting(seed):
+    request = EngineRequest(prompt="a fox", width=512, height=512, seed=seed)
+    (png,) = get_engine("local").generate(request, lambda progress: None)
+    assert check_image(png).allowed

@@ -1,0 +1,250 @@
+"""Usage rollups: the daily per-organization totals behind the staff usage report.
+
+`rollup_usage` (the write) recomputes one UTC day from jobs and paid invoices with two
+GROUP BY queries and upserts the result; the beat task runs it for today and yesterday.
+`usage_report` (the read) aggregates only the rollup rows, so its cost depends on the
+number of days and organizations, never on the number of jobs.
+
+This module, not billing.services, reads generation's jobs: billing.services is imported
+by generation.services, and the ledger core must not depend on generation.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.utils import timezone
+
+from billing.models import Invoice, RevenueRollup, UsageRollup
+from generation.models import Job
+
+# The job error code of a moderation refusal (generation.services.ErrorCode).
+CONTENT_MODERATED = "content_moderated"
+
+USAGE_FIELDS = ("submissions", "images", "credits_used", "failed_jobs", "moderated_jobs")
+
+
+def _utc_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    day: date
+    organizations: int
+    revenue_rows: int
+
+
+def rollup_usage(*, day: date) -> RollupResult:
+    """Recompute the usage and revenue rollups of the UTC day `day`; idempotent.
+
+    Organizations whose jobs or invoices for the day are gone lose their row for it.
+    """
+    start, end = _utc_bounds(day)
+    now = timezone.now()
+    usage_rows = (
+        Job.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values("organization_id", "organization__plan__slug")
+        .annotate(
+            submissions=Count("pk"),
+            images=Sum("num_images", filter=Q(status=Job.Status.COMPLETED), default=0),
+            credits_used=Sum("credits_used", default=0),
+            failed_jobs=Count("pk", filter=Q(status=Job.Status.FAILED)),
+            moderated_jobs=Count(
+                "pk", filter=Q(status=Job.Status.FAILED, error_code=CONTENT_MODERATED)
+            ),
+        )
+        .order_by()
+    )
+    usage = [
+        UsageRollup(
+            date=day,
+            organization_id=row["organization_id"],
+            plan_slug=row["organization__plan__slug"],
+            updated_at=now,
+            **{name: row[name] for name in USAGE_FIELDS},
+        )
+        for row in usage_rows
+    ]
+    revenue_rows = (
+        Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__gte=start, paid_at__lt=end)
+        .values("organization_id", "organization__plan__slug", "currency")
+        .annotate(amount_cents=Sum("amount_paid", default=0), invoices=Count("pk"))
+        .order_by()
+    )
+    revenue = [
+        RevenueRollup(
+            date=day,
+            organization_id=row["organization_id"],
+            plan_slug=row["organization__plan__slug"],
+            currency=row["currency"].lower(),
+            amount_cents=row["amount_cents"],
+            invoices=row["invoices"],
+            updated_at=now,
+        )
+        for row in revenue_rows
+    ]
+    with transaction.atomic():
+        UsageRollup.objects.bulk_create(
+            usage,
+            update_conflicts=True,
+            unique_fields=["date", "organization"],
+            update_fields=["plan_slug", *USAGE_FIELDS, "updated_at"],
+            batch_size=1000,
+        )
+        # Rows this run did not write describe jobs that no longer exist.
+        UsageRollup.objects.filter(date=day, updated_at__lt=now).delete()
+        RevenueRollup.objects.bulk_create(
+            revenue,
+            update_conflicts=True,
+            unique_fields=["date", "organization", "currency"],
+            update_fields=["plan_slug", "amount_cents", "invoices", "updated_at"],
+            batch_size=1000,
+        )
+        RevenueRollup.objects.filter(date=day, updated_at__lt=now).delete()
+    return RollupResult(day=day, organizations=len(usage), revenue_rows=len(revenue))
+
+
+def rollup_recent_usage(*, days: int = 2) -> list[RollupResult]:
+    """Roll up the last `days` UTC days, today included (a job finishing after midnight
+    changes yesterday's numbers)."""
+    today = timezone.now().astimezone(UTC).date()
+    return [rollup_usage(day=today - timedelta(days=offset)) for offset in range(days)]
+
+
+# ---------------------------------------------------------------------------------------
+# The report (staff only: not scoped to one organization)
+
+
+@dataclass
+class UsageTotals:
+    submissions: int = 0
+    images: int = 0
+    credits_used: int = 0
+    failed_jobs: int = 0
+    moderated_jobs: int = 0
+    # {currency: minor units}
+    revenue: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def moderation_rate(self) -> float:
+        """Share of submissions refused by moderation, in percent."""
+        return 100 * self.moderated_jobs / self.submissions if self.submissions else 0.0
+
+
+@dataclass
+class DayUsage(UsageTotals):
+    date: dt.date | None = None
+
+
+@dataclass
+class OrganizationUsage(UsageTotals):
+    organization_id: int = 0
+    name: str = ""
+    slug: str = ""
+    plan_slug: str = ""
+
+
+@dataclass
+class UsageReport:
+    start: date
+    end: date
+    plan_slug: str
+    totals: UsageTotals
+    days: list[DayUsage]
+    organizations: list[OrganizationUsage]
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted(self.totals.revenue)
+
+    def top_organizations(self, limit: int = 10) -> list[OrganizationUsage]:
+        ranked = [row for row in self.organizations if row.credits_used or row.submissions]
+        ranked.sort(key=lambda row: (-row.credits_used, -row.submissions, row.name))
+        return ranked[:limit]
+
+
+def _filtered(queryset: QuerySet, *, start: date, end: date, plan_slug: str) -> QuerySet:
+    queryset = queryset.filter(date__gte=start, date__lte=end)
+    return queryset.filter(plan_slug=plan_slug) if plan_slug else queryset
+
+
+def _sums():
+    return {name: Sum(name, default=0) for name in USAGE_FIELDS}
+
+
+def usage_report(*, start: date, end: date, plan_slug: str = "") -> UsageReport:
+    """Totals, one row per day from `start` to `end` and one per organization, from the
+    rollups only: four queries whatever the number of jobs."""
+    usage = _filtered(UsageRollup.objects.all(), start=start, end=end, plan_slug=plan_slug)
+    revenue = _filtered(RevenueRollup.objects.all(), start=start, end=end, plan_slug=plan_slug)
+
+    days = {
+        start + timedelta(days=offset): DayUsage(date=start + timedelta(days=offset))
+        for offset in range((end - start).days + 1)
+    }
+    for row in usage.values("date").annotate(**_sums()).order_by():
+        day = days[row.pop("date")]
+        for name, value in row.items():
+            setattr(day, name, value)
+    for row in revenue.values("date", "currency").annotate(amount=Sum("amount_cents")).order_by():
+        days[row["date"]].revenue[row["currency"]] = row["amount"]
+
+    organizations: dict[int, OrganizationUsage] = {}
+    # When each organization's plan was last seen: one that changed plan within the range
+    # shows the plan of its latest day.
+    plan_seen: dict[int, date] = {}
+
+    def organization_row(row) -> OrganizationUsage:
+        organization_id = row["organization_id"]
+        target = organizations.get(organization_id)
+        if target is None:
+            target = organizations[organization_id] = OrganizationUsage(
+                organization_id=organization_id,
+                name=row["organization__name"],
+                slug=row["organization__slug"],
+            )
+        if row["last_day"] > plan_seen.get(organization_id, date.min):
+            plan_seen[organization_id] = row["last_day"]
+            target.plan_slug = row["plan_slug"]
+        return target
+
+    # Grouped by plan too (instead of a subquery per organization for its latest plan): an
+    # organization has one row per plan it was on, summed here.
+    org_columns = ("organization_id", "organization__name", "organization__slug", "plan_slug")
+    for row in usage.values(*org_columns).annotate(last_day=Max("date"), **_sums()).order_by():
+        target = organization_row(row)
+        for name in USAGE_FIELDS:
+            setattr(target, name, getattr(target, name) + row[name])
+    for row in (
+        revenue.values(*org_columns, "currency")
+        .annotate(last_day=Max("date"), amount=Sum("amount_cents"))
+        .order_by()
+    ):
+        target = organization_row(row)
+        target.revenue[row["currency"]] = target.revenue.get(row["currency"], 0) + row["amount"]
+
+    totals = UsageTotals()
+    revenue_totals: dict[str, int] = defaultdict(int)
+    for day in days.values():
+        for name in USAGE_FIELDS:
+            setattr(totals, name, getattr(totals, name) + getattr(day, name))
+        for currency, amount in day.revenue.items():
+            revenue_totals[currency] += amount
+    totals.revenue = {currency: revenue_totals[currency] for currency in sorted(revenue_totals)}
+    # Every row names every currency of the report, in the same order: the table columns.
+    for row in [*days.values(), *organizations.values()]:
+        row.revenue = {currency: row.revenue.get(currency, 0) for currency in totals.revenue}
+
+    return UsageReport(
+        start=start,
+        end=end,
+        plan_slug=plan_slug,
+        totals=totals,
+        days=list(days.values()),
+        organizations=sorted(organizations.values(), key=lambda row: row.name.lower()),
+    )

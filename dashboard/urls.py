@@ -1,0 +1,13 @@
+from django.urls import path
+
+from dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("playground/", views.playground, name="playground"),
+    path("playground/jobs/<str:public_id>/", views.playground_job, name="playground-job"),
+    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/<str:public_id>/", views.job_detail, name="job"),
+    path("settings/", views.organization_settings, name="settings"),
+]
