@@ -230,6 +230,10 @@ CASES: dict[str, Case] = {
         False,
         _delivery_untouched,
     ),
+    "dashboard:job": Case(_job, lambda j: f"/jobs/{j.public_id}/", ("GET",), False, _job_untouched),
+    "dashboard:playground-job": Case(
+        _job, lambda j: f"/playground/jobs/{j.public_id}/", ("GET",), False, _job_untouched
+    ),
     "billing:invoice": Case(
         _invoice, lambda i: f"/billing/invoices/{i.number}/", ("GET",), False, _same(Invoice)
     ),
