@@ -1,6 +1,9 @@
 import contextvars
+import functools
+import io
 import logging
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -39,8 +42,24 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
+def _read_at_most(stream, limit: int) -> bytes:
+    """Read `stream` to its end or to `limit` bytes, whichever comes first."""
+    buffer = io.BytesIO()
+    while buffer.tell() < limit:
+        chunk = stream.read(min(64 * 1024, limit - buffer.tell()))
+        if not chunk:
+            break
+        buffer.write(chunk)
+    return buffer.getvalue()
+
+
 class ApiBodySizeLimitMiddleware:
-    """Refuse API bodies over the limit from their Content-Length, before reading them."""
+    """Refuse API bodies over the limit before reading them whole.
+
+    With a Content-Length the check is on the header alone. A chunked body has none (and
+    Django would otherwise see it as empty): at most the limit plus one byte of it is read,
+    so an endless stream is cut off there, and a body within the limit is handed on whole.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -52,11 +71,64 @@ class ApiBodySizeLimitMiddleware:
             except ValueError:
                 return json_error(400, "bad_request", "Invalid Content-Length header")
             if length > settings.API_MAX_BODY_BYTES:
-                limit_mb = settings.API_MAX_BODY_BYTES // (1024 * 1024)
-                return json_error(
-                    413,
-                    "payload_too_large",
-                    "Request body too large",
-                    f"The request body is {length} bytes; the limit is {limit_mb} MB.",
-                )
+                return self._too_large(f"The request body is {length} bytes")
+            if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+                body = _read_at_most(request.META["wsgi.input"], settings.API_MAX_BODY_BYTES + 1)
+                if len(body) > settings.API_MAX_BODY_BYTES:
+                    return self._too_large("The chunked request body is longer than the limit")
+                request.META["CONTENT_LENGTH"] = str(len(body))
+                request._stream = io.BytesIO(body)
         return self.get_response(request)
+
+    @staticmethod
+    def _too_large(what: str):
+        limit_mb = settings.API_MAX_BODY_BYTES // (1024 * 1024)
+        return json_error(
+            413,
+            "payload_too_large",
+            "Request body too large",
+            f"{what}; the limit is {limit_mb} MB.",
+        )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@functools.lru_cache(maxsize=8)
+def content_security_policy(stripe_js_url: str, stripe_api_base: str) -> str:
+    """The pages' CSP: everything from this origin, plus Stripe.js where card forms need it."""
+    stripe_origin = _origin(stripe_js_url)
+    # Stripe.js calls Stripe's API (or localstripe, which serves both) from the page.
+    stripe_api_origin = _origin(stripe_api_base or "https://api.stripe.com")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "img-src 'self' data: blob:",
+            f"script-src 'self' {stripe_origin}",
+            f"frame-src {stripe_origin}",
+            f"connect-src 'self' {stripe_origin} {stripe_api_origin}",
+            "style-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeadersMiddleware:
+    """The headers Django's SecurityMiddleware does not set: CSP and Permissions-Policy."""
+
+    PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(self)"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        csp = content_security_policy(settings.STRIPE_JS_URL, settings.STRIPE_API_BASE)
+        response.setdefault("Content-Security-Policy", csp)
+        response.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
+        return response

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from common import views as common_views
 
@@ -19,7 +19,8 @@ urlpatterns = [
     path("healthz", common_views.healthz, name="healthz"),
     path("readyz", common_views.readyz, name="readyz"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: the CSP has no inline scripts.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("v1/", include(api_v1)),
     # generation serves /v1 and /v2 routes and the signed image URLs.

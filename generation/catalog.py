@@ -6,6 +6,7 @@ processes compare their version with it at most every CHECK_INTERVAL seconds, so
 reaches every web host within seconds without a database read per request.
 """
 
+import logging
 import threading
 import time
 
@@ -13,6 +14,8 @@ from django.core.cache import cache
 
 from generation.model_seeds import SEED_MODELS
 from generation.models import ModelCatalogEntry
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "model-catalog:version"
 CHECK_INTERVAL = 5.0
@@ -52,7 +55,13 @@ def _entries() -> dict[str, ModelCatalogEntry]:
         entries = _state["entries"]
         if entries is not None and now - _state["checked_at"] < CHECK_INTERVAL:
             return entries
-    version = cache.get(VERSION_KEY, 0)
+    try:
+        version = cache.get(VERSION_KEY, 0)
+    except Exception:
+        # The shared cache is down: keep serving this process's copy (or load one), so a
+        # Redis outage does not turn every submission and model list into a 500.
+        logger.warning("Model catalog version unavailable; using the local copy", exc_info=True)
+        version = _state["version"]
     with _lock:
         if _state["entries"] is not None and _state["version"] == version:
             _state["checked_at"] = now

@@ -8,7 +8,10 @@ translated here, so no handler writes the shape by hand.
 import logging
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -172,6 +175,18 @@ def _translate(exc: Exception) -> ApiError | None:
         return BadRequest(str(exc.detail), message="Unsupported content type")
     if isinstance(exc, exceptions.Throttled):
         return RateLimitExceeded(str(exc.detail))
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away mid-request (restart, failover, a killed connection): the
+        # request's transaction rolled back, so the client may simply retry.
+        logger.warning("Database unavailable during an API request: %s", exc)
+        return ServiceUnavailable(
+            "The database is unreachable. Nothing was changed; retry shortly."
+        )
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # The cache (idempotency records, locks) is unreachable; nothing was committed
+        # that depends on it, so the client may retry.
+        logger.warning("Cache unavailable during an API request: %s", exc)
+        return ServiceUnavailable("A backing service is unreachable; retry shortly.")
     if isinstance(exc, exceptions.APIException):
         error = ApiError(str(exc.detail))
         error.status_code = exc.status_code

@@ -25,6 +25,8 @@ def _between(low, high) -> dict:
 
 
 def prompt_field(**kwargs) -> serializers.CharField:
+    # DRF's CharField refuses NUL and lone surrogates (400 invalid_parameters): PostgreSQL
+    # text cannot hold them. Emoji, right-to-left text, tabs and newlines are kept as sent.
     kwargs.setdefault("required", True)
     return serializers.CharField(
         max_length=limits.PROMPT_MAX_LENGTH,

@@ -1,0 +1,111 @@
+"""The database connection dies in the middle of a request: 503, and nothing half-written."""
+
+import pytest
+from django.db import connection
+
+from billing import services as billing
+from billing.models import CreditLedgerEntry, StripeEvent
+from generation.models import Job
+from tests.accounts.factories import OrganizationFactory
+from tests.billing import stripe_payloads as payloads
+from tests.billing.conftest import signed_event_post
+from tests.generation.factories import ASYNC, customer, headers
+from tests.integration.faults import assert_ledger_consistent, drop_this_database_connection
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _balance(organization) -> int:
+    organization.refresh_from_db()
+    return organization.credit_balance
+
+
+def _after_the_connection_died():
+    # The request's connection is dead; the test reads back through a fresh one.
+    connection.close()
+
+
+def test_a_connection_dropped_between_reservation_and_job_is_503_and_charges_nothing(
+    client, monkeypatch
+):
+    organization, key = customer(credits=10)
+    real_reserve = billing.reserve_credits
+
+    def reserve_then_lose_the_database(**kwargs):
+        entry = real_reserve(**kwargs)
+        drop_this_database_connection()
+        return entry
+
+    monkeypatch.setattr(billing, "reserve_credits", reserve_then_lose_the_database)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox", "width": 512, "height": 512},
+        content_type="application/json",
+        **headers(key, **ASYNC),
+    )
+    _after_the_connection_died()
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert _balance(organization) == 10
+    assert not Job.objects.exists()
+    assert list(CreditLedgerEntry.objects.values_list("kind", flat=True)) == ["grant"]
+
+
+def test_the_next_request_after_a_dropped_connection_succeeds(client, monkeypatch):
+    organization, key = customer(credits=10)
+    real_reserve = billing.reserve_credits
+    calls = []
+
+    def lose_the_database_once(**kwargs):
+        entry = real_reserve(**kwargs)
+        if not calls:
+            calls.append(1)
+            drop_this_database_connection()
+        return entry
+
+    monkeypatch.setattr(billing, "reserve_credits", lose_the_database_once)
+    body = {"prompt": "a fox", "width": 512, "height": 512}
+    first = client.post("/v1/text-to-image", body, "application/json", **headers(key, **ASYNC))
+    assert first.status_code == 503
+    # As in production: the dead connection is discarded at the end of the request.
+    _after_the_connection_died()
+    second = client.post("/v1/text-to-image", body, "application/json", **headers(key, **ASYNC))
+    assert second.status_code == 202, second.content
+    assert _balance(organization) == 9
+    assert Job.objects.count() == 1
+
+
+def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retry_applies_once(
+    client, settings, monkeypatch
+):
+    from billing.models import CreditPack
+
+    organization = OrganizationFactory(stripe_customer_id="cus_test")
+    pack = CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    real_grant = billing.grant_credits
+
+    def grant_then_lose_the_database(**kwargs):
+        entry = real_grant(**kwargs)
+        drop_this_database_connection()  # the credits are written, the invoice is not
+        return entry
+
+    monkeypatch.setattr(billing, "grant_credits", grant_then_lose_the_database)
+    client.raise_request_exception = False
+    crashed = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
+    _after_the_connection_died()
+    assert crashed.status_code >= 500  # Stripe retries anything but 2xx
+    assert _balance(organization) == 0
+    assert not StripeEvent.objects.exists()
+
+    monkeypatch.setattr(billing, "grant_credits", real_grant)
+    retried = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
+    assert retried.status_code == 200
+    assert retried.json() == {"received": True, "replayed": False}
+    again = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
+    assert again.json() == {"received": True, "replayed": True}
+    assert _balance(organization) == 100
+    assert CreditLedgerEntry.objects.filter(organization=organization).count() == 1
+    assert_ledger_consistent(organization)

@@ -1,0 +1,109 @@
+"""Redis stops: submissions are 503 with nothing charged, /readyz is 503; both recover.
+
+The test runs its own redis-server (never the shared one) and points the cache, the rate
+limiter and the Celery broker at it.
+"""
+
+import pytest
+
+from billing.models import CreditLedgerEntry
+from generation.models import Job
+from tests.generation.factories import ASYNC, customer, headers
+from tests.integration.faults import RedisServer, free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+
+BODY = {"prompt": "a fox", "width": 512, "height": 512}
+
+
+def _use_broker(app, url):
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = {"socket_connect_timeout": 1, "max_retries": 0}
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def own_redis(settings):
+    from config.celery import app
+
+    server = RedisServer(free_port())
+    server.start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    original = (app.conf.broker_url, dict(app.conf.broker_transport_options or {}))
+    _use_broker(app, server.url)
+    yield server
+    server.kill()
+    _use_broker(app, original[0])
+    app.conf.broker_transport_options = original[1]
+
+
+def _submit(client, key):
+    return client.post("/v1/text-to-image", BODY, "application/json", **headers(key, **ASYNC))
+
+
+def test_with_redis_stopped_submissions_are_503_and_charge_nothing(client, own_redis):
+    organization, key = customer(credits=10)
+    assert _submit(client, key).status_code == 202
+    own_redis.kill()
+
+    response = _submit(client, key)
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "service_unavailable"
+    organization.refresh_from_db()
+    assert organization.credit_balance == 9
+    assert Job.objects.count() == 1
+    assert CreditLedgerEntry.objects.filter(kind="reserve").count() == 1
+
+
+def test_with_redis_stopped_readyz_is_503(client, own_redis):
+    assert client.get("/readyz").status_code == 200
+    own_redis.kill()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+def test_submissions_and_readyz_recover_when_redis_returns(client, own_redis):
+    organization, key = customer(credits=10)
+    own_redis.kill()
+    assert _submit(client, key).status_code == 503
+    assert client.get("/readyz").status_code == 503
+
+    own_redis.start()
+
+    assert client.get("/readyz").status_code == 200
+    assert _submit(client, key).status_code == 202
+    organization.refresh_from_db()
+    assert organization.credit_balance == 9
+
+
+def test_with_redis_stopped_an_idempotent_submission_is_503_and_charges_nothing(client, own_redis):
+    organization, key = customer(credits=10)
+    own_redis.kill()
+    response = client.post(
+        "/v1/text-to-image",
+        BODY,
+        "application/json",
+        **headers(key, idempotency_key="order-42", **ASYNC),
+    )
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "service_unavailable"
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+    assert not Job.objects.exists()
+
+
+def test_with_redis_stopped_the_model_list_is_still_served(client, own_redis):
+    _, key = customer(credits=10)
+    own_redis.kill()
+    response = client.get("/v1/models", **headers(key))
+    assert response.status_code == 200
+    assert response.json()["data"]

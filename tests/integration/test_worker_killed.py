@@ -1,0 +1,199 @@
+"""`kill -9` of the Celery worker in the middle of a job, with real worker processes.
+
+The job is then either finished by another worker (the unacknowledged message comes back
+after Redis's visibility timeout; acks_late) or failed and refunded by the reaper, and
+its credits are reserved once and refunded at most once, whatever happens next.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from billing.models import CreditLedgerEntry
+from generation import catalog
+from generation.models import Job, ModelCatalogEntry
+from generation.tasks import reap_stuck_jobs
+from tests.billing.conftest import wait_for
+from tests.generation.factories import ASYNC, customer, headers
+from tests.integration.faults import assert_ledger_consistent
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+COST = 2
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]  # after setup: the test database's name
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Start `celery worker` processes on the test database and broker; kill them after."""
+    from config.celery import app
+
+    app.control.purge()
+    # Messages abandoned by earlier runs would otherwise be redelivered to these workers.
+    redis.Redis.from_url(os.environ["REDIS_URL"]).delete(
+        "unacked", "unacked_index", "unacked_mutex"
+    )
+    started = []
+
+    def start(*, visibility_timeout: float = 3600, pool: str = "solo") -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": _test_database_url(),
+            "VISIBILITY_TIMEOUT": str(visibility_timeout),
+            "WORKER_POOL": pool,
+        }
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.slow_worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        process.log_path = log_path
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()  # a warm shutdown also stops a prefork worker's children
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+
+@pytest.fixture
+def slow_model(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    ModelCatalogEntry.objects.create(
+        id="imagen-slow",
+        name="Slow",
+        engine="slow",
+        engine_settings={"seconds": 3, "runs_dir": str(runs)},
+        credits_per_image=COST,
+        capabilities=["text-to-image"],
+    )
+    catalog.clear_local_cache()
+    return runs
+
+
+def _submit_slow_job(client, key) -> Job:
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a slow fox", "model": "imagen-slow", "width": 512, "height": 512},
+        content_type="application/json",
+        **headers(key, **ASYNC),
+    )
+    assert response.status_code == 202, response.content
+    return Job.objects.get(public_id=response.json()["id"])
+
+
+def _kill_mid_job(worker, job, runs: Path) -> None:
+    started = wait_for(
+        lambda: list(runs.iterdir()) and Job.objects.get(pk=job.pk).status == "running",
+        timeout=90,
+    )
+    assert started, "the worker never started the job"
+    worker.kill()  # SIGKILL: no cleanup, no ack, no failure handler
+    worker.wait(timeout=30)
+    assert Job.objects.get(pk=job.pk).status == "running"
+
+
+def _entries(job, kind: str) -> int:
+    return CreditLedgerEntry.objects.filter(job_id=job.pk, kind=kind).count()
+
+
+def test_a_job_whose_worker_is_killed_is_finished_by_another_worker_and_charged_once(
+    client, start_worker, slow_model
+):
+    organization, key = customer(credits=10)
+    first = start_worker()
+    job = _submit_slow_job(client, key)
+    _kill_mid_job(first, job, slow_model)
+
+    start_worker(visibility_timeout=5)
+
+    finished = wait_for(lambda: Job.objects.get(pk=job.pk).status == "completed", timeout=120)
+    assert finished, Job.objects.get(pk=job.pk).status
+    job.refresh_from_db()
+    assert (job.attempts, job.credits_used) == (2, COST)
+    assert len(list(slow_model.iterdir())) == 2  # rendered again, from the start
+    assert (_entries(job, "reserve"), _entries(job, "refund")) == (1, 0)
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10 - COST
+    assert_ledger_consistent(organization)
+
+
+def test_a_job_whose_worker_is_killed_is_refunded_once_by_the_reaper_and_never_rerun(
+    client, start_worker, slow_model
+):
+    organization, key = customer(credits=10)
+    worker = start_worker()
+    job = _submit_slow_job(client, key)
+    _kill_mid_job(worker, job, slow_model)
+
+    # No worker is left; the job's deadline passes and the beat task reaps it.
+    Job.objects.filter(pk=job.pk).update(deadline_at=timezone.now())
+    assert reap_stuck_jobs() == 1
+    job.refresh_from_db()
+    assert (job.status, job.error_code, job.credits_used) == ("failed", "timeout", 0)
+    assert (_entries(job, "reserve"), _entries(job, "refund")) == (1, 1)
+
+    # A worker comes back and Redis redelivers the dead worker's message: nothing happens.
+    late = start_worker(visibility_timeout=5)
+    redelivered = wait_for(
+        lambda: (
+            "generation.tasks.run_job" in late.log_path.read_text()
+            and "succeeded" in late.log_path.read_text()
+        ),
+        timeout=90,
+    )
+    assert redelivered, late.log_path.read_text()
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert len(list(slow_model.iterdir())) == 1
+    assert (_entries(job, "reserve"), _entries(job, "refund")) == (1, 1)
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+    assert_ledger_consistent(organization)
+
+
+def test_a_killed_pool_process_is_replaced_and_its_job_rerun_once(client, start_worker, slow_model):
+    """The OOM killer's case: the prefork child dies, the worker itself lives on."""
+    organization, key = customer(credits=10)
+    start_worker(pool="prefork")
+    job = _submit_slow_job(client, key)
+    first_run = wait_for(lambda: list(slow_model.iterdir()), timeout=90)
+    assert first_run, "the worker never started the job"
+    child_pid = int(first_run[0].read_text())
+
+    os.kill(child_pid, signal.SIGKILL)
+
+    # reject_on_worker_lost puts the message back at once; a fresh child runs it again.
+    finished = wait_for(lambda: Job.objects.get(pk=job.pk).status == "completed", timeout=120)
+    assert finished, Job.objects.get(pk=job.pk).status
+    job.refresh_from_db()
+    assert (job.attempts, job.credits_used) == (2, COST)
+    assert (_entries(job, "reserve"), _entries(job, "refund")) == (1, 0)
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10 - COST
+    assert_ledger_consistent(organization)
