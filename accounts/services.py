@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.text import slugify
 
+from accounts import api_key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
 from billing import services as billing_services
 from billing.models import Plan
@@ -152,6 +153,7 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by: User | None = None) -> ApiKey
 def suspend_organization(*, organization: Organization) -> Organization:
     """Suspend `organization`: every request with its keys gets 403 until it is unsuspended."""
     Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
+    api_key_cache.forget_all()
     organization.status = Organization.Status.SUSPENDED
     return organization
 
@@ -159,6 +161,7 @@ def suspend_organization(*, organization: Organization) -> Organization:
 def unsuspend_organization(*, organization: Organization) -> Organization:
     """Lift a suspension: the organization's active keys work again at once."""
     Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.ACTIVE)
+    api_key_cache.forget_all()
     organization.status = Organization.Status.ACTIVE
     return organization
 
@@ -175,10 +178,11 @@ def _split_key(raw_key: str) -> tuple[str, str]:
 def authenticate_api_key(raw_key: str) -> ApiKey:
     """Return the active key for `raw_key` with its organization and plan loaded.
 
-    One indexed query on the prefix and a constant-time compare of the secret's hash.
+    One indexed query on the prefix, or none while this process remembers the key
+    (accounts/api_key_cache.py), and a constant-time compare of the secret's hash.
     """
     prefix, secret = _split_key(raw_key.strip())
-    api_key = ApiKey.objects.select_related("organization__plan").filter(prefix=prefix).first()
+    api_key = api_key_cache.load(prefix, _api_key_with_organization)
     if api_key is None or not constant_time_compare(api_key.secret_hash, _hash_secret(secret)):
         raise InvalidApiKey
     if not api_key.is_active:
@@ -189,12 +193,23 @@ def authenticate_api_key(raw_key: str) -> ApiKey:
     return api_key
 
 
+def _api_key_with_organization(prefix: str) -> ApiKey | None:
+    # The balance changes with every job: deferred, so whoever reads it gets it fresh.
+    return (
+        ApiKey.objects.select_related("organization__plan")
+        .defer("organization__credit_balance")
+        .filter(prefix=prefix)
+        .first()
+    )
+
+
 def _record_key_use(api_key: ApiKey) -> None:
     # At most one write a minute per key, so authenticated reads stay read-only.
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        api_key_cache.remember_use(api_key)
 
 
 # Team: invitations, roles and membership. Owners and admins manage the team; only owners

@@ -9,6 +9,8 @@ reaches every web host within seconds without a database read per request.
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.core.cache import cache
 
@@ -21,12 +23,14 @@ VERSION_KEY = "model-catalog:version"
 CHECK_INTERVAL = 5.0
 
 _lock = threading.Lock()
-_state: dict = {"entries": None, "version": None, "checked_at": 0.0}
+_state: dict = {"entries": None, "version": None, "checked_at": 0.0, "derived": {}}
+
+T = TypeVar("T")
 
 
 def clear_local_cache() -> None:
     with _lock:
-        _state.update(entries=None, version=None, checked_at=0.0)
+        _state.update(entries=None, version=None, checked_at=0.0, derived={})
 
 
 def invalidate() -> None:
@@ -68,8 +72,24 @@ def _entries() -> dict[str, ModelCatalogEntry]:
             return _state["entries"]
     entries = _load()
     with _lock:
-        _state.update(entries=entries, version=version, checked_at=now)
+        _state.update(entries=entries, version=version, checked_at=now, derived={})
     return entries
+
+
+def derived(build: Callable[[], T]) -> T:
+    """`build()`'s result, computed once per loaded catalog: again only after an edit.
+
+    For what is made from the catalog alone, such as the model list's response body.
+    """
+    entries = _entries()
+    with _lock:
+        if _state["entries"] is entries and build in _state["derived"]:
+            return _state["derived"][build]
+    value = build()
+    with _lock:
+        if _state["entries"] is entries:
+            _state["derived"][build] = value
+    return value
 
 
 def enabled_models() -> list[ModelCatalogEntry]:

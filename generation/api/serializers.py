@@ -1,6 +1,7 @@
 """Each dialect's input (parsed into one GenerationRequest) and output (rendered from a Job)."""
 
 import base64
+import functools
 from datetime import UTC
 
 from django.core.files.storage import default_storage
@@ -22,6 +23,21 @@ FINISH_EVENTS = ("job.completed", "job.failed")
 
 def _finish_events(url: str | None) -> tuple[str, ...]:
     return FINISH_EVENTS if url else ()
+
+
+def render(serializer_class: type[serializers.Serializer], instance) -> dict:
+    """`serializer_class(instance).data`, without building the serializer again.
+
+    DRF deep-copies every declared field each time a serializer is made, which costs more
+    than rendering a job; `to_representation` keeps no state, so one instance per class
+    serves every request (the hot responses: submissions and job reads).
+    """
+    return _shared_instance(serializer_class).to_representation(instance)
+
+
+@functools.cache
+def _shared_instance(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    return serializer_class()
 
 
 # --- v1: text to image, image to image, variations -------------------------------------

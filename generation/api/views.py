@@ -127,7 +127,7 @@ class JobSubmissionApi(OrganizationApiView):
         if job.status == Job.Status.FAILED and job.error_code == ContentModerated.code:
             raise ContentModerated(job.error_message or None)
         status = 200 if job.is_finished else 202
-        return Response(serializers.JobSerializer(job).data, status=status)
+        return Response(serializers.render(serializers.JobSerializer, job), status=status)
 
 
 class TextToImageApi(JobSubmissionApi):
@@ -189,7 +189,7 @@ class V2GenerateApi(JobSubmissionApi):
         return super().post(request)
 
     def render(self, job: Job, parsed) -> Response:
-        return Response(serializers.V2SubmittedSerializer(job).data, status=202)
+        return Response(serializers.render(serializers.V2SubmittedSerializer, job), status=202)
 
 
 class OpenAIImageGenerationApi(JobSubmissionApi):
@@ -297,7 +297,7 @@ class JobDetailApi(_JobApi):
 
     @extend_schema(operation_id="jobs_retrieve", responses=serializers.JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(serializers.JobSerializer(self.get_job(job_ref)).data)
+        return Response(serializers.render(serializers.JobSerializer, self.get_job(job_ref)))
 
 
 class JobCancelApi(_JobApi):
@@ -314,7 +314,7 @@ class JobCancelApi(_JobApi):
     )
     def post(self, request, job_ref: str):
         job = services.cancel_job(organization=self.organization, job=self.get_job(job_ref))
-        return Response(serializers.JobSerializer(job).data)
+        return Response(serializers.render(serializers.JobSerializer, job))
 
 
 class V2JobDetailApi(_JobApi):
@@ -322,7 +322,7 @@ class V2JobDetailApi(_JobApi):
 
     @extend_schema(operation_id="v2_jobs_retrieve", responses=serializers.V2JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(serializers.V2JobSerializer(self.get_job(job_ref)).data)
+        return Response(serializers.render(serializers.V2JobSerializer, self.get_job(job_ref)))
 
 
 class ModelListApi(OrganizationApiView):
@@ -330,8 +330,12 @@ class ModelListApi(OrganizationApiView):
 
     @extend_schema(operation_id="models_list", responses=serializers.ModelListSerializer)
     def get(self, request):
-        body = {"object": "list", "data": catalog.enabled_models()}
-        return Response(serializers.ModelListSerializer(body).data)
+        return Response(catalog.derived(_model_list))
+
+
+def _model_list() -> dict:
+    body = {"object": "list", "data": catalog.enabled_models()}
+    return serializers.ModelListSerializer(body).data
 
 
 USAGE_MAX_DAYS = 366

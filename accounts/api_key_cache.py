@@ -1,0 +1,139 @@
+"""API keys remembered by each web process between requests, checked by one Redis GET.
+
+Loading a key with its organization and plan is a three-table query, compiled by the ORM on
+every request: more than everything else an authenticated read does. Each process keeps
+what it loaded, by key prefix, tagged with the *generation* it read from the shared cache
+first; it trusts an entry only while the generation is unchanged. Whatever can change a
+key's answer (a key revoked or edited, an organization suspended, edited or moved to
+another plan, a plan edited) sets a new generation, so every process reloads on its next
+request: a revocation still holds from the next request on. The generation is a random
+token, not a counter, so a Redis restart that loses it can never bring an old one back.
+
+Expiry and the secret are still checked on every request, by the caller. The balance is
+never remembered: it is deferred, so reading it queries the database. Without a shared
+cache (locmem is one process's memory) or when Redis does not answer, nothing is
+remembered and every request loads the key. An entry is also dropped after
+MAX_AGE_SECONDS, which bounds how long a change made while Redis was unreachable (so no new
+generation could be set) goes unseen.
+"""
+
+import copy
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from accounts.models import ApiKey, Organization
+from billing.models import Plan
+
+logger = logging.getLogger(__name__)
+
+GENERATION_KEY = "api-keys:generation"
+# Far more keys than one process serves between two changes; past it, start afresh.
+MAX_ENTRIES = 10_000
+MAX_AGE_SECONDS = 60
+
+# prefix -> (generation, monotonic time loaded, key with organization and plan)
+_entries: dict[str, tuple[str, float, ApiKey]] = {}
+
+
+def _redis():
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        return None, None
+    return cache._cache.get_client(write=True), cache.make_and_validate_key(GENERATION_KEY)
+
+
+def _current_generation() -> str | None:
+    client, key = _redis()
+    if client is None:
+        return None
+    try:
+        generation = client.get(key)
+        if generation is None:
+            fresh = uuid.uuid4().hex
+            generation = fresh if client.set(key, fresh, nx=True) else client.get(key)
+    except Exception:
+        logger.warning("Shared cache unavailable; loading API keys from the database")
+        return None
+    return generation.decode() if isinstance(generation, bytes) else generation
+
+
+def load(prefix: str, load_from_database: Callable[[str], ApiKey | None]) -> ApiKey | None:
+    """The key with this prefix, from memory when still current, else from the database.
+
+    Each call gets its own copies of the key, organization and plan, so a request can
+    change them without another request seeing it.
+    """
+    generation = _current_generation()
+    entry = _entries.get(prefix) if generation is not None else None
+    now = time.monotonic()
+    if entry is not None and entry[0] == generation and now - entry[1] < MAX_AGE_SECONDS:
+        return _copy(entry[2])
+    api_key = load_from_database(prefix)
+    if api_key is None or generation is None:
+        return api_key
+    if len(_entries) >= MAX_ENTRIES:
+        _entries.clear()
+    _entries[prefix] = (generation, now, api_key)
+    return _copy(api_key)
+
+
+def remember_use(api_key: ApiKey) -> None:
+    """Carry a new `last_used_at` into the remembered key, so it is written once a minute."""
+    entry = _entries.get(api_key.prefix)
+    if entry is not None:
+        entry[2].last_used_at = api_key.last_used_at
+
+
+def forget_all() -> None:
+    """Make every process reload keys: now, and again once the change is committed.
+
+    Now, so nothing in this transaction trusts an old entry; after the commit, because
+    another process may have loaded the row between the two and kept the old answer.
+    """
+    _set_new_generation()
+    transaction.on_commit(_set_new_generation)
+
+
+def _set_new_generation() -> None:
+    _entries.clear()
+    client, key = _redis()
+    if client is None:
+        return
+    try:
+        client.set(key, uuid.uuid4().hex)
+    except Exception:
+        # Other processes trust their entries for at most MAX_AGE_SECONDS more.
+        logger.error("Shared cache unavailable; other processes see this change late")
+
+
+def _copy(api_key: ApiKey) -> ApiKey:
+    key = copy.copy(api_key)
+    key.scopes = list(api_key.scopes)
+    organization = copy.copy(api_key.organization)
+    organization.plan = copy.copy(api_key.organization.plan)
+    key.organization = organization
+    return key
+
+
+def _forget_on_change(sender, instance, created=False, **kwargs):
+    # A new row cannot be remembered anywhere yet.
+    if not created:
+        forget_all()
+
+
+def connect_signals() -> None:
+    """Saves and deletes through the ORM (the admin's too) renew the generation.
+
+    Bulk `update()`s send no signal: the services that change these rows that way call
+    forget_all() themselves.
+    """
+    for model in (ApiKey, Organization, Plan):
+        post_save.connect(_forget_on_change, sender=model, dispatch_uid=f"api-keys-{model}")
+        post_delete.connect(_forget_on_change, sender=model, dispatch_uid=f"api-keys-{model}-")
