@@ -2,6 +2,7 @@
 
     python bench/compare.py                  # 3 alternating rounds, -c 16, -d 10 s
     python bench/compare.py --rounds 5 -d 15 # anything after is passed to bench.py
+    python bench/compare.py --ledger-rows 1000000   # the tenant starts with that much history
 
 What it does:
   1. copies ../shared/baseline to var/baseline (shared/ is read-only; its setup.sh makes a
@@ -22,6 +23,7 @@ renderer's CPU does not compete with the web workers for the 2 cores (the baseli
 /debit-rl renders nothing either). The queue is purged afterwards.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -72,12 +74,52 @@ job = client.post("/v2/images/generate", {"prompt": "bench", "model": "imagen-fa
 organization = Organization.objects.get(slug=line["organization"])
 keys = [services.create_api_key(organization=organization, name=f"bench {n}").secret
         for n in range(200)]
-print(json.dumps({"api_key": line["api_key"], "keys": keys, "job_id": job["jobId"]}))
+print(json.dumps({"api_key": line["api_key"], "keys": keys, "job_id": job["jobId"],
+                  "organization": line["organization"]}))
 """
 
 
 def sh(*args, **kwargs):
     return subprocess.run(args, check=True, **kwargs)
+
+
+# History for the benchmark tenant: one reservation a second going back in time, so that a
+# submission meets a ledger of the given size (DESIGN.md: within 10 % of an empty one).
+LEDGER_HISTORY_SQL = """
+INSERT INTO billing_creditledgerentry
+       (organization_id, kind, amount, balance_after, reference, memo, created_at)
+SELECT o.id, 'reserve', -1, o.credit_balance, 'bench-history:' || g, '',
+       now() - g * interval '1 second'
+  FROM accounts_organization o, generate_series(1, :rows) g
+ WHERE o.slug = :'slug';
+ANALYZE billing_creditledgerentry;
+"""
+
+
+def add_ledger_history(rows: int, slug: str) -> None:
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "imagen_bench",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            f"rows={rows}",
+            "-v",
+            f"slug={slug}",
+            "-f",
+            "-",
+        ],
+        input=LEDGER_HISTORY_SQL,
+        text=True,
+        check=True,
+    )
 
 
 def prepare_product() -> dict:
@@ -180,6 +222,9 @@ def targets(api_key: str, keys: list[str], job_id: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--ledger-rows", type=int, default=0)
+    options, argv = parser.parse_known_args(argv)
     if BASELINE.exists():
         shutil.rmtree(BASELINE / "bare", ignore_errors=True)
     shutil.copytree(
@@ -191,6 +236,8 @@ def main(argv: list[str]) -> int:
     for path in BASELINE.rglob("*"):
         path.chmod(path.stat().st_mode | 0o200)
     product = prepare_product()
+    if options.ledger_rows:
+        add_ledger_history(options.ledger_rows, product["organization"])
     targets_file = BASELINE / "product-targets.json"
     targets_file.write_text(
         json.dumps(targets(product["api_key"], product["keys"], product["job_id"]), indent=1)
