@@ -3,9 +3,14 @@
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import psycopg
+from django.conf import settings
 from django.db import connection
+
+# The working directory of the processes the tests start (web servers, workers).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def drop_this_database_connection() -> None:
@@ -38,10 +43,50 @@ def assert_ledger_consistent(organization) -> None:
     assert organization.credit_balance == total
 
 
+def child_database_url() -> str:
+    """DATABASE_URL for a process the test starts: the test database, with committed data.
+
+    Only valid once pytest-django has created the test database (settings then name it).
+    """
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10) -> None:
+    """Return once `process` listens on `port`; raise if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{process.args[0]} did not listen on port {port} within {timeout} s")
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    """Stop processes the test started: SIGTERM to all, for a warm shutdown, then SIGKILL.
+
+    A warm shutdown also stops the children of a prefork worker or a gunicorn master.
+    """
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
 
 
 class RedisServer:
@@ -61,14 +106,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        wait_for_port(self.port, self.process)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.utils import timezone
 
 from billing.models import CreditLedgerEntry
@@ -22,18 +21,16 @@ from generation.models import Job, ModelCatalogEntry
 from generation.tasks import reap_stuck_jobs
 from tests.billing.conftest import wait_for
 from tests.generation.factories import ASYNC, customer, headers
-from tests.integration.faults import assert_ledger_consistent
+from tests.integration.faults import (
+    PROJECT_ROOT,
+    assert_ledger_consistent,
+    child_database_url,
+    stop,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 COST = 2
-
-
-def _test_database_url() -> str:
-    db = settings.DATABASES["default"]  # after setup: the test database's name
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -52,7 +49,7 @@ def start_worker(tmp_path):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _test_database_url(),
+            "DATABASE_URL": child_database_url(),
             "VISIBILITY_TIMEOUT": str(visibility_timeout),
             "WORKER_POOL": pool,
         }
@@ -60,7 +57,7 @@ def start_worker(tmp_path):
         log = log_path.open("w")
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.slow_worker"],
-            cwd=ROOT,
+            cwd=PROJECT_ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -70,14 +67,7 @@ def start_worker(tmp_path):
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()  # a warm shutdown also stops a prefork worker's children
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+    stop(*started)
 
 
 @pytest.fixture
