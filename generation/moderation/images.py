@@ -23,8 +23,8 @@ of the whole picture, and that is where the detector mistakes harmless pictures 
 the grain and marbling of the `local` engine read as a close-up of genitalia, with boxes
 over 84-100 % of the picture. Such a detection gets a second look, the picture inside a
 black margin (SECOND_LOOK_MARGIN of its long side on every side): texture readings fall
-away there, while a real close-up is seen as well or better (tests/generation's hips close-up:
-0.28 filling the frame, 0.69 with the margin). block_medium_and_above and block_only_high
+away there, while a real close-up keeps or gains (tests/generation's hips close-up: 0.28
+filling the frame, 0.69 with the margin). block_medium_and_above and block_only_high
 count the lower of the two looks, block_low_and_above the higher, so the strict setting
 never lets through what either look saw and always flags what the looser ones flag.
 
@@ -33,11 +33,12 @@ Measured with bench/moderation_false_positives.py (bench/README.md), over 1,272 
 'a fox in the snow' x 40 seeds) and a held-out 1,272 with other seeds. Before the second
 look (and before the engine's spheres were banded) the default setting failed 11 and 13 of
 them (0.9 % and 1.0 %; the issue's case 5 of 40), block_low_and_above 117 and 115 (9 %).
-Now the default fails 0 and 1 (a pale blob at the picture's edge read as a breast, 0.72,
-which no setting-wide rule can tell from a real one); the highest frame-filling score it
-counts is 0.59. block_low_and_above still fails 84 and 82 (6.6 % and 6.4 %): customers who
-want every hint refused ask for it, and the `local` engine's pictures are its worst case.
-About 7 % of `local` pictures need the second look (one more detector pass, ~40 ms).
+Now the default fails 0 and 1 (a pale blob at the picture's edge read as a breast, 0.72;
+its box does not fill the frame, so it gets no second look); the highest frame-filling
+score it counts is 0.59, just under the genitalia threshold. block_low_and_above still
+fails 84 and 82 (6.6 % and 6.4 %): customers who want every hint refused ask for it, and
+the `local` engine's pictures are its worst case. About 7 % of `local` pictures need the
+second look (one more detector pass, ~40 ms).
 """
 
 import io
@@ -115,7 +116,8 @@ class UnreadableImage(ValueError):
 @dataclass(frozen=True)
 class ImageVerdict:
     allowed: bool
-    # The highest score per class the detector reported (classes it did not see are absent).
+    # The highest score per class the detector reported (classes it did not see are absent);
+    # for a frame-filling detection, the score its setting counts from the two looks.
     scores: dict[str, float]
     # The classes whose score reached their threshold, sorted.
     flagged_classes: tuple[str, ...]
