@@ -18,8 +18,8 @@ The prompt
     words ("mountain", "lake", "city", "forest", "abstract", "pattern", ...) choose between a
     layered landscape (sky gradient, clouds, sun or moon, stars at night, 2-5 mountain ridges,
     trees, skyline with lit windows, water with reflections) and an abstract composition (a
-    marbled palette field with one shaded shape per content word, placed by that word's
-    hash). The seed moves everything around within that concept.
+    marbled palette field with one shape per content word, a banded sphere, a ring or a bar,
+    placed by that word's hash). The seed moves everything around within that concept.
 
 The negative prompt
     Colour words remove matching palette colours (their hue is turned away by 150 degrees);
@@ -97,6 +97,8 @@ MIN_SIZE, MAX_SIZE = 256, 2048
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 # Far beyond any 10 MB upload the API accepts; refuses decompression bombs early.
 MAX_INPUT_PIXELS = 40_000_000
+# Bands across a sphere: about SPHERE_BANDS / pi dark bands over its diameter.
+SPHERE_BANDS = 7
 # A variation keeps the input recognisable: perturbations at this fixed amount.
 VARIATION_AMOUNT = 0.5
 
@@ -609,12 +611,15 @@ def _abstract(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
         d = np.sqrt(dx * dx + dy * dy)
         edge = 2.0 / h
         kind = int(_unit("kind", word) * 3)
-        if kind == 0:  # a shaded sphere
+        if kind == 0:  # a shaded sphere, banded like a planet
             inside = _smoothstep(radius, radius - edge, d)
             light = np.sqrt(np.clip(1 - (d / radius) ** 2, 0, 1))
             highlight = (dx + radius * 0.35) ** 2 + (dy + radius * 0.35) ** 2
             rim = np.clip(1 - highlight / radius**2, 0, 1)
-            shape = colour * (0.55 + 0.35 * light + 0.3 * rim)[..., None]
+            # Plain soft-lit spheres in pink or peach are what NudeNet's detector takes for
+            # buttocks and breasts (two side by side especially); bands break that reading.
+            bands = (np.sin(dy * (SPHERE_BANDS / radius)) > 0.5) * light
+            shape = colour * ((0.55 + 0.35 * light + 0.3 * rim) * (1 - 0.5 * bands))[..., None]
         elif kind == 1:  # a ring
             inside = _smoothstep(radius * 0.18, radius * 0.18 - edge, np.abs(d - radius * 0.8))
             shape = np.minimum(colour * 1.2, 1)

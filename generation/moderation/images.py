@@ -14,13 +14,31 @@ block_only_high        0.75                             0.80
 =====================  ===============================  ===============================
 
 Genitalia and anus are held to a higher bar than breasts and buttocks at the two looser
-settings because the detector sees them in harmless pictures: over 160 images of the
-`local` engine (8 prompts x 10 seeds, plain and anime, 512 x 512) it reported
-MALE_GENITALIA_EXPOSED on 17 with scores up to 0.57, which at 0.40 failed 7 customers'
-jobs (4.4 %) for nothing; at 0.60 none. Customers who want the strict reading ask for
-block_low_and_above. The detector never reports a box under 0.25 (NudeNet's own
-non-maximum-suppression floor), so 0.30 is the strictest setting that still needs a
-detection, and a `thresholds` override below 0.25 behaves as 0.25.
+settings because the detector sees them in harmless pictures. The detector never reports a
+box under 0.25 (NudeNet's own non-maximum-suppression floor), so 0.30 is the strictest
+setting that still needs a detection, and a `thresholds` override below 0.25 behaves as 0.25.
+
+A detection whose box fills the frame (FRAME_FILLING of its width and height) is a reading
+of the whole picture, and that is where the detector mistakes harmless pictures for nudity:
+the grain and marbling of the `local` engine read as a close-up of genitalia, with boxes
+over 84-100 % of the picture. Such a detection gets a second look, the picture inside a
+black margin (SECOND_LOOK_MARGIN of its long side on every side): texture readings fall
+away there, while a real close-up keeps or gains (tests/generation's hips close-up: 0.28
+filling the frame, 0.69 with the margin). block_medium_and_above and block_only_high
+count the lower of the two looks, block_low_and_above the higher, so the strict setting
+never lets through what either look saw and always flags what the looser ones flag.
+
+Measured with bench/moderation_false_positives.py (bench/README.md), over 1,272 harmless
+`local` pictures (22 prompts x 7 styles x 4 catalog models x 2 sizes, plus the issue's
+'a fox in the snow' x 40 seeds) and a held-out 1,272 with other seeds. Before the second
+look (and before the engine's spheres were banded) the default setting failed 11 and 13 of
+them (0.9 % and 1.0 %; the issue's case 5 of 40), block_low_and_above 117 and 115 (9 %).
+Now the default fails 0 and 1 (a pale blob at the picture's edge read as a breast, 0.72;
+its box does not fill the frame, so it gets no second look); the highest frame-filling
+score it counts is 0.59, just under the genitalia threshold. block_low_and_above still
+fails 84 and 82 (6.6 % and 6.4 %): customers who want every hint refused ask for it, and
+the `local` engine's pictures are its worst case. About 7 % of `local` pictures need the
+second look (one more detector pass, ~40 ms).
 """
 
 import io
@@ -75,6 +93,14 @@ THRESHOLDS: dict[SafetySetting, dict[str, float]] = {
     SafetySetting.BLOCK_ONLY_HIGH: _limits(0.75, 0.80),
 }
 
+# A detection whose box spans this share of the image's width and height is a reading of the
+# whole picture, not of a part of it; the detector gives such readings for the grain and
+# marbling of harmless procedural pictures. They are checked on a second look at the picture
+# inside a black margin, SECOND_LOOK_MARGIN of its long side on every side (see the module
+# docstring for what each setting counts).
+FRAME_FILLING = 0.8
+SECOND_LOOK_MARGIN = 0.2
+
 MODEL_PATH = Path(nudenet.__file__).with_name("320n.onnx")
 # The model was trained at 320x320; NudeDetector pads and resizes every image to it.
 INFERENCE_RESOLUTION = 320
@@ -90,7 +116,8 @@ class UnreadableImage(ValueError):
 @dataclass(frozen=True)
 class ImageVerdict:
     allowed: bool
-    # The highest score per class the detector reported (classes it did not see are absent).
+    # The highest score per class the detector reported (classes it did not see are absent);
+    # for a frame-filling detection, the score its setting counts from the two looks.
     scores: dict[str, float]
     # The classes whose score reached their threshold, sorted.
     flagged_classes: tuple[str, ...]
@@ -109,17 +136,55 @@ def check_image(
     `thresholds` (class → minimum score) overrides the setting's threshold for the classes
     it names and may add classes that do not flag by default.
     """
-    limits = THRESHOLDS[SafetySetting(safety_setting)] | _checked_overrides(thresholds or {})
-    scores: dict[str, float] = {}
-    for detection in load_detector().detect(_pixels(png_bytes)):
-        label = detection["class"]
-        scores[label] = max(scores.get(label, 0.0), detection["score"])
+    setting = SafetySetting(safety_setting)
+    limits = THRESHOLDS[setting] | _checked_overrides(thresholds or {})
+    pixels = _pixels(png_bytes)
+    detector = load_detector()
+    detections = detector.detect(pixels)
+    frame_filling = [
+        detection
+        for detection in detections
+        if detection["class"] in limits and _fills_frame(detection, pixels)
+    ]
+    scores = _highest_scores(d for d in detections if d not in frame_filling)
+    if frame_filling:
+        second_look = _highest_scores(detector.detect(_with_margin(pixels)))
+        for label, first in _highest_scores(frame_filling).items():
+            # The looser settings count what both looks saw; the strict one whichever saw
+            # more, so it never lets through what either look saw.
+            pick = max if setting == SafetySetting.BLOCK_LOW_AND_ABOVE else min
+            seen = pick(first, second_look.get(label, 0.0))
+            scores[label] = max(scores.get(label, 0.0), seen)
     flagged = tuple(
         sorted(label for label, limit in limits.items() if scores.get(label, 0.0) >= limit)
     )
     return ImageVerdict(
         allowed=not flagged, scores=scores, flagged_classes=flagged, thresholds=limits
     )
+
+
+def _highest_scores(detections) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for detection in detections:
+        label = detection["class"]
+        scores[label] = max(scores.get(label, 0.0), detection["score"])
+    return scores
+
+
+def _fills_frame(detection: dict, pixels: np.ndarray) -> bool:
+    height, width = pixels.shape[:2]
+    _, _, box_width, box_height = detection["box"]
+    return box_width >= FRAME_FILLING * width and box_height >= FRAME_FILLING * height
+
+
+def _with_margin(pixels: np.ndarray) -> np.ndarray:
+    """The picture shrunk into the middle of a black frame, SECOND_LOOK_MARGIN wide."""
+    height, width = pixels.shape[:2]
+    margin = round(SECOND_LOOK_MARGIN * max(height, width))
+    framed = np.zeros((height + 2 * margin, width + 2 * margin, 4), np.uint8)
+    framed[..., 3] = 255
+    framed[margin : margin + height, margin : margin + width] = pixels
+    return framed
 
 
 def _checked_overrides(thresholds: dict[str, float]) -> dict[str, float]:

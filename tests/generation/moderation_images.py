@@ -51,6 +51,17 @@ def lightly_shaded_spheres() -> bytes:
 @cache
 def figure_from_behind() -> bytes:
     """A clay-like figure seen from behind: torso, hips, thighs. Detector: BUTTOCKS_EXPOSED 0.84."""
+    return _png(_figure())
+
+
+@cache
+def close_up_from_behind() -> bytes:
+    """The figure's hips filling the frame. Detector: BUTTOCKS_EXPOSED 0.28 with a box over
+    the whole picture, 0.69 on the second look (with a margin around the picture)."""
+    return _png(_figure()[420:900, 230:794])
+
+
+def _figure() -> np.ndarray:
     canvas = np.full((SIZE, SIZE, 3), SLATE_BLUE, np.float32)
     for centre, radii in [
         ((512, 300), (300, 330)),
@@ -60,7 +71,7 @@ def figure_from_behind() -> bytes:
         ((624, 620), (190, 200)),
     ]:
         _ellipse(canvas, centre=centre, radii=radii, colour=SKIN, shading=0.6)
-    return _png(canvas)
+    return canvas
 
 
 def _two_spheres(*, shading: float) -> bytes:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from generation.engines import EngineRequest, get_engine
+from generation.model_seeds import SEED_MODELS
 from generation.moderation import images, prompts
 from generation.moderation.images import (
     SafetySetting,
@@ -241,6 +242,7 @@ def test_stricter_settings_flag_at_least_what_looser_ones_flag():
         moderation_images.flat_discs(),
         moderation_images.lightly_shaded_spheres(),
         moderation_images.figure_from_behind(),
+        moderation_images.close_up_from_behind(),
     ]
 
     flagged_counts = []
@@ -252,9 +254,9 @@ def test_stricter_settings_flag_at_least_what_looser_ones_flag():
         flagged_counts.append(flagged)
 
     assert flagged_counts == [
-        [False, False, False, True],
-        [False, False, True, True],
-        [False, True, True, True],
+        [False, False, False, True, False],
+        [False, False, True, True, False],
+        [False, True, True, True, True],
     ]
 
 
@@ -363,8 +365,91 @@ def test_unknown_class_in_thresholds_is_rejected():
         check_image(moderation_images.landscape(), thresholds={"BUTTOCK_EXPOSED": 0.3})
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_local_engine_pictures_pass_the_default_setting(seed):
-    request = EngineRequest(prompt="a fox", width=512, height=512, seed=seed)
+# Harmless pictures of the local engine the detector used to flag at the default setting
+# (bench/moderation_false_positives.py, before the second look and the banded spheres):
+# prompt, seed, steps, style, model, size. The first five are the issue's own.
+MISTAKEN_LOCAL_PICTURES = [
+    ("a fox in the snow", 0, 10, None, "imagen-v2", (512, 512)),
+    ("a fox in the snow", 14, 10, None, "imagen-v2", (512, 512)),
+    ("a fox in the snow", 31, 10, None, "imagen-v2", (512, 512)),
+    ("a fox in the snow", 33, 10, None, "imagen-v2", (512, 512)),
+    ("a fox in the snow", 39, 10, None, "imagen-v2", (512, 512)),
+    ("a fox in the snow", 1000000, 10, None, "imagen-v2", (512, 512)),
+    ("a fox in the snow", 1001008, 10, "realistic", "imagen-v2", (512, 512)),
+    ("portrait of an old man", 1224, 10, None, "imagen-v2", (512, 512)),
+    ("portrait of an old man", 1001224, 10, None, "imagen-v2", (512, 512)),
+    ("portrait of an old man", 1001228, 10, None, "imagen-fast", (512, 512)),
+    ("portrait of an old man", 1001256, 10, "fantasy", "imagen-v2", (512, 512)),
+    ("a bride in a white gown", 1369, 30, "fantasy", "imagen-v2", (1024, 768)),
+    ("a bride in a white gown", 1001347, 30, "realistic", "imagen-v3", (1024, 768)),
+    ("a bride in a white gown", 1001389, 30, "vintage", "imagen-fast", (1024, 768)),
+    ("a girl with a pearl earring", 1001286, 10, None, "imagen-artistic", (512, 512)),
+    ("a girl with a pearl earring", 1001329, 30, "vintage", "imagen-v2", (1024, 768)),
+    ("two friends on a beach", 1508, 10, None, "imagen-fast", (512, 512)),
+    ("two friends on a beach", 1512, 10, "realistic", "imagen-v2", (512, 512)),
+    ("two friends on a beach", 1001510, 10, None, "imagen-artistic", (512, 512)),
+    ("two friends on a beach", 1001514, 10, "realistic", "imagen-v3", (512, 512)),
+    ("two friends on a beach", 1001516, 10, "realistic", "imagen-fast", (512, 512)),
+    ("a cat sleeping on a sofa", 1626, 10, "realistic", "imagen-v3", (512, 512)),
+    ("a cat sleeping on a sofa", 1001620, 10, None, "imagen-fast", (512, 512)),
+    ("a bowl of peaches", 1001781, 30, "vintage", "imagen-fast", (1024, 768)),
+    ("autumn leaves", 2102, 10, "fantasy", "imagen-artistic", (512, 512)),
+]
+# And everyday requests: the API's defaults (30 steps, 1024 x 1024, no style).
+EVERYDAY_LOCAL_PICTURES = [
+    (prompt, seed, 30, None, "imagen-v2", (1024, 1024))
+    for prompt, seed in [
+        ("a fox", 0),
+        ("a fox", 1),
+        ("a heron at dawn", 2),
+        ("a woman in a red dress", 3),
+        ("a lighthouse at dusk", 4),
+        ("a ballerina on stage", 5),
+    ]
+]
+
+
+def _local_picture(prompt, seed, steps, style, model, size) -> bytes:
+    (catalog_model,) = [m for m in SEED_MODELS if m["id"] == model]
+    request = EngineRequest(
+        prompt=prompt,
+        width=size[0],
+        height=size[1],
+        seed=seed,
+        steps=steps,
+        style=style,
+        settings=catalog_model["engine_settings"],
+    )
     (png,) = get_engine("local").generate(request, lambda progress: None)
-    assert check_image(png).allowed
+    return png
+
+
+@pytest.mark.parametrize("case", MISTAKEN_LOCAL_PICTURES + EVERYDAY_LOCAL_PICTURES, ids=str)
+def test_local_engine_pictures_pass_the_default_setting(case):
+    verdict = check_image(_local_picture(*case))
+
+    assert verdict.allowed, verdict.scores
+
+
+def test_picture_read_as_a_close_up_passes_when_the_second_look_does_not_confirm_it():
+    # The picture: a snowy marble the first look reads as a close-up of genitalia.
+    picture = _local_picture(*MISTAKEN_LOCAL_PICTURES[1])
+
+    by_default = check_image(picture)
+    strict = check_image(picture, safety_setting=SafetySetting.BLOCK_LOW_AND_ABOVE)
+
+    assert by_default.allowed
+    # The strict setting keeps whichever look saw more: the first look's 0.66.
+    assert strict.flagged_classes == ("FEMALE_GENITALIA_EXPOSED",)
+    assert strict.scores["FEMALE_GENITALIA_EXPOSED"] > 0.6
+
+
+def test_strict_setting_flags_a_close_up_the_first_look_barely_sees():
+    # Filling the frame, the hips barely register (0.28); with room around them, 0.69.
+    verdict = check_image(
+        moderation_images.close_up_from_behind(),
+        safety_setting=SafetySetting.BLOCK_LOW_AND_ABOVE,
+    )
+
+    assert verdict.flagged_classes == ("BUTTOCKS_EXPOSED",)
+    assert verdict.scores["BUTTOCKS_EXPOSED"] > 0.6
