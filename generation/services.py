@@ -172,12 +172,6 @@ def submit_job(
     input_path = _store_input_image(job_id, request.input_image) if request.input_image else ""
     try:
         with transaction.atomic():
-            try:
-                billing.reserve_credits(
-                    organization=organization, amount=cost, reference=reference, job_id=job_id
-                )
-            except billing.InsufficientCredits as exc:
-                raise PaymentRequired(str(exc)) from None
             job = Job.objects.create(
                 id=job_id,
                 organization=organization,
@@ -211,6 +205,14 @@ def submit_job(
                 for i in range(request.num_images)
             )
             job.servable_images = []  # nothing rendered yet: the response needs no query
+            # Last but the publish: the reservation locks the organization's row until
+            # COMMIT, and every submission of the organization queues behind that lock.
+            try:
+                billing.reserve_credits(
+                    organization=organization, amount=cost, reference=reference, job_id=job_id
+                )
+            except billing.InsufficientCredits as exc:
+                raise PaymentRequired(str(exc)) from None
             _enqueue(job.id)
     except BaseException:
         if input_path:

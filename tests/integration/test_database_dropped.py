@@ -25,9 +25,7 @@ def _after_the_connection_died():
     connection.close()
 
 
-def test_a_connection_dropped_between_reservation_and_job_is_503_and_charges_nothing(
-    client, monkeypatch
-):
+def test_a_connection_dropped_after_the_reservation_is_503_and_charges_nothing(client, monkeypatch):
     organization, key = customer(credits=10)
     real_reserve = billing.reserve_credits
 
