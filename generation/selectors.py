@@ -33,6 +33,7 @@ def _servable_images():
 # QuerySet.raw()'s column mapping, cost several times what the database spends on the query
 # (bench/README.md, "Profile").
 _JOB_FIELDS = Job._meta.concrete_fields
+_JOB_ATTNAMES = [field.attname for field in _JOB_FIELDS]
 _JOB_COLUMNS = ", ".join(field.column for field in _JOB_FIELDS)
 _JOB_SELECT = f"SELECT {_JOB_COLUMNS} FROM generation_job"  # noqa: S608 - the model's columns
 _JOB_BY_PUBLIC_ID = _JOB_SELECT + " WHERE organization_id = %s AND public_id = %s LIMIT 1"
@@ -55,7 +56,7 @@ def _job_from_row(row) -> Job:
     for index, (column, applied) in enumerate(_job_converters(connection.vendor)):
         for convert in applied:
             values[index] = convert(values[index], column, connection)
-    return Job.from_db(connection.alias, [field.attname for field in _JOB_FIELDS], values)
+    return Job.from_db(connection.alias, _JOB_ATTNAMES, values)
 
 
 def get_job(*, organization: Organization, job_ref: str) -> Job | None:
