@@ -158,7 +158,7 @@ class Job(models.Model):
 
 
 class JobImage(models.Model):
-    """One output image of a job; `storage_path` is empty until the job completes."""
+    """One stored output image of a job, written with its file (completion or quarantine)."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField()

@@ -95,10 +95,23 @@ def quarantine_job(*, job: Job, images: list[bytes], verdicts: list) -> Moderati
         if failed.error_code != services.ErrorCode.CONTENT_MODERATED:
             transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
             return None
-        for index, path in enumerate(paths):
-            JobImage.objects.filter(job=job, index=index).update(
-                storage_path=path, quarantined=True
-            )
+        # A job quarantined before its worker died and then run again has its rows already.
+        JobImage.objects.bulk_create(
+            (
+                JobImage(
+                    job=job,
+                    index=index,
+                    storage_path=path,
+                    width=job.width,
+                    height=job.height,
+                    quarantined=True,
+                )
+                for index, path in enumerate(paths)
+            ),
+            update_conflicts=True,
+            unique_fields=["job", "index"],
+            update_fields=["storage_path", "quarantined"],
+        )
         # get_or_create: a job quarantined before its worker died keeps its first case.
         case, _ = ModerationCase.objects.get_or_create(
             job=job,

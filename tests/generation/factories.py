@@ -43,7 +43,10 @@ def image_base64(fmt: str = "PNG", **kwargs) -> str:
 
 
 class JobFactory(factory.django.DjangoModelFactory):
-    """A job row as submit_job leaves it (for reads; submissions go through the API)."""
+    """A job row with one image row per image, paths empty until a test stores files.
+
+    For reads; submissions go through the API (which writes image rows only with files).
+    """
 
     class Meta:
         model = Job

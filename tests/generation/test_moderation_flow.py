@@ -15,6 +15,7 @@ from accounts import services as accounts
 from generation import moderation_cases, tasks
 from generation.models import BlockedTerm, Job, ModerationCase, PromptRefusal
 from tests.accounts.factories import MembershipFactory, UserFactory
+from tests.generation import moderation_images
 from tests.generation.factories import ASYNC, customer, headers
 from tests.webhooks.factories import WebhookEndpointFactory
 from webhooks.models import Event
@@ -169,6 +170,21 @@ def test_flagged_image_is_stored_in_quarantine_and_a_case_opens(client, flagged_
     )
     assert case.flagged_classes == ["BUTTOCKS_EXPOSED"]
     assert case.scores["BUTTOCKS_EXPOSED"] >= case.thresholds["BUTTOCKS_EXPOSED"]
+
+
+def test_a_job_quarantined_twice_keeps_one_case_one_image_and_one_refund(client, flagged_model):
+    # Two runs of one job (a redelivery while the first run was still going) both flag it.
+    organization, key = customer(credits=10)
+    job = flagged_job(client, key, flagged_model)
+    picture = moderation_images.figure_from_behind()
+    verdicts = moderation_cases.judge_images(job=job, images=[picture])
+    second = moderation_cases.quarantine_job(job=job, images=[picture], verdicts=verdicts)
+    assert second == job.moderation_case
+    assert ModerationCase.objects.filter(job=job).count() == 1
+    image = job.images.get()
+    assert image.quarantined
+    assert default_storage.exists(image.storage_path)
+    assert balance(organization) == 10
 
 
 @pytest.mark.parametrize(
