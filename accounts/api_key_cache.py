@@ -24,12 +24,12 @@ import uuid
 from collections.abc import Callable
 
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from accounts.models import ApiKey, Organization
 from billing.models import Plan
+from common.cache import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,10 @@ _entries: dict[str, tuple[str, float, ApiKey]] = {}
 
 def _redis():
     cache = caches["default"]
-    if not isinstance(cache, RedisCache):
+    client = redis_client(cache)
+    if client is None:
         return None, None
-    return cache._cache.get_client(write=True), cache.make_and_validate_key(GENERATION_KEY)
+    return client, cache.make_and_validate_key(GENERATION_KEY)
 
 
 def _current_generation() -> str | None:

@@ -6,6 +6,7 @@ per call, several calls per API request. A client is safe to share (it borrows a
 connection from its pool for each command), so each pool keeps one.
 """
 
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -28,3 +29,9 @@ class SharedClientRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _SharedClientRedisCacheClient
+
+
+def redis_client(cache: BaseCache):
+    """The Redis client behind `cache`, for what Django's cache API lacks (pipelines, a plain
+    GET/SET of a token); None when the cache is not Redis."""
+    return cache._cache.get_client(write=True) if isinstance(cache, RedisCache) else None

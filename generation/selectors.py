@@ -20,12 +20,12 @@ class InvalidCursor(ValueError):
     pass
 
 
+def _servable_image_rows():
+    return JobImage.objects.filter(quarantined=False).exclude(storage_path="")
+
+
 def _servable_images():
-    return Prefetch(
-        "images",
-        queryset=JobImage.objects.filter(quarantined=False).exclude(storage_path=""),
-        to_attr="servable_images",
-    )
+    return Prefetch("images", queryset=_servable_image_rows(), to_attr="servable_images")
 
 
 # Every client polls its jobs, so this read is one hand-written query turned into a Job with
@@ -78,7 +78,7 @@ def get_job(*, organization: Organization, job_ref: str) -> Job | None:
         # Images get their files in the transaction that completes the job (or that a
         # moderator's approval completes it in): an unfinished job has none to look up.
         job.servable_images = (
-            list(_servable_images().queryset.filter(job=job))
+            list(_servable_image_rows().filter(job=job))
             if job.status == Job.Status.COMPLETED
             else []
         )

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
+
+from common.cache import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ def _cache():
 
 def _counts(request, counters: list[_Counter]) -> list[int]:
     cache = _cache()
-    if isinstance(cache, RedisCache):
-        return _redis_counts(cache, counters)
+    client = redis_client(cache)
+    if client is not None:
+        return _redis_counts(client, cache, counters)
     counts = []
     for counter in counters:
         usage = get_usage(
@@ -89,8 +91,7 @@ def _counts(request, counters: list[_Counter]) -> list[int]:
     return counts
 
 
-def _redis_counts(cache: RedisCache, counters: list[_Counter]) -> list[int]:
-    client = cache._cache.get_client(write=True)
+def _redis_counts(client, cache, counters: list[_Counter]) -> list[int]:
     pipe = client.pipeline(transaction=False)
     for counter in counters:
         key = cache.make_and_validate_key(counter.key)

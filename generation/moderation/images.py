@@ -149,10 +149,10 @@ def check_image(
     scores = _highest_scores(d for d in detections if d not in frame_filling)
     if frame_filling:
         second_look = _highest_scores(detector.detect(_with_margin(pixels)))
+        # The looser settings count what both looks saw; the strict one whichever saw more,
+        # so it never lets through what either look saw.
+        pick = max if setting == SafetySetting.BLOCK_LOW_AND_ABOVE else min
         for label, first in _highest_scores(frame_filling).items():
-            # The looser settings count what both looks saw; the strict one whichever saw
-            # more, so it never lets through what either look saw.
-            pick = max if setting == SafetySetting.BLOCK_LOW_AND_ABOVE else min
             seen = pick(first, second_look.get(label, 0.0))
             scores[label] = max(scores.get(label, 0.0), seen)
     flagged = tuple(
