@@ -1,4 +1,4 @@
-"""API keys remembered by each web process between requests, checked by one Redis GET.
+"""API keys remembered by each web process between requests, checked against Redis.
 
 Loading a key with its organization and plan is a three-table query, compiled by the ORM on
 every request: more than everything else an authenticated read does. Each process keeps
@@ -9,6 +9,12 @@ another plan, a plan edited) sets a new generation, so every process reloads on 
 request: a revocation still holds from the next request on. The generation is a random
 token, not a counter, so a Redis restart that loses it can never bring an old one back.
 
+`load` reads the generation with a GET of its own. A caller that makes a Redis round trip
+of its own right after (the API's rate limits) can take the entry on trust instead
+(`confirm=False`), read GENERATION_KEY in that round trip and pass the value to
+`is_confirmed`; it must not act on the key before, and must load it again when the answer
+is no.
+
 Expiry and the secret are still checked on every request, by the caller. The balance is
 never remembered: it is deferred, so reading it queries the database. Without a shared
 cache (locmem is one process's memory) or when Redis does not answer, nothing is
@@ -17,7 +23,6 @@ MAX_AGE_SECONDS, which bounds how long a change made while Redis was unreachable
 generation could be set) goes unseen.
 """
 
-import copy
 import logging
 import time
 import uuid
@@ -25,6 +30,7 @@ from collections.abc import Callable
 
 from django.core.cache import caches
 from django.db import transaction
+from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 
 from accounts.models import ApiKey, Organization
@@ -65,15 +71,26 @@ def _current_generation() -> str | None:
     return generation.decode() if isinstance(generation, bytes) else generation
 
 
-def load(prefix: str, load_from_database: Callable[[str], ApiKey | None]) -> ApiKey | None:
+def load(
+    prefix: str, load_from_database: Callable[[str], ApiKey | None], *, confirm: bool = True
+) -> ApiKey | None:
     """The key with this prefix, from memory when still current, else from the database.
+
+    With `confirm=False` a remembered key is returned without reading the generation, and
+    `is_confirmed` must then be asked before the key is trusted.
 
     Each call gets its own copies of the key, organization and plan, so a request can
     change them without another request seeing it.
     """
+    now = time.monotonic()
+    if not confirm:
+        entry = _entries.get(prefix)
+        if entry is not None and now - entry[1] < MAX_AGE_SECONDS:
+            api_key = _copy(entry[2])
+            api_key._unconfirmed_generation = entry[0]
+            return api_key
     generation = _current_generation()
     entry = _entries.get(prefix) if generation is not None else None
-    now = time.monotonic()
     if entry is not None and entry[0] == generation and now - entry[1] < MAX_AGE_SECONDS:
         return _copy(entry[2])
     api_key = load_from_database(prefix)
@@ -83,6 +100,21 @@ def load(prefix: str, load_from_database: Callable[[str], ApiKey | None]) -> Api
         _entries.clear()
     _entries[prefix] = (generation, now, api_key)
     return _copy(api_key)
+
+
+def needs_confirmation(api_key: ApiKey) -> bool:
+    """Whether `api_key` was taken from memory on trust (`load(confirm=False)`)."""
+    return getattr(api_key, "_unconfirmed_generation", None) is not None
+
+
+def is_confirmed(api_key: ApiKey, generation: bytes | str | None) -> bool:
+    """Whether the key taken on trust is current, given GENERATION_KEY's value just read."""
+    if isinstance(generation, bytes):
+        generation = generation.decode()
+    confirmed = generation is not None and generation == api_key._unconfirmed_generation
+    if confirmed:
+        api_key._unconfirmed_generation = None
+    return confirmed
 
 
 def remember_use(api_key: ApiKey) -> None:
@@ -115,12 +147,24 @@ def _set_new_generation() -> None:
 
 
 def _copy(api_key: ApiKey) -> ApiKey:
-    key = copy.copy(api_key)
+    key = _clone(api_key)
     key.scopes = list(api_key.scopes)
-    organization = copy.copy(api_key.organization)
-    organization.plan = copy.copy(api_key.organization.plan)
+    organization = _clone(api_key.organization)
+    organization.plan = _clone(api_key.organization.plan)
     key.organization = organization
     return key
+
+
+def _clone(instance):
+    # What copy.copy() makes of a model instance (Model.__getstate__), without going through
+    # the pickle protocol, which costs several times more.
+    clone = object.__new__(type(instance))
+    clone.__dict__.update(instance.__dict__)
+    clone._state = ModelState()
+    clone._state.db = instance._state.db
+    clone._state.adding = instance._state.adding
+    clone._state.fields_cache = dict(instance._state.fields_cache)
+    return clone
 
 
 def _forget_on_change(sender, instance, created=False, **kwargs):

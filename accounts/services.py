@@ -175,21 +175,24 @@ def _split_key(raw_key: str) -> tuple[str, str]:
     return prefix, secret
 
 
-def authenticate_api_key(raw_key: str) -> ApiKey:
+def authenticate_api_key(raw_key: str, *, confirm: bool = True) -> ApiKey:
     """Return the active key for `raw_key` with its organization and plan loaded.
 
     One indexed query on the prefix, or none while this process remembers the key
     (accounts/api_key_cache.py), and a constant-time compare of the secret's hash.
+    With `confirm=False` a remembered key is returned on trust: the caller confirms it
+    (`api_key_cache.is_confirmed`), then calls `record_api_key_use`.
     """
     prefix, secret = _split_key(raw_key.strip())
-    api_key = api_key_cache.load(prefix, _api_key_with_organization)
+    api_key = api_key_cache.load(prefix, _api_key_with_organization, confirm=confirm)
     if api_key is None or not constant_time_compare(api_key.secret_hash, _hash_secret(secret)):
         raise InvalidApiKey
     if not api_key.is_active:
         raise InvalidApiKey
     if api_key.organization.is_suspended:
         raise SuspendedOrganization
-    _record_key_use(api_key)
+    if not api_key_cache.needs_confirmation(api_key):
+        record_api_key_use(api_key)
     return api_key
 
 
@@ -203,8 +206,8 @@ def _api_key_with_organization(prefix: str) -> ApiKey | None:
     )
 
 
-def _record_key_use(api_key: ApiKey) -> None:
-    # At most one write a minute per key, so authenticated reads stay read-only.
+def record_api_key_use(api_key: ApiKey) -> None:
+    """Note that the key was used; at most one write a minute, so reads stay read-only."""
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

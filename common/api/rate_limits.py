@@ -73,11 +73,11 @@ def _cache():
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 
-def _counts(request, counters: list[_Counter]) -> list[int]:
+def _counts(request, counters: list[_Counter], read_along: str | None) -> tuple[list[int], object]:
     cache = _cache()
     client = redis_client(cache)
     if client is not None:
-        return _redis_counts(client, cache, counters)
+        return _redis_counts(client, cache, counters, read_along)
     counts = []
     for counter in counters:
         usage = get_usage(
@@ -88,10 +88,12 @@ def _counts(request, counters: list[_Counter]) -> list[int]:
             increment=counter.increment,
         )
         counts.append(usage["count"] if usage else 0)
-    return counts
+    return counts, None if read_along is None else cache.get(read_along)
 
 
-def _redis_counts(client, cache, counters: list[_Counter]) -> list[int]:
+def _redis_counts(
+    client, cache, counters: list[_Counter], read_along: str | None
+) -> tuple[list[int], object]:
     pipe = client.pipeline(transaction=False)
     for counter in counters:
         key = cache.make_and_validate_key(counter.key)
@@ -100,13 +102,15 @@ def _redis_counts(client, cache, counters: list[_Counter]) -> list[int]:
             pipe.incr(key)
         else:
             pipe.get(key)
+    if read_along is not None:
+        pipe.get(cache.make_and_validate_key(read_along))
     results = iter(pipe.execute())
     counts = []
     for counter in counters:
         if counter.increment:
             next(results)
         counts.append(int(next(results) or 0))
-    return counts
+    return counts, next(results, None)
 
 
 def _submission_counters(organization, *, increment: bool) -> list[_Counter]:
@@ -124,6 +128,8 @@ class Usage:
     minute: Window
     day: Window
     reads: Window | None = None
+    # The raw value of the cache key the caller asked to read in the same round trip.
+    read_along: object = None
 
     @property
     def full_window(self) -> Window | None:
@@ -145,17 +151,19 @@ class Usage:
         }
 
 
-def _measure(request, counters: list[_Counter]) -> list[Window] | None:
+def _measure(request, counters: list[_Counter], read_along: str | None):
+    """The counters' windows and `read_along`'s value, or None when the cache is down."""
     try:
-        counts = _counts(request, counters)
+        counts, value = _counts(request, counters, read_along)
     except Exception:
         # The cache is down: serve without limits rather than refuse every call.
         logger.warning("Rate-limit cache unavailable; not limiting", exc_info=True)
         return None
-    return [
+    windows = [
         Window(name, c.limit, c.period, count, c.resets_at)
         for name, c, count in zip(("minute", "day"), counters, counts, strict=False)
     ]
+    return windows, value
 
 
 def _day_policy(organization) -> Window:
@@ -164,24 +172,39 @@ def _day_policy(organization) -> Window:
     return Window("day", day.limit, DAY, 0, day.resets_at)
 
 
-def count_submission(request, organization) -> Usage | None:
+# Each function below is ONE round trip on Redis. `read_along` names a cache key to read in
+# that same round trip (Usage.read_along), for a caller that would otherwise spend a round
+# trip of its own on it.
+
+
+def count_submission(request, organization, *, read_along: str | None = None) -> Usage | None:
     """Count one job submission in both windows (whatever its outcome) and report them."""
-    windows = _measure(request, _submission_counters(organization, increment=True))
-    return None if windows is None else Usage(minute=windows[0], day=windows[1])
+    measured = _measure(request, _submission_counters(organization, increment=True), read_along)
+    if measured is None:
+        return None
+    (minute, day), value = measured
+    return Usage(minute=minute, day=day, read_along=value)
 
 
-def count_read(request, organization, api_key) -> Usage | None:
+def count_read(request, organization, api_key, *, read_along: str | None = None) -> Usage | None:
     """Count one read against the key's cap and report the minute submission window."""
     minute = _submission_counters(organization, increment=False)[0]
     reads = _Counter(READS, str(api_key.pk), READS_PER_MINUTE_PER_KEY, MINUTE, increment=True)
-    windows = _measure(request, [minute, reads])
-    if windows is None:
+    measured = _measure(request, [minute, reads], read_along)
+    if measured is None:
         return None
+    windows, value = measured
     reads_window = Window("minute", reads.limit, MINUTE, windows[1].count, reads.resets_at)
-    return Usage(minute=windows[0], day=_day_policy(organization), reads=reads_window)
+    return Usage(
+        minute=windows[0], day=_day_policy(organization), reads=reads_window, read_along=value
+    )
 
 
-def peek(request, organization) -> Usage | None:
+def peek(request, organization, *, read_along: str | None = None) -> Usage | None:
     """Report the minute window without counting anything (other calls, e.g. a cancel)."""
-    windows = _measure(request, _submission_counters(organization, increment=False)[:1])
-    return None if windows is None else Usage(minute=windows[0], day=_day_policy(organization))
+    counters = _submission_counters(organization, increment=False)[:1]
+    measured = _measure(request, counters, read_along)
+    if measured is None:
+        return None
+    (minute,), value = measured
+    return Usage(minute=minute, day=_day_policy(organization), read_along=value)
