@@ -2,9 +2,11 @@
 
 Each entry is written together with the organization's balance in one transaction: a
 conditional `UPDATE … RETURNING` moves the balance (and holds the row lock until commit),
-then the entry is inserted with the balance it left. The UPDATE refuses to run when the
-reference was already used, so every function here is idempotent on its reference, and
-when the balance would go negative, so credits can never be spent twice.
+and the entry is inserted with the balance it left — on PostgreSQL in the same statement
+(the UPDATE is a data-modifying CTE the INSERT selects from), elsewhere right after it. The
+UPDATE refuses to run when the reference was already used, so every function here is
+idempotent on its reference, and when the balance would go negative, so credits can never
+be spent twice.
 """
 
 from calendar import monthrange
@@ -58,6 +60,49 @@ _MOVE_BALANCE_SQL = f"""
  RETURNING credit_balance
 """  # noqa: S608 - table names come from the models, values are parameters
 
+# Every column of an entry but its id; balance_after is the balance the move left.
+_ENTRY_FIELDS = [f for f in CreditLedgerEntry._meta.concrete_fields if not f.primary_key]
+_BALANCE_AFTER = CreditLedgerEntry._meta.get_field("balance_after")
+
+_MOVE_BALANCE_AND_INSERT_SQL = f"""
+WITH moved AS ({_MOVE_BALANCE_SQL})
+INSERT INTO {CreditLedgerEntry._meta.db_table} ({", ".join(f.column for f in _ENTRY_FIELDS)})
+SELECT {", ".join("moved.credit_balance" if f is _BALANCE_AFTER else "%s" for f in _ENTRY_FIELDS)}
+  FROM moved
+RETURNING {CreditLedgerEntry._meta.pk.column}, {_BALANCE_AFTER.column}
+"""  # noqa: S608 - table and column names come from the models, values are parameters
+
+
+def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
+    """Move the balance by `entry.amount` and insert `entry` with the balance it left.
+
+    False when the move is refused (reference used, balance short): nothing was written.
+    """
+    move = [entry.amount, entry.organization_id, entry.amount, entry.reference]
+    # One round trip less under the organization's row lock, which every submission of the
+    # organization queues behind; SQLite has no data-modifying CTEs and takes two statements.
+    one_statement = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if one_statement:
+            values = [
+                field.get_db_prep_save(field.pre_save(entry, add=True), connection)
+                for field in _ENTRY_FIELDS
+                if field is not _BALANCE_AFTER
+            ]
+            cursor.execute(_MOVE_BALANCE_AND_INSERT_SQL, move + values)
+        else:
+            cursor.execute(_MOVE_BALANCE_SQL, move)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    if one_statement:
+        entry.pk, entry.balance_after = row
+        entry._state.adding, entry._state.db = False, connection.alias
+    else:
+        entry.balance_after = row[0]
+        entry.save(force_insert=True)
+    return True
+
 
 def _append_entry(
     *,
@@ -72,33 +117,28 @@ def _append_entry(
 ) -> CreditLedgerEntry:
     if amount == 0:
         raise ValueError("A ledger entry moves at least one credit")
+    entry = CreditLedgerEntry(
+        organization=organization,
+        kind=kind,
+        amount=amount,
+        reference=reference,
+        job_id=job_id,
+        actor=actor,
+        memo=memo,
+        expires_at=expires_at,
+    )
     # savepoint=False: inside a caller's transaction (a job submission) this adds no
     # SAVEPOINT round trips, and any failure rolls the caller's work back with it.
     with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(_MOVE_BALANCE_SQL, [amount, organization.pk, amount, reference])
-            row = cursor.fetchone()
-        entry = (
-            None
-            if row is None
-            else CreditLedgerEntry.objects.create(
-                organization=organization,
-                kind=kind,
-                amount=amount,
-                balance_after=row[0],
-                reference=reference,
-                job_id=job_id,
-                actor=actor,
-                memo=memo,
-                expires_at=expires_at,
-            )
-        )
-    if entry is None:
+        appended = _move_balance_and_append(entry)
+    if not appended:
         # Explained outside the block: raising inside it would doom the caller's transaction.
         return _explain_refusal(organization=organization, amount=amount, reference=reference)
-    organization.credit_balance = row[0]
+    organization.credit_balance = entry.balance_after
     if amount < 0:
-        webhooks.notify_if_credits_low(organization, row[0] - amount, row[0])
+        webhooks.notify_if_credits_low(
+            organization, entry.balance_after - amount, entry.balance_after
+        )
     return entry
 
 

@@ -1,10 +1,12 @@
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Organization
 from billing import services
@@ -118,6 +120,89 @@ def test_adjustment_cannot_take_the_balance_below_zero():
     assert _balance(organization) == 2
 
 
+def _columns(entry) -> dict:
+    return {f.attname: getattr(entry, f.attname) for f in CreditLedgerEntry._meta.concrete_fields}
+
+
+def _reserve_for_a_job(organization, staff):
+    return services.reserve_credits(
+        organization=organization, amount=4, reference="job:1", job_id=uuid.uuid4()
+    )
+
+
+def _refund_a_job(organization, staff):
+    _reserve_for_a_job(organization, staff)
+    return services.refund_reservation(
+        organization=organization, reservation_reference="job:1", memo="The engine failed"
+    )
+
+
+def _grant_that_expires(organization, staff):
+    return services.grant_credits(
+        organization=organization,
+        amount=5,
+        reference="monthly:1",
+        memo="Free plan: monthly included credits",
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+
+
+def _adjust_by_staff(organization, staff):
+    return services.adjust_credits(
+        organization=organization, amount=-3, reason="Duplicate grant", actor=staff, reference="a1"
+    )
+
+
+@pytest.mark.parametrize(
+    "write", [_reserve_for_a_job, _refund_a_job, _grant_that_expires, _adjust_by_staff]
+)
+def test_returned_entry_equals_the_row_stored(write):
+    organization = OrganizationFactory()
+    give_credits(organization, 100)
+    staff = UserFactory(is_staff=True)
+    before = timezone.now()
+    entry = write(organization, staff)
+    stored = CreditLedgerEntry.objects.get(pk=entry.pk)
+    assert _columns(entry) == _columns(stored)
+    assert (entry._state.adding, entry._state.db) == (False, stored._state.db)
+    assert before <= entry.created_at <= timezone.now()
+    assert organization.credit_balance == entry.balance_after == _balance(organization)
+
+
+def test_replayed_reservation_returns_the_first_entry():
+    organization = OrganizationFactory()
+    give_credits(organization, 100)
+    job_id = uuid.uuid4()
+    first = services.reserve_credits(
+        organization=organization, amount=4, reference="job:1", job_id=job_id
+    )
+    again = services.reserve_credits(
+        organization=organization, amount=4, reference="job:1", job_id=job_id
+    )
+    assert _columns(again) == _columns(first)
+    assert CreditLedgerEntry.objects.filter(reference="job:1").count() == 1
+    assert _balance(organization) == 96
+
+
+def test_reference_used_by_another_organization_is_refused():
+    mine, theirs = OrganizationFactory(), OrganizationFactory()
+    services.grant_credits(organization=theirs, amount=5, reference="stripe:evt_1")
+    with pytest.raises(ValueError, match="another change"):
+        services.grant_credits(organization=mine, amount=5, reference="stripe:evt_1")
+    assert (_balance(mine), _balance(theirs)) == (0, 5)
+
+
+def test_short_balance_writes_no_entry_whatever_the_organization_object_says():
+    organization = OrganizationFactory()
+    give_credits(organization, 2)
+    organization.credit_balance = 100  # a stale copy: the database decides
+    with pytest.raises(services.InsufficientCredits) as error:
+        services.reserve_credits(organization=organization, amount=5, reference="job:1")
+    assert error.value.available == organization.credit_balance == _balance(organization) == 2
+    assert CreditLedgerEntry.objects.filter(organization=organization).count() == 1
+    assert ledger_mismatches() == []
+
+
 def test_negative_balance_is_impossible_even_through_the_orm():
     organization = OrganizationFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -161,7 +246,20 @@ def test_reserve_costs_the_same_queries_with_10_or_10000_ledger_rows():
         )
         for i in range(9990)
     )
-    assert _reserve_queries(organization) == small == 2
+    assert _reserve_queries(organization) == small <= 2
+
+
+@pytest.mark.postgres
+def test_reservation_is_one_statement_on_postgresql():
+    organization = OrganizationFactory()
+    give_credits(organization, 100)
+    with CaptureQueriesContext(connection) as queries:
+        entry = services.reserve_credits(
+            organization=organization, amount=4, reference="job:1", job_id=uuid.uuid4()
+        )
+    assert len(queries) == 1
+    assert CreditLedgerEntry.objects.filter(pk=entry.pk, balance_after=96).exists()
+    assert _balance(organization) == 96
 
 
 def test_verify_ledger_is_clean_after_normal_use(capsys):

@@ -127,11 +127,11 @@ def test_list_rejects_bad_query_with_400(client, query):
     assert response.json()["error"]["code"] == "invalid_parameters"
 
 
-def test_submit_costs_at_most_8_queries(client, django_assert_max_num_queries):
+def test_submit_costs_at_most_7_queries(client, django_assert_max_num_queries):
     _, key = customer(plan="pro", credits=100)
     client.get("/v1/account", **headers(key))  # the key's last use is recorded once a minute
     blocklist.blocked_terms()  # read once per process, not per submission (generation.blocklist)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(7):
         assert (
             submit(
                 client, key, "/v2/images/generate", {"prompt": "p", "model": "imagen-v2"}
