@@ -2,9 +2,10 @@
 
 Windows are django-ratelimit's fixed windows (`django_ratelimit.core`: its window edges
 and cache keys). Job submissions count per organization in a minute and a day window;
-reads count per key against a flat 600 a minute. On Redis every check is ONE pipelined
-round trip (both submission windows at once, or the read counter plus the minute window
-for the headers), where django-ratelimit itself would spend two per window; any other
+reads count per key against a flat 600 a minute. On Redis every check is ONE command, a
+Lua script (both submission windows at once, or the read counter plus the minute window
+for the headers), where django-ratelimit itself would spend two round trips per window,
+and a pipeline four or five commands; any other
 cache goes through django-ratelimit's `get_usage`, which gives the same counts on the
 same keys.
 """
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
+from redis.commands.core import Script
 
 from common.cache import redis_client
 
@@ -91,26 +93,45 @@ def _counts(request, counters: list[_Counter], read_along: str | None) -> tuple[
     return counts, None if read_along is None else cache.get(read_along)
 
 
+# Counts every counter of one check, and reads the caller's read-along key, in ONE command.
+# KEYS: the counters' keys, then the read-along key if any. ARGV: how many counters, then
+# per counter its expiry in seconds when it is to be counted (django-ratelimit's add-then-
+# incr), or 0 when it is only read. A missing key reads as 0 (a counter) or nil.
+_COUNT_SCRIPT = Script(
+    None,
+    b"""
+local counters = tonumber(ARGV[1])
+local results = {}
+for i = 1, counters do
+  local expiry = tonumber(ARGV[i + 1])
+  if expiry > 0 then
+    redis.call('SET', KEYS[i], 0, 'EX', expiry, 'NX')
+    results[i] = redis.call('INCR', KEYS[i])
+  else
+    results[i] = tonumber(redis.call('GET', KEYS[i]) or 0)
+  end
+end
+if #KEYS > counters then
+  results[counters + 1] = redis.call('GET', KEYS[counters + 1])
+end
+return results
+""",
+)
+
+
 def _redis_counts(
     client, cache, counters: list[_Counter], read_along: str | None
 ) -> tuple[list[int], object]:
-    pipe = client.pipeline(transaction=False)
-    for counter in counters:
-        key = cache.make_and_validate_key(counter.key)
-        if counter.increment:
-            pipe.set(key, 0, ex=counter.period + EXPIRATION_FUDGE, nx=True)
-            pipe.incr(key)
-        else:
-            pipe.get(key)
+    keys = [cache.make_and_validate_key(counter.key) for counter in counters]
     if read_along is not None:
-        pipe.get(cache.make_and_validate_key(read_along))
-    results = iter(pipe.execute())
-    counts = []
-    for counter in counters:
-        if counter.increment:
-            next(results)
-        counts.append(int(next(results) or 0))
-    return counts, next(results, None)
+        keys.append(cache.make_and_validate_key(read_along))
+    expiries = [
+        counter.period + EXPIRATION_FUDGE if counter.increment else 0 for counter in counters
+    ]
+    # EVALSHA; the script itself once after a Redis restart forgot it (redis-py's Script).
+    results = _COUNT_SCRIPT(keys=keys, args=[len(counters), *expiries], client=client)
+    value = results[len(counters)] if len(results) > len(counters) else None
+    return [int(count) for count in results[: len(counters)]], value or None
 
 
 def _submission_counters(organization, *, increment: bool) -> list[_Counter]:

@@ -177,7 +177,7 @@ def test_a_read_with_a_remembered_key_makes_one_redis_round_trip(client, monkeyp
     monkeypatch.setattr(type(redis), "pipeline", counting_pipeline)
     monkeypatch.setattr(type(redis), "execute_command", counting_command)
     assert client.get("/v1/models", **auth_header(secret)).status_code == 200
-    assert round_trips == ["pipeline"]
+    assert round_trips == ["EVALSHA"]
 
 
 @pytest.mark.redis
