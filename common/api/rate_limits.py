@@ -10,6 +10,7 @@ cache goes through django-ratelimit's `get_usage`, which gives the same counts o
 same keys.
 """
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -66,9 +67,13 @@ class _Counter:
 
     @property
     def key(self) -> str:
-        return _make_cache_key(
-            self.group, self.resets_at, (self.limit, self.period), self.value, ALL
-        )
+        return _window_key(self.group, self.resets_at, self.limit, self.period, self.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_key(group: str, resets_at: int, limit: int, period: int, value: str) -> str:
+    # The same for every call in a window (an MD5 of its parts): made once per window.
+    return _make_cache_key(group, resets_at, (limit, period), value, ALL)
 
 
 def _cache():
