@@ -122,7 +122,10 @@ def add_ledger_history(rows: int, slug: str) -> None:
     )
 
 
-def prepare_product() -> dict:
+def prepare_product(env: dict = ENV) -> dict:
+    """Create the benchmark tenant afresh in `env`'s database and Redis db (dropped first)."""
+    database = env["DATABASE_URL"].rsplit("/", 1)[1]
+    redis_db = env["REDIS_URL"].rsplit("/", 1)[1]
     exists = subprocess.run(
         [
             "psql",
@@ -131,22 +134,22 @@ def prepare_product() -> dict:
             "-U",
             "postgres",
             "-tAc",
-            "SELECT 1 FROM pg_database WHERE datname='imagen_bench'",
+            f"SELECT 1 FROM pg_database WHERE datname='{database}'",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     if exists:
-        sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE imagen_bench")
-    sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE imagen_bench")
-    sh("redis-cli", "-n", "8", "flushdb", stdout=subprocess.DEVNULL)
-    sh(str(PYTHON), "manage.py", "migrate", "-v0", cwd=ROOT, env=ENV)
-    sh(str(PYTHON), "manage.py", "collectstatic", "--noinput", "-v0", cwd=ROOT, env=ENV)
+        sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE {database}")
+    sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {database}")
+    sh("redis-cli", "-n", redis_db, "flushdb", stdout=subprocess.DEVNULL)
+    sh(str(PYTHON), "manage.py", "migrate", "-v0", cwd=ROOT, env=env)
+    sh(str(PYTHON), "manage.py", "collectstatic", "--noinput", "-v0", cwd=ROOT, env=env)
     result = subprocess.run(
         [str(PYTHON), "manage.py", "shell", "-c", PREPARE],
         cwd=ROOT,
-        env=ENV,
+        env=env,
         capture_output=True,
         text=True,
     )
