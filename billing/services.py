@@ -33,6 +33,7 @@ from billing.models import (
 )
 from billing.plans import DEFAULT_PLAN_SLUG, PLANS
 from billing.stripe_gateway import plan_price_id
+from common import db
 from webhooks import services as webhooks
 from webhooks.models import EventType
 
@@ -63,6 +64,8 @@ _MOVE_BALANCE_SQL = f"""
 # Every column of an entry but its id; balance_after is the balance the move left.
 _ENTRY_FIELDS = [f for f in CreditLedgerEntry._meta.concrete_fields if not f.primary_key]
 _BALANCE_AFTER = CreditLedgerEntry._meta.get_field("balance_after")
+# The columns sent as parameters: all of them but balance_after.
+_ENTRY_VALUE_FIELDS = [f for f in _ENTRY_FIELDS if f is not _BALANCE_AFTER]
 
 _MOVE_BALANCE_AND_INSERT_SQL = f"""
 WITH moved AS ({_MOVE_BALANCE_SQL})
@@ -84,11 +87,7 @@ def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
     one_statement = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         if one_statement:
-            values = [
-                field.get_db_prep_save(field.pre_save(entry, add=True), connection)
-                for field in _ENTRY_FIELDS
-                if field is not _BALANCE_AFTER
-            ]
+            values = db.insert_values(entry, _ENTRY_VALUE_FIELDS)
             cursor.execute(_MOVE_BALANCE_AND_INSERT_SQL, move + values)
         else:
             cursor.execute(_MOVE_BALANCE_SQL, move)
@@ -97,7 +96,7 @@ def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
         return False
     if one_statement:
         entry.pk, entry.balance_after = row
-        entry._state.adding, entry._state.db = False, connection.alias
+        db.mark_saved(entry)
     else:
         entry.balance_after = row[0]
         entry.save(force_insert=True)

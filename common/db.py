@@ -21,15 +21,24 @@ def _insert_sql(model, vendor: str) -> str:
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - names from the model
 
 
+def insert_values(instance, fields) -> list:
+    """`fields`' values of `instance`, prepared for an INSERT exactly as the ORM's are."""
+    return [
+        field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields
+    ]
+
+
+def mark_saved(instance) -> None:
+    """Tell the ORM that `instance` now has its row, as its own save would."""
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
 def insert(instance) -> None:
     """INSERT `instance`, whose primary key is already set, and mark it saved."""
     if instance.pk is None:
         raise ValueError("insert() needs the primary key set (no database-generated ids)")
-    values = [
-        field.get_db_prep_save(field.pre_save(instance, add=True), connection)
-        for field in instance._meta.concrete_fields
-    ]
+    values = insert_values(instance, instance._meta.concrete_fields)
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(type(instance), connection.vendor), values)
-    instance._state.adding = False
-    instance._state.db = connection.alias
+    mark_saved(instance)

@@ -81,11 +81,12 @@ class OrganizationApiView(APIView):
         usage = self._count(request, read_along)
         if unconfirmed:
             limits = self._limits()
-            if usage is None or not api_key_cache.is_confirmed(request.auth, usage.read_along):
-                self._load_key_again(request)
+            if usage is not None and api_key_cache.is_confirmed(request.auth, usage.read_along):
+                services.record_api_key_use(request.auth)
+            else:
+                self._load_key_again(request)  # which records the key's use itself
                 if self._limits() != limits:
                     usage = self._count(request, None)
-            services.record_api_key_use(request.auth)
         request.rate_limit_usage = usage
         if usage is None:
             return
