@@ -42,6 +42,8 @@ ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
     "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    "STRIPE_SECRET_KEY": "sk_test_bench_only",
+    "STRIPE_WEBHOOK_SECRET": "whsec_bench_only",
     "SECURE_SSL_REDIRECT": "false",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/imagen_bench",
     "REDIS_URL": "redis://127.0.0.1:6379/8",

@@ -7,6 +7,7 @@ applies it once. A replayed event id changes nothing.
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 import stripe
@@ -19,6 +20,8 @@ from billing.models import StripeEvent, SubscriptionChange
 logger = logging.getLogger(__name__)
 
 WEBHOOK = SubscriptionChange.Source.WEBHOOK
+# How far a signature's timestamp may be from our clock, either way (Stripe's default).
+TOLERANCE_SECONDS = 300
 
 
 class InvalidSignature(Exception):
@@ -68,14 +71,27 @@ def verify(payload: bytes, signature: str | None) -> dict:
         raise InvalidSignature("Missing Stripe-Signature header")
     try:
         stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"), signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
+            payload.decode("utf-8"),
+            signature,
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=TOLERANCE_SECONDS,
         )
         event = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as error:
         raise InvalidSignature(str(error)) from error
+    # Stripe's library refuses only old timestamps; a signature dated ahead of our clock
+    # would outlive the tolerance by however far ahead it is.
+    if _signed_at(signature) > time.time() + TOLERANCE_SECONDS:
+        raise InvalidSignature("Timestamp outside the tolerance zone")
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise InvalidSignature("Not a Stripe event")
     return event
+
+
+def _signed_at(signature: str) -> int:
+    """The `t=` of a Stripe-Signature header that verify_header has accepted."""
+    fields = dict(item.split("=", 1) for item in signature.split(",") if "=" in item)
+    return int(fields["t"])
 
 
 def apply(event: dict) -> bool:

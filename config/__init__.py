@@ -1,3 +1,5 @@
-from .celery import app as celery_app
+"""The project's configuration: settings, URLs and the Celery app.
 
-__all__ = ["celery_app"]
+Importing this package sets nothing: each entry point (config.wsgi, config.asgi,
+config.celery for the worker, manage.py) chooses its own settings module first.
+"""

@@ -1,3 +1,5 @@
+"""The ASGI entry point: production settings unless DJANGO_SETTINGS_MODULE names others."""
+
 import os
 
 from django.core.asgi import get_asgi_application

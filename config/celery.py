@@ -1,8 +1,15 @@
+"""The Celery app, and the worker's entry point (`celery -A config worker`).
+
+A worker started without DJANGO_SETTINGS_MODULE runs with the production settings, as the
+web entry points do; the embedded run command and the tests name their own. Web processes
+load this module through config's AppConfig, after their settings are chosen.
+"""
+
 import os
 
 from celery import Celery, signals
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 app = Celery("imagen")
 app.config_from_object("django.conf:settings", namespace="CELERY")

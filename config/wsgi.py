@@ -1,3 +1,5 @@
+"""The WSGI entry point: production settings unless DJANGO_SETTINGS_MODULE names others."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

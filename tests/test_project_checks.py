@@ -14,20 +14,35 @@ def test_models_and_migrations_agree():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
-def test_check_deploy_is_clean_with_production_settings():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 40,
-        "ALLOWED_HOSTS": "api.example.com",
-    }
-    result = subprocess.run(
+PRODUCTION_ENVIRONMENT = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 40,
+    "ALLOWED_HOSTS": "api.example.com",
+    "STRIPE_SECRET_KEY": "sk_live_deploy_check",
+    "STRIPE_WEBHOOK_SECRET": "whsec_deploy_check",
+}
+
+
+def check_deploy(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **environment},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = check_deploy(PRODUCTION_ENVIRONMENT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"])
+def test_check_deploy_fails_without_a_stripe_secret(variable):
+    environment = {**PRODUCTION_ENVIRONMENT, variable: ""}
+    result = check_deploy(environment)
+    assert result.returncode != 0
+    assert f"Set the {variable} environment variable" in result.stderr

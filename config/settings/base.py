@@ -13,8 +13,15 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
+# Published in the README for the embedded default; production refuses every one of them.
+_DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "insecure-local-development-key-change-me-in-production",
+    "STRIPE_SECRET_KEY": "sk_test_localstripe",
+    "STRIPE_WEBHOOK_SECRET": "whsec_localstripe_development",
+}
+
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-change-me-in-production")
+SECRET_KEY = env("SECRET_KEY", default=_DEVELOPMENT_SECRETS["SECRET_KEY"])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -35,6 +42,7 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
+    "config",
     "common",
     "accounts",
     "billing",
@@ -231,9 +239,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Stripe: the real API in production, localstripe in the embedded default and in tests.
-STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_localstripe")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default=_DEVELOPMENT_SECRETS["STRIPE_SECRET_KEY"])
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_localstripe")
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_localstripe_development")
+STRIPE_WEBHOOK_SECRET = env(
+    "STRIPE_WEBHOOK_SECRET", default=_DEVELOPMENT_SECRETS["STRIPE_WEBHOOK_SECRET"]
+)
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
 

@@ -1,11 +1,30 @@
-"""Production: secrets from the environment, HTTPS everywhere, strict headers."""
+"""Production: secrets from the environment, HTTPS everywhere, strict headers.
+
+A process started with a required variable unset, empty or left at its public development
+value refuses to start, naming the variable (ImproperlyConfigured).
+"""
+
+from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import _DEVELOPMENT_SECRETS, env
+
+
+def _secret(name: str) -> str:
+    value = env(name)
+    if not value or value == _DEVELOPMENT_SECRETS[name]:
+        raise ImproperlyConfigured(
+            f"Set the {name} environment variable to a secret of your own: "
+            "it is empty or the public development value."
+        )
+    return value
+
 
 DEBUG = False
-SECRET_KEY = env("SECRET_KEY")
+SECRET_KEY = _secret("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+STRIPE_SECRET_KEY = _secret("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = _secret("STRIPE_WEBHOOK_SECRET")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -119,6 +119,22 @@ def test_stale_signature_is_400(post_event, organization, pack):
     assert _balance(organization) == 0
 
 
+def test_signature_from_the_future_is_400(post_event, organization, pack):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    response = post_event(event, timestamp=int(time.time()) + 400)
+    assert response.status_code == 400
+    assert _balance(organization) == 0
+
+
+def test_signature_within_the_tolerance_is_accepted(post_event, organization, pack):
+    event = payloads.event(
+        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
+    )
+    assert post_event(event, timestamp=int(time.time()) + 60).status_code == 200
+
+
 def test_unknown_event_type_is_acknowledged_and_recorded(post_event):
     event = payloads.event("charge.dispute.created", {"id": "dp_1", "object": "dispute"})
     assert post_event(event).status_code == 200

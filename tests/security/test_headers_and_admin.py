@@ -23,6 +23,8 @@ def _production_setting(name: str) -> str:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 40,
         "ALLOWED_HOSTS": "api.example.com",
+        "STRIPE_SECRET_KEY": "sk_live_headers_test",
+        "STRIPE_WEBHOOK_SECRET": "whsec_headers_test",
     }
     code = f"import django; django.setup(); from django.conf import settings as s; print(s.{name})"
     result = subprocess.run(
