@@ -107,3 +107,26 @@ def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retr
     assert _balance(organization) == 100
     assert CreditLedgerEntry.objects.filter(organization=organization).count() == 1
     assert_ledger_consistent(organization)
+
+
+def test_a_connection_dropped_during_the_wait_answers_202_with_the_job(client, monkeypatch):
+    from generation import waiting
+
+    organization, key = customer(credits=10)
+
+    def lose_the_database_while_waiting(job_id, timeout):
+        connection.ensure_connection()
+        drop_this_database_connection()
+        return True
+
+    monkeypatch.setattr(waiting, "wait_for_job", lose_the_database_while_waiting)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox"},
+        "application/json",
+        **headers(key, prefer="wait=5"),
+    )
+    _after_the_connection_died()
+    assert response.status_code == 202, response.content
+    assert response.json()["id"] == Job.objects.get().public_id
+    assert _balance(organization) == 9
