@@ -81,6 +81,12 @@ class RoleForm(PageForm):
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
 
 
+class MemberRemoveForm(PageForm):
+    keep_keys = forms.BooleanField(
+        label="Keep their API keys working: they become yours", required=False
+    )
+
+
 class OrganizationCreateForm(PageForm):
     name = forms.CharField(label="Organization name", max_length=120)
 

@@ -318,22 +318,50 @@ def member_remove(request, membership_id: int):
         return render(
             request,
             "accounts/member_remove.html",
-            {"member": membership, "leaving": leaving},
+            {
+                "member": membership,
+                "leaving": leaving,
+                "key_count": selectors.unrevoked_api_keys_created_by(
+                    organization=request.organization, user=membership.user
+                ).count(),
+                "form": forms.MemberRemoveForm(),
+            },
         )
+    form = forms.MemberRemoveForm(request.POST)
+    keep_keys = form.is_valid() and form.cleaned_data["keep_keys"]
     organization_name = request.organization.name
     try:
-        services.remove_member(
-            organization=request.organization, actor=request.user, membership=membership
+        key_count = services.remove_member(
+            organization=request.organization,
+            actor=request.user,
+            membership=membership,
+            keep_keys=keep_keys,
         )
     except services.TeamError as error:
         messages.error(request, str(error))
         return redirect("accounts:team")
     if leaving:
         request.session.pop(SESSION_KEY, None)
-        messages.success(request, f"You left {organization_name}.")
+        messages.success(request, f"You left {organization_name}{_keys_fate(key_count, 'your')}.")
         return redirect("accounts:dashboard")
-    messages.success(request, f"{membership.user.email} was removed from {organization_name}.")
+    messages.success(
+        request,
+        f"{membership.user.email} was removed from {organization_name}"
+        f"{_keys_fate(key_count, 'their', kept=keep_keys)}.",
+    )
     return redirect("accounts:team")
+
+
+def _keys_fate(count: int, whose: str, *, kept: bool = False) -> str:
+    if not count:
+        return ""
+    one = count == 1
+    fate = (
+        ("is now yours" if one else "are now yours")
+        if kept
+        else ("was" if one else "were") + " revoked"
+    )
+    return f"; {whose} {count} API key{'' if one else 's'} {fate}"
 
 
 @require_POST
