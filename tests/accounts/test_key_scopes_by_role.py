@@ -17,7 +17,9 @@ ALL_SCOPES = ["generate", "read", "webhooks"]
 
 
 def _secret_on(response) -> str:
-    match = re.search(r'value="(sk_live_[a-z0-9]{8}_[A-Za-z0-9_-]{32,})"', response.content.decode())
+    match = re.search(
+        r'value="(sk_live_[a-z0-9]{8}_[A-Za-z0-9_-]{32,})"', response.content.decode()
+    )
     assert match, "no key on the page"
     return match.group(1)
 
@@ -33,9 +35,7 @@ def _key_of(membership, **kwargs) -> str:
     ).secret
 
 
-def test_a_member_asking_for_the_webhooks_scope_on_the_keys_page_is_refused(
-    client, organization
-):
+def test_a_member_asking_for_the_webhooks_scope_on_the_keys_page_is_refused(client, organization):
     logged_in(client, member_of(organization))
     response = client.post("/keys/", {"name": "sneaky", "scopes": ALL_SCOPES})
     assert response.status_code == 200
