@@ -172,3 +172,9 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (
             self.expires_at is None or self.expires_at > timezone.now()
         )
+
+    @property
+    def reveals_signing_secrets(self) -> bool:
+        """Signing secrets go to keys that manage webhooks, as the pages show them to
+        those who manage webhooks only."""
+        return self.Scope.WEBHOOKS in self.scopes

@@ -20,6 +20,7 @@ from django.utils.text import slugify
 
 from accounts import api_key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
+from accounts.suspension import SuspendedOrganization, ensure_active
 from billing import services as billing_services
 from billing.models import Plan
 
@@ -30,10 +31,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 class InvalidApiKey(Exception):
     """The key is malformed, unknown, revoked or expired (all look the same to a caller)."""
-
-
-class SuspendedOrganization(Exception):
-    pass
 
 
 class EmailAlreadyRegistered(Exception):
@@ -104,6 +101,44 @@ class NewApiKey:
     secret: str  # the full key, shown once and never stored
 
 
+# A key may do no more than its creator may do on the pages, where members neither manage
+# webhook endpoints nor see signing secrets.
+SCOPES_BY_ROLE = {
+    Membership.Role.OWNER: tuple(ApiKey.Scope.values),
+    Membership.Role.ADMIN: tuple(ApiKey.Scope.values),
+    Membership.Role.MEMBER: (ApiKey.Scope.GENERATE, ApiKey.Scope.READ),
+}
+
+
+class ScopeNotAllowed(Exception):
+    """A scope above the creator's role was asked for; the message names it."""
+
+
+def _creator_role(*, organization: Organization, user: User) -> str:
+    # Locked, so that a demotion or removal running at the same time either comes first
+    # (and is seen here) or waits for this key and then bounds or revokes it too.
+    role = (
+        Membership.objects.select_for_update()
+        .filter(organization=organization, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        raise NotAllowed(f"Only members of {organization.name} can create its API keys.")
+    return role
+
+
+def _refuse_scopes_above_role(*, role: str, scopes: list[str]) -> None:
+    refused = [scope for scope in scopes if scope not in SCOPES_BY_ROLE[role]]
+    if refused:
+        names = " and ".join(refused)
+        raise ScopeNotAllowed(
+            f"{Membership.Role(role).label}s cannot give a key the {names} "
+            f"scope{'s' if len(refused) > 1 else ''}; ask an owner or admin."
+        )
+
+
+@transaction.atomic
 def create_api_key(
     *,
     organization: Organization,
@@ -112,7 +147,20 @@ def create_api_key(
     scopes: list[str] | None = None,
     expires_at=None,
 ) -> NewApiKey:
-    """Create a key; the returned secret is the only copy there will ever be."""
+    """Create a key; the returned secret is the only copy there will ever be.
+
+    A person's key carries at most their role's scopes (SCOPES_BY_ROLE), all of those when
+    `scopes` is None; asking for more raises ScopeNotAllowed, and someone outside the
+    organization gets NotAllowed. A key made by no one (provisioning) may carry every scope.
+    A suspended organization gets no new key (SuspendedOrganization).
+    """
+    ensure_active(organization, refused="it cannot create API keys")
+    if created_by is None:
+        allowed = tuple(ApiKey.Scope.values)
+    else:
+        role = _creator_role(organization=organization, user=created_by)
+        _refuse_scopes_above_role(role=role, scopes=scopes or [])
+        allowed = SCOPES_BY_ROLE[role]
     secret = secrets.token_urlsafe(32)
     for _ in range(5):
         prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
@@ -123,7 +171,7 @@ def create_api_key(
                     name=name,
                     prefix=prefix,
                     secret_hash=_hash_secret(secret),
-                    scopes=scopes if scopes is not None else list(ApiKey.Scope.values),
+                    scopes=list(scopes if scopes is not None else allowed),
                     created_by=created_by,
                     expires_at=expires_at,
                 )
@@ -383,16 +431,42 @@ def change_role(
     if membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])
+        _bound_keys_to_role(organization=organization, user=membership.user, role=role)
     return membership
 
 
+def _bound_keys_to_role(*, organization: Organization, user: User, role: str) -> None:
+    """Take from the keys `user` created in `organization` every scope `role` lacks."""
+    allowed = SCOPES_BY_ROLE[role]
+    narrowed = []
+    for api_key in ApiKey.objects.filter(organization=organization, created_by=user):
+        scopes = [scope for scope in api_key.scopes if scope in allowed]
+        if scopes != api_key.scopes:
+            api_key.scopes = scopes
+            narrowed.append(api_key)
+    if narrowed:
+        ApiKey.objects.bulk_update(narrowed, ["scopes"])
+        api_key_cache.forget_all()
+
+
 @transaction.atomic
-def remove_member(*, organization: Organization, actor: User, membership: Membership) -> None:
-    """Remove `membership`; anyone may leave, owners and admins remove others."""
+def remove_member(
+    *, organization: Organization, actor: User, membership: Membership, keep_keys: bool = False
+) -> int:
+    """Remove `membership`; anyone may leave, owners and admins remove others.
+
+    The API keys the person created stop working on the next request (revoked), unless
+    `keep_keys`: then they pass to `actor`, who answers for them from now on (someone who
+    leaves has nobody to pass them to). Returns how many keys were revoked or passed on.
+    """
     if membership.organization_id != organization.pk:
         raise NotAllowed("That person is not in this organization.")
     owners = _lock_owners(organization=organization)
-    membership.refresh_from_db(fields=["role"])
+    # Locked: a key this person is creating meanwhile (_creator_role) is either made first
+    # and revoked below, or refused once the membership is gone.
+    membership.role = (
+        Membership.objects.select_for_update().values_list("role", flat=True).get(pk=membership.pk)
+    )
     if membership.user_id != actor.pk:
         manager = _require_manager(organization=organization, actor=actor)
         if membership.role == Membership.Role.OWNER and manager.role != Membership.Role.OWNER:
@@ -402,7 +476,20 @@ def remove_member(*, organization: Organization, actor: User, membership: Member
             "An organization needs an owner: make someone else an owner before "
             + ("leaving." if membership.user_id == actor.pk else "removing this one.")
         )
+    if keep_keys and membership.user_id == actor.pk:
+        raise NotAllowed("Keys cannot be kept by someone leaving: an owner or admin can keep them.")
+    keys = ApiKey.objects.filter(
+        organization=organization, created_by_id=membership.user_id, revoked_at=None
+    )
+    if keep_keys:
+        handed_over = keys.update(created_by=actor)
+        _bound_keys_to_role(organization=organization, user=actor, role=manager.role)
+    else:
+        handed_over = keys.update(revoked_at=timezone.now())
+    if handed_over:
+        api_key_cache.forget_all()
     membership.delete()
+    return handed_over
 
 
 def revoke_invitation(

@@ -176,35 +176,46 @@ password_reset_confirm = PasswordResetConfirmView.as_view()
 @organization_required
 def api_keys(request):
     organization = request.organization
+    membership = _current_membership(request)
+    allowed_scopes = services.SCOPES_BY_ROLE[membership.role]
+    status = 200
     if request.method == "POST":
-        form = forms.ApiKeyCreateForm(request.POST)
+        form = forms.ApiKeyCreateForm(request.POST, allowed_scopes=allowed_scopes)
         if form.is_valid():
-            new_key = services.create_api_key(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                scopes=form.cleaned_data["scopes"],
-                created_by=request.user,
-            )
-            messages.success(
-                request,
-                f"API key “{new_key.api_key.name}” created. Copy it now: "
-                "it will not be shown again.",
-            )
-            # Rendered straight into this response, never redirected or kept anywhere,
-            # so this page is the only time the secret exists outside the customer's hands.
-            return render(
-                request, "accounts/api_key_created.html", {"new_key": new_key}, status=201
-            )
+            try:
+                new_key = services.create_api_key(
+                    organization=organization,
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    created_by=request.user,
+                )
+            except services.SuspendedOrganization as error:
+                form.add_error(None, str(error))
+                status = 403
+            except (services.ScopeNotAllowed, services.NotAllowed) as error:
+                form.add_error("scopes", str(error))
+            else:
+                messages.success(
+                    request,
+                    f"API key “{new_key.api_key.name}” created. Copy it now: "
+                    "it will not be shown again.",
+                )
+                # Rendered straight into this response, never redirected or kept anywhere,
+                # so this page is the only time the secret exists outside the customer's hands.
+                return render(
+                    request, "accounts/api_key_created.html", {"new_key": new_key}, status=201
+                )
     else:
-        form = forms.ApiKeyCreateForm()
+        form = forms.ApiKeyCreateForm(allowed_scopes=allowed_scopes)
     return render(
         request,
         "accounts/api_keys.html",
         {
             "form": form,
-            "membership": _current_membership(request),
+            "membership": membership,
             "api_keys": selectors.api_keys(organization=organization).select_related("created_by"),
         },
+        status=status,
     )
 
 
@@ -307,22 +318,50 @@ def member_remove(request, membership_id: int):
         return render(
             request,
             "accounts/member_remove.html",
-            {"member": membership, "leaving": leaving},
+            {
+                "member": membership,
+                "leaving": leaving,
+                "key_count": selectors.unrevoked_api_keys_created_by(
+                    organization=request.organization, user=membership.user
+                ).count(),
+                "form": forms.MemberRemoveForm(),
+            },
         )
+    form = forms.MemberRemoveForm(request.POST)
+    keep_keys = form.is_valid() and form.cleaned_data["keep_keys"]
     organization_name = request.organization.name
     try:
-        services.remove_member(
-            organization=request.organization, actor=request.user, membership=membership
+        key_count = services.remove_member(
+            organization=request.organization,
+            actor=request.user,
+            membership=membership,
+            keep_keys=keep_keys,
         )
     except services.TeamError as error:
         messages.error(request, str(error))
         return redirect("accounts:team")
     if leaving:
         request.session.pop(SESSION_KEY, None)
-        messages.success(request, f"You left {organization_name}.")
+        messages.success(request, f"You left {organization_name}{_keys_fate(key_count, 'your')}.")
         return redirect("accounts:dashboard")
-    messages.success(request, f"{membership.user.email} was removed from {organization_name}.")
+    messages.success(
+        request,
+        f"{membership.user.email} was removed from {organization_name}"
+        f"{_keys_fate(key_count, 'their', kept=keep_keys)}.",
+    )
     return redirect("accounts:team")
+
+
+def _keys_fate(count: int, whose: str, *, kept: bool = False) -> str:
+    if not count:
+        return ""
+    one = count == 1
+    fate = (
+        ("is now yours" if one else "are now yours")
+        if kept
+        else ("was" if one else "were") + " revoked"
+    )
+    return f"; {whose} {count} API key{'' if one else 's'} {fate}"
 
 
 @require_POST

@@ -20,6 +20,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
+from accounts.suspension import ensure_active
 from billing import emails, stripe_gateway
 from billing.credit_lots import EXPIRY_PREFIX, lots_for
 from billing.models import (
@@ -432,7 +433,9 @@ def buy_pack(
 
     Credits are not granted here: they arrive with Stripe's `payment_intent.succeeded`
     event. A second call with the same token (a double click) returns the first purchase.
+    A suspended organization buys nothing (SuspendedOrganization).
     """
+    ensure_active(organization, refused="it cannot buy credits")
     purchase, created = PackPurchase.objects.get_or_create(
         token=token, defaults={"organization": organization, "pack": pack, "created_by": user}
     )
@@ -490,8 +493,12 @@ def change_plan(
     current one switched to the plan (Stripe prorates). The organization's plan follows
     Stripe's answer; the period's credits follow the paid invoice's event.
     Raises PlanChangeInProgress while another change of this organization's plan runs
-    (two quick "Subscribe" clicks must not make two subscriptions).
+    (two quick "Subscribe" clicks must not make two subscriptions), SuspendedOrganization
+    for a paid plan while the organization is suspended (moving to Free stops the charges,
+    so it stays open).
     """
+    if plan.is_paid:
+        ensure_active(organization, refused="it cannot subscribe to a paid plan")
     lock = f"billing:plan-change:{organization.pk}"
     if not cache.add(lock, 1, timeout=PLAN_CHANGE_LOCK_SECONDS):
         raise PlanChangeInProgress

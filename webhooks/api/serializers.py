@@ -24,13 +24,18 @@ class EndpointCreateSerializer(serializers.Serializer):
 
 
 class EndpointSerializer(serializers.Serializer):
+    """An endpoint; `secret` is null unless context `reveal_secrets` is true."""
+
     id = serializers.CharField(source="public_id")
     url = serializers.CharField()
     events = serializers.ListField(child=serializers.CharField())
     description = serializers.CharField()
-    secret = serializers.CharField()
+    secret = serializers.SerializerMethodField()
     enabled = serializers.BooleanField()
     created_at = UtcDateTimeField()
+
+    def get_secret(self, endpoint) -> str | None:
+        return endpoint.secret if self.context["reveal_secrets"] else None
 
 
 class EndpointListSerializer(serializers.Serializer):

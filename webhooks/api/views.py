@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from accounts.models import ApiKey
 from common.api.errors import InvalidParameters
-from common.api.views import OrganizationApiView
+from common.api.views import SAFE_METHODS, OrganizationApiView
 from webhooks import selectors, services
 from webhooks.api.serializers import (
     DeliveryListQuerySerializer,
@@ -21,7 +21,19 @@ from webhooks.models import Delivery, WebhookEndpoint
 
 
 class WebhookApiView(OrganizationApiView):
-    required_scope = ApiKey.Scope.WEBHOOKS
+    @property
+    def required_scope(self) -> str:
+        # Any reading key sees endpoints and deliveries, as every member does on the pages;
+        # changing them, and their secrets, take the webhooks scope.
+        api_key = self.request.auth
+        if self.request.method in SAFE_METHODS and not (
+            api_key and api_key.reveals_signing_secrets
+        ):
+            return ApiKey.Scope.READ
+        return ApiKey.Scope.WEBHOOKS
+
+    def secrets_context(self) -> dict:
+        return {"reveal_secrets": self.request.auth.reveals_signing_secrets}
 
     def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint:
         try:
@@ -48,7 +60,8 @@ class WebhookEndpointsApi(WebhookApiView):
     @extend_schema(responses=EndpointListSerializer, operation_id="webhook_endpoints_list")
     def get(self, request):
         endpoints = selectors.endpoints(organization=self.organization)
-        return Response({"data": EndpointSerializer(endpoints, many=True).data})
+        serializer = EndpointSerializer(endpoints, many=True, context=self.secrets_context())
+        return Response({"data": serializer.data})
 
     @extend_schema(
         request=EndpointCreateSerializer,
@@ -61,7 +74,10 @@ class WebhookEndpointsApi(WebhookApiView):
             endpoint = services.create_endpoint(organization=self.organization, **fields)
         except services.InvalidEndpoint as exc:
             raise InvalidParameters(exc.fields) from None
-        return Response(EndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+        return Response(
+            EndpointSerializer(endpoint, context=self.secrets_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class WebhookEndpointDeleteApi(WebhookApiView):
