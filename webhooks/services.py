@@ -84,6 +84,17 @@ class InvalidEndpoint(Exception):
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
 
 
+class EndpointLimitReached(Exception):
+    """The organization already has as many endpoints as its plan allows."""
+
+    def __init__(self, *, organization: Organization, count: int):
+        plan = organization.plan
+        super().__init__(
+            f"The {plan.name} plan allows {plan.max_webhook_endpoints} webhook endpoints and "
+            f"this organization has {count}. Delete one or upgrade the plan to add another."
+        )
+
+
 def check_endpoint_fields(*, url: str, events: list[str] | None) -> dict[str, list[str]]:
     """The problems with an endpoint's URL and event list, by field (empty when none)."""
     problems: dict[str, list[str]] = {}
@@ -111,19 +122,26 @@ def create_endpoint(
     events: list[str] | None = None,
     description: str = "",
 ) -> WebhookEndpoint:
-    """Create an enabled endpoint with a fresh secret, or raise InvalidEndpoint."""
+    """Create an enabled endpoint with a fresh secret, or raise InvalidEndpoint, or
+    EndpointLimitReached when the organization has its plan's `max_webhook_endpoints`."""
     problems = check_endpoint_fields(url=url, events=events)
     if len(description) > 500:
         problems["description"] = ["At most 500 characters."]
     if problems:
         raise InvalidEndpoint(problems)
-    return WebhookEndpoint.objects.create(
-        organization=organization,
-        url=url,
-        description=description,
-        event_types=sorted(set(events or [])),
-        secret=signing.new_secret(),
-    )
+    with transaction.atomic():
+        # The organization's row lock serializes concurrent creations, so none slips past the cap.
+        Organization.objects.select_for_update().only("pk").get(pk=organization.pk)
+        count = WebhookEndpoint.objects.filter(organization=organization).count()
+        if count >= organization.plan.max_webhook_endpoints:
+            raise EndpointLimitReached(organization=organization, count=count)
+        return WebhookEndpoint.objects.create(
+            organization=organization,
+            url=url,
+            description=description,
+            event_types=sorted(set(events or [])),
+            secret=signing.new_secret(),
+        )
 
 
 def delete_endpoint(*, endpoint: WebhookEndpoint) -> None:
