@@ -17,6 +17,8 @@ class Plan(models.Model):
     requests_per_day = models.PositiveIntegerField()
     output_retention_days = models.PositiveIntegerField()
     max_concurrent_jobs = models.PositiveIntegerField()
+    # Each job event fans out to every endpoint: the cap bounds what one event costs to send.
+    max_webhook_endpoints = models.PositiveIntegerField(default=10)
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -42,6 +42,9 @@ class OrganizationApiView(APIView):
     # A POST that creates a job: it uses a slot of the plan's minute and day windows,
     # whatever its outcome (a 400, 402 or 429 too).
     counts_as_submission = False
+    # A POST that changes webhook endpoints or sends deliveries again: it uses a slot of the
+    # organization's webhook-change window (rate_limits.WEBHOOK_CHANGES_PER_MINUTE).
+    counts_as_webhook_change = False
     # POSTs accept Idempotency-Key unless a view opts out.
     idempotent_posts = True
 
@@ -98,6 +101,12 @@ class OrganizationApiView(APIView):
                     f"retry in {window.seconds_left()} seconds.",
                     headers={"Retry-After": str(window.seconds_left())},
                 )
+        elif usage.webhook_changes is not None and usage.webhook_changes.exceeded:
+            raise RateLimitExceeded(
+                f"The limit of {usage.webhook_changes.limit} webhook changes per minute is "
+                f"reached; retry in {usage.webhook_changes.seconds_left()} seconds.",
+                headers={"Retry-After": str(usage.webhook_changes.seconds_left())},
+            )
         elif usage.reads is not None and usage.reads.exceeded:
             raise RateLimitExceeded(
                 f"The limit of {usage.reads.limit} reads per minute for this API key is "
@@ -108,6 +117,10 @@ class OrganizationApiView(APIView):
     def _count(self, request, read_along: str | None) -> rate_limits.Usage | None:
         if request.method == "POST" and self.counts_as_submission:
             return rate_limits.count_submission(request, self.organization, read_along=read_along)
+        if request.method == "POST" and self.counts_as_webhook_change:
+            return rate_limits.count_webhook_change(
+                request, self.organization, read_along=read_along
+            )
         if request.method in SAFE_METHODS:
             return rate_limits.count_read(
                 request, self.organization, request.auth, read_along=read_along

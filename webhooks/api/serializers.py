@@ -40,6 +40,24 @@ class EndpointSerializer(serializers.Serializer):
 
 class EndpointListSerializer(serializers.Serializer):
     data = EndpointSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+ENDPOINT_LIST_LIMIT_MAX, DEFAULT_ENDPOINT_LIST_LIMIT = 100, 20
+
+
+class EndpointListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=ENDPOINT_LIST_LIMIT_MAX,
+        default=DEFAULT_ENDPOINT_LIST_LIMIT,
+        error_messages={
+            "min_value": f"Must be between 1 and {ENDPOINT_LIST_LIMIT_MAX}.",
+            "max_value": f"Must be between 1 and {ENDPOINT_LIST_LIMIT_MAX}.",
+            "invalid": "Must be an integer.",
+        },
+    )
+    cursor = serializers.CharField(required=False)
 
 
 class AttemptSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from common.api.errors import InvalidParameters
+from common.api.errors import InvalidParameters, WebhookEndpointLimitReached
 from common.api.views import SAFE_METHODS, OrganizationApiView
 from webhooks import selectors, services
 from webhooks.api.serializers import (
@@ -12,6 +12,7 @@ from webhooks.api.serializers import (
     DeliveryListSerializer,
     DeliverySerializer,
     EndpointCreateSerializer,
+    EndpointListQuerySerializer,
     EndpointListSerializer,
     EndpointSerializer,
     ResendFailedResultSerializer,
@@ -21,6 +22,9 @@ from webhooks.models import Delivery, WebhookEndpoint
 
 
 class WebhookApiView(OrganizationApiView):
+    # Every POST here creates an endpoint or sends deliveries again.
+    counts_as_webhook_change = True
+
     @property
     def required_scope(self) -> str:
         # Any reading key sees endpoints and deliveries, as every member does on the pages;
@@ -57,11 +61,21 @@ def _parse(serializer_class, data):
 class WebhookEndpointsApi(WebhookApiView):
     """List the organization's endpoints (GET) or add one (POST)."""
 
-    @extend_schema(responses=EndpointListSerializer, operation_id="webhook_endpoints_list")
+    @extend_schema(
+        parameters=[EndpointListQuerySerializer],
+        responses=EndpointListSerializer,
+        operation_id="webhook_endpoints_list",
+    )
     def get(self, request):
-        endpoints = selectors.endpoints(organization=self.organization)
-        serializer = EndpointSerializer(endpoints, many=True, context=self.secrets_context())
-        return Response({"data": serializer.data})
+        query = _parse(EndpointListQuerySerializer, request.query_params)
+        try:
+            page = selectors.endpoint_page(
+                organization=self.organization, limit=query["limit"], cursor=query.get("cursor")
+            )
+        except selectors.InvalidCursor:
+            raise InvalidParameters({"cursor": ["Not a cursor this API returned."]}) from None
+        endpoints = EndpointSerializer(page.endpoints, many=True, context=self.secrets_context())
+        return Response({"data": endpoints.data, "next_cursor": page.next_cursor})
 
     @extend_schema(
         request=EndpointCreateSerializer,
@@ -74,6 +88,8 @@ class WebhookEndpointsApi(WebhookApiView):
             endpoint = services.create_endpoint(organization=self.organization, **fields)
         except services.InvalidEndpoint as exc:
             raise InvalidParameters(exc.fields) from None
+        except services.EndpointLimitReached as exc:
+            raise WebhookEndpointLimitReached(str(exc)) from None
         return Response(
             EndpointSerializer(endpoint, context=self.secrets_context()).data,
             status=status.HTTP_201_CREATED,
