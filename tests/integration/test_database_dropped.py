@@ -9,6 +9,7 @@ from generation.models import Job
 from tests.accounts.factories import OrganizationFactory
 from tests.billing import stripe_payloads as payloads
 from tests.billing.conftest import signed_event_post
+from tests.billing.factories import PackPurchaseFactory
 from tests.generation.factories import ASYNC, customer, headers
 from tests.integration.faults import assert_ledger_consistent, drop_this_database_connection
 
@@ -76,13 +77,9 @@ def test_the_next_request_after_a_dropped_connection_succeeds(client, monkeypatc
 def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retry_applies_once(
     client, settings, monkeypatch
 ):
-    from billing.models import CreditPack
-
     organization = OrganizationFactory(stripe_customer_id="cus_test")
-    pack = CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+    purchase = PackPurchaseFactory(organization=organization, pack__credits=100)
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     real_grant = billing.grant_credits
 
     def grant_then_lose_the_database(**kwargs):
