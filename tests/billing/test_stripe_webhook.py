@@ -143,19 +143,15 @@ def test_stale_signature_is_400(post_event, organization, purchase):
     assert _balance(organization) == 0
 
 
-def test_signature_from_the_future_is_400(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_signature_from_the_future_is_400(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     response = post_event(event, timestamp=int(time.time()) + 400)
     assert response.status_code == 400
     assert _balance(organization) == 0
 
 
-def test_signature_within_the_tolerance_is_accepted(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_signature_within_the_tolerance_is_accepted(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     assert post_event(event, timestamp=int(time.time()) + 60).status_code == 200
 
 

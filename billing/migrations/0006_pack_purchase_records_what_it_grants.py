@@ -16,7 +16,7 @@ def copy_from_pack(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0004_usage_rollups"),
+        ("billing", "0005_plan_max_webhook_endpoints"),
     ]
 
     operations = [
