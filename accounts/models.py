@@ -135,6 +135,13 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        # The sending limits count recent invitations per organization and per address.
+        indexes = [
+            models.Index(fields=["organization", "created_at"], name="invitation_org_recent"),
+            models.Index(fields=["email", "created_at"], name="invitation_email_recent"),
+        ]
+
     def __str__(self):
         return f"Invitation of {self.email} to {self.organization}"
 

@@ -2,10 +2,11 @@
 
 import base64
 import hashlib
+import re
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django.utils.text import slugify
+from django.utils.text import Truncator, slugify
 
 from accounts import api_key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
@@ -220,6 +221,15 @@ def record_api_key_use(api_key: ApiKey) -> None:
 
 INVITATION_MAX_AGE = timedelta(days=7)
 _INVITATION_SALT = "accounts.invitation"
+# Invitations send email from our domain to any address a customer types: bounded so they
+# cannot relay spam, and one address is not mailed again and again.
+INVITATIONS_PER_ORGANIZATION_PER_HOUR = 20
+INVITATIONS_PER_ADDRESS_PER_DAY = 3
+INVITATION_RESEND_COOL_DOWN = timedelta(minutes=10)
+# The organization's name is the customer's free text: it stays out of the subject, and the
+# body shows it shortened and unclickable, so an invitation cannot pose as our own warning.
+INVITATION_SUBJECT = "You have been invited to join an organization on Imagen"
+INVITATION_NAME_LENGTH = 40
 
 
 class TeamError(Exception):
@@ -239,6 +249,14 @@ class AlreadyMember(TeamError):
 
 
 class InvalidInvitation(TeamError):
+    pass
+
+
+class InvitationSentRecently(TeamError):
+    pass
+
+
+class TooManyInvitations(TeamError):
     pass
 
 
@@ -268,19 +286,27 @@ def invitation_url(invitation: Invitation) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+def _inert_text(text: str) -> str:
+    # A zero-width space after each separator of an address keeps mail clients from
+    # turning "evil.example/login" or "https://…" into a link; readers see the same text.
+    return re.sub(r"([./@])", "\\1\u200b", text)
+
+
 def _send_invitation_email(invitation_id: int) -> None:
     invitation = Invitation.objects.select_related("organization", "invited_by").get(
         pk=invitation_id
     )
     context = {
         "invitation": invitation,
-        "organization": invitation.organization,
+        "organization_name": _inert_text(
+            Truncator(invitation.organization.name).chars(INVITATION_NAME_LENGTH)
+        ),
         "invited_by": invitation.invited_by,
         "accept_url": invitation_url(invitation),
         "expires_in_days": INVITATION_MAX_AGE.days,
     }
     message = EmailMultiAlternatives(
-        subject=f"You are invited to join {invitation.organization.name} on Imagen",
+        subject=INVITATION_SUBJECT,
         body=render_to_string("emails/invitation.txt", context),
         to=[invitation.email],
     )
@@ -298,7 +324,10 @@ def invite_member(
 ) -> Invitation:
     """Invite `email` into `organization` and email them a signed link valid for 7 days.
 
-    Inviting an address that already has a pending invitation replaces it (a fresh link).
+    Inviting an address that already has a pending invitation replaces it (a fresh link),
+    unless the last one went out less than 10 minutes ago (InvitationSentRecently). An
+    organization sends at most 20 invitations an hour and an address receives at most 3 a
+    day from all organizations together (TooManyInvitations).
     """
     actor = _require_manager(organization=organization, actor=invited_by)
     if role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER:
@@ -306,7 +335,10 @@ def invite_member(
     email = User.objects.normalize_email(email).lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise AlreadyMember(f"{email} is already a member of {organization.name}.")
+    # Counted under the organization's row lock, so concurrent invitations cannot overrun it.
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
     now = timezone.now()
+    _check_invitation_limits(organization=organization, email=email, now=now)
     Invitation.objects.filter(
         organization=organization, email__iexact=email, accepted_at=None, revoked_at=None
     ).update(revoked_at=now)
@@ -315,6 +347,31 @@ def invite_member(
     )
     transaction.on_commit(partial(_send_invitation_email, invitation.pk))
     return invitation
+
+
+def _check_invitation_limits(*, organization: Organization, email: str, now: datetime) -> None:
+    sent = Invitation.objects
+    if sent.filter(
+        organization=organization, email=email, created_at__gt=now - INVITATION_RESEND_COOL_DOWN
+    ).exists():
+        minutes = int(INVITATION_RESEND_COOL_DOWN.total_seconds() // 60)
+        raise InvitationSentRecently(
+            f"An invitation was sent to {email} recently: it can be sent again "
+            f"{minutes} minutes after the last one."
+        )
+    if (
+        sent.filter(organization=organization, created_at__gt=now - timedelta(hours=1)).count()
+        >= INVITATIONS_PER_ORGANIZATION_PER_HOUR
+    ):
+        raise TooManyInvitations(
+            f"This organization has sent {INVITATIONS_PER_ORGANIZATION_PER_HOUR} invitations "
+            "in the last hour, the most allowed: try again later."
+        )
+    if (
+        sent.filter(email=email, created_at__gt=now - timedelta(days=1)).count()
+        >= INVITATIONS_PER_ADDRESS_PER_DAY
+    ):
+        raise TooManyInvitations(f"{email} cannot be invited again today: try again tomorrow.")
 
 
 def invitation_from_token(token: str) -> Invitation:

@@ -271,6 +271,9 @@ def invite(request):
         except services.NotAllowed as error:
             messages.error(request, str(error))
             return redirect("accounts:team")
+        except services.TooManyInvitations as error:
+            form.add_error(None, str(error))
+            return _team_page(request, invite_form=form, status=429)
         except services.TeamError as error:
             form.add_error(None, str(error))
         else:
