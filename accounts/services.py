@@ -53,17 +53,39 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+class OrganizationLimitReached(Exception):
+    pass
+
+
 @transaction.atomic
 def create_organization(
     *, name: str, owner: User, plan: Plan | None = None, billing_email: str = ""
 ) -> Organization:
-    """Create an organization with `owner` as its owner, on `plan` (Free by default)."""
+    """Create an organization with `owner` as its owner, on `plan` (Free by default).
+
+    A person owns at most MAX_ORGANIZATIONS_PER_USER organizations, or the number staff set
+    for them, else OrganizationLimitReached: each organization has its own rate-limit
+    windows. The first one a person creates is their personal organization, the only one
+    that receives the Free plan's included credits.
+    """
+    # The person's row lock serializes their concurrent creations, so neither the limit nor
+    # the one personal organization can be overrun by a double submit.
+    locked = User.objects.select_for_update().only("max_organizations_override").get(pk=owner.pk)
+    limit = locked.max_organizations_override
+    if limit is None:
+        limit = settings.MAX_ORGANIZATIONS_PER_USER
+    owned = Membership.objects.filter(user=owner, role=Membership.Role.OWNER).count()
+    if owned >= limit:
+        raise OrganizationLimitReached(
+            f"You already own {owned} organizations; one person may own at most {limit}."
+        )
     organization = Organization.objects.create(
         name=name,
         slug=_unique_slug(name),
         plan=plan or billing_services.default_plan(),
         billing_email=billing_email or owner.email,
         webhook_signing_secret=new_webhook_signing_secret(),
+        personal_of=None if Organization.objects.filter(personal_of=owner).exists() else owner,
     )
     Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
     return organization

@@ -405,12 +405,16 @@ def organization_create(request):
     if request.method == "POST":
         form = forms.OrganizationCreateForm(request.POST)
         if form.is_valid():
-            organization = services.create_organization(
-                name=form.cleaned_data["name"], owner=request.user
-            )
-            request.session[SESSION_KEY] = organization.pk
-            messages.success(request, f"Organization “{organization.name}” created.")
-            return redirect("accounts:dashboard")
+            try:
+                organization = services.create_organization(
+                    name=form.cleaned_data["name"], owner=request.user
+                )
+            except services.OrganizationLimitReached as error:
+                form.add_error(None, str(error))
+            else:
+                request.session[SESSION_KEY] = organization.pk
+                messages.success(request, f"Organization “{organization.name}” created.")
+                return redirect("accounts:dashboard")
     else:
         form = forms.OrganizationCreateForm()
     return render(request, "accounts/organization_create.html", {"form": form})
