@@ -2,10 +2,11 @@
 
 import base64
 import hashlib
+import re
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django.utils.text import slugify
+from django.utils.text import Truncator, slugify
 
 from accounts import api_key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
@@ -49,17 +50,39 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+class OrganizationLimitReached(Exception):
+    pass
+
+
 @transaction.atomic
 def create_organization(
     *, name: str, owner: User, plan: Plan | None = None, billing_email: str = ""
 ) -> Organization:
-    """Create an organization with `owner` as its owner, on `plan` (Free by default)."""
+    """Create an organization with `owner` as its owner, on `plan` (Free by default).
+
+    A person owns at most MAX_ORGANIZATIONS_PER_USER organizations, or the number staff set
+    for them, else OrganizationLimitReached: each organization has its own rate-limit
+    windows. The first one a person creates is their personal organization, the only one
+    that receives the Free plan's included credits.
+    """
+    # The person's row lock serializes their concurrent creations, so neither the limit nor
+    # the one personal organization can be overrun by a double submit.
+    locked = User.objects.select_for_update().only("max_organizations_override").get(pk=owner.pk)
+    limit = locked.max_organizations_override
+    if limit is None:
+        limit = settings.MAX_ORGANIZATIONS_PER_USER
+    owned = Membership.objects.filter(user=owner, role=Membership.Role.OWNER).count()
+    if owned >= limit:
+        raise OrganizationLimitReached(
+            f"You already own {owned} organizations; one person may own at most {limit}."
+        )
     organization = Organization.objects.create(
         name=name,
         slug=_unique_slug(name),
         plan=plan or billing_services.default_plan(),
         billing_email=billing_email or owner.email,
         webhook_signing_secret=new_webhook_signing_secret(),
+        personal_of=None if Organization.objects.filter(personal_of=owner).exists() else owner,
     )
     Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
     return organization
@@ -268,6 +291,15 @@ def record_api_key_use(api_key: ApiKey) -> None:
 
 INVITATION_MAX_AGE = timedelta(days=7)
 _INVITATION_SALT = "accounts.invitation"
+# Invitations send email from our domain to any address a customer types: bounded so they
+# cannot relay spam, and one address is not mailed again and again.
+INVITATIONS_PER_ORGANIZATION_PER_HOUR = 20
+INVITATIONS_PER_ADDRESS_PER_DAY = 3
+INVITATION_RESEND_COOL_DOWN = timedelta(minutes=10)
+# The organization's name is the customer's free text: it stays out of the subject, and the
+# body shows it shortened and unclickable, so an invitation cannot pose as our own warning.
+INVITATION_SUBJECT = "You have been invited to join an organization on Imagen"
+INVITATION_NAME_LENGTH = 40
 
 
 class TeamError(Exception):
@@ -287,6 +319,14 @@ class AlreadyMember(TeamError):
 
 
 class InvalidInvitation(TeamError):
+    pass
+
+
+class InvitationSentRecently(TeamError):
+    pass
+
+
+class TooManyInvitations(TeamError):
     pass
 
 
@@ -316,19 +356,27 @@ def invitation_url(invitation: Invitation) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+def _inert_text(text: str) -> str:
+    # A zero-width space after each separator of an address keeps mail clients from
+    # turning "evil.example/login" or "https://…" into a link; readers see the same text.
+    return re.sub(r"([./@])", "\\1\u200b", text)
+
+
 def _send_invitation_email(invitation_id: int) -> None:
     invitation = Invitation.objects.select_related("organization", "invited_by").get(
         pk=invitation_id
     )
     context = {
         "invitation": invitation,
-        "organization": invitation.organization,
+        "organization_name": _inert_text(
+            Truncator(invitation.organization.name).chars(INVITATION_NAME_LENGTH)
+        ),
         "invited_by": invitation.invited_by,
         "accept_url": invitation_url(invitation),
         "expires_in_days": INVITATION_MAX_AGE.days,
     }
     message = EmailMultiAlternatives(
-        subject=f"You are invited to join {invitation.organization.name} on Imagen",
+        subject=INVITATION_SUBJECT,
         body=render_to_string("emails/invitation.txt", context),
         to=[invitation.email],
     )
@@ -346,7 +394,10 @@ def invite_member(
 ) -> Invitation:
     """Invite `email` into `organization` and email them a signed link valid for 7 days.
 
-    Inviting an address that already has a pending invitation replaces it (a fresh link).
+    Inviting an address that already has a pending invitation replaces it (a fresh link),
+    unless the last one went out less than 10 minutes ago (InvitationSentRecently). An
+    organization sends at most 20 invitations an hour and an address receives at most 3 a
+    day from all organizations together (TooManyInvitations).
     """
     actor = _require_manager(organization=organization, actor=invited_by)
     if role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER:
@@ -354,7 +405,10 @@ def invite_member(
     email = User.objects.normalize_email(email).lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise AlreadyMember(f"{email} is already a member of {organization.name}.")
+    # Counted under the organization's row lock, so concurrent invitations cannot overrun it.
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
     now = timezone.now()
+    _check_invitation_limits(organization=organization, email=email, now=now)
     Invitation.objects.filter(
         organization=organization, email__iexact=email, accepted_at=None, revoked_at=None
     ).update(revoked_at=now)
@@ -363,6 +417,31 @@ def invite_member(
     )
     transaction.on_commit(partial(_send_invitation_email, invitation.pk))
     return invitation
+
+
+def _check_invitation_limits(*, organization: Organization, email: str, now: datetime) -> None:
+    sent = Invitation.objects
+    if sent.filter(
+        organization=organization, email=email, created_at__gt=now - INVITATION_RESEND_COOL_DOWN
+    ).exists():
+        minutes = int(INVITATION_RESEND_COOL_DOWN.total_seconds() // 60)
+        raise InvitationSentRecently(
+            f"An invitation was sent to {email} recently: it can be sent again "
+            f"{minutes} minutes after the last one."
+        )
+    if (
+        sent.filter(organization=organization, created_at__gt=now - timedelta(hours=1)).count()
+        >= INVITATIONS_PER_ORGANIZATION_PER_HOUR
+    ):
+        raise TooManyInvitations(
+            f"This organization has sent {INVITATIONS_PER_ORGANIZATION_PER_HOUR} invitations "
+            "in the last hour, the most allowed: try again later."
+        )
+    if (
+        sent.filter(email=email, created_at__gt=now - timedelta(days=1)).count()
+        >= INVITATIONS_PER_ADDRESS_PER_DAY
+    ):
+        raise TooManyInvitations(f"{email} cannot be invited again today: try again tomorrow.")
 
 
 def invitation_from_token(token: str) -> Invitation:

@@ -6,7 +6,7 @@ Views stay thin: parse a form, call one service or selector scoped to
 
 from functools import wraps
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -125,6 +125,14 @@ _per_email = ratelimit(
     group="accounts.log_in.email", key=_submitted_email, rate=LOGIN_RATE_PER_EMAIL, method="POST"
 )
 log_in = _per_ip(_per_email(LogInView.as_view()))
+
+
+@_per_ip
+@_per_email
+def admin_log_in(request):
+    """The admin's log-in page, counted in the same windows as the site's: alternating
+    between the two pages gives no extra guesses."""
+    return admin.site.login(request)
 
 
 class LogOutView(auth_views.LogoutView):
@@ -274,6 +282,9 @@ def invite(request):
         except services.NotAllowed as error:
             messages.error(request, str(error))
             return redirect("accounts:team")
+        except services.TooManyInvitations as error:
+            form.add_error(None, str(error))
+            return _team_page(request, invite_form=form, status=429)
         except services.TeamError as error:
             form.add_error(None, str(error))
         else:
@@ -433,12 +444,16 @@ def organization_create(request):
     if request.method == "POST":
         form = forms.OrganizationCreateForm(request.POST)
         if form.is_valid():
-            organization = services.create_organization(
-                name=form.cleaned_data["name"], owner=request.user
-            )
-            request.session[SESSION_KEY] = organization.pk
-            messages.success(request, f"Organization “{organization.name}” created.")
-            return redirect("accounts:dashboard")
+            try:
+                organization = services.create_organization(
+                    name=form.cleaned_data["name"], owner=request.user
+                )
+            except services.OrganizationLimitReached as error:
+                form.add_error(None, str(error))
+            else:
+                request.session[SESSION_KEY] = organization.pk
+                messages.success(request, f"Organization “{organization.name}” created.")
+                return redirect("accounts:dashboard")
     else:
         form = forms.OrganizationCreateForm()
     return render(request, "accounts/organization_create.html", {"form": form})

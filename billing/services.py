@@ -336,10 +336,16 @@ def _grant_included_credits(*, organization: Organization, period_start: datetim
     )
 
 
-def grant_signup_credits(*, organization: Organization) -> CreditLedgerEntry | None:
-    """Give a new organization on a free plan its first month of included credits."""
+def _receives_free_credits(organization: Organization) -> bool:
+    # Only a person's personal organization: one more organization is no more free credits.
     plan = organization.plan
-    if plan.is_paid or plan.monthly_credits <= 0:
+    return not plan.is_paid and plan.monthly_credits > 0 and organization.personal_of_id is not None
+
+
+def grant_signup_credits(*, organization: Organization) -> CreditLedgerEntry | None:
+    """Give a new personal organization on a free plan its first month of included credits."""
+    plan = organization.plan
+    if not _receives_free_credits(organization):
         return None
     return _grant_included_credits(
         organization=organization, period_start=organization.created_at, plan=plan
@@ -349,13 +355,13 @@ def grant_signup_credits(*, organization: Organization) -> CreditLedgerEntry | N
 def grant_monthly_credits(
     *, organization: Organization, now: datetime | None = None
 ) -> CreditLedgerEntry | None:
-    """On each sign-up anniversary, give a free-plan organization that month's credits.
+    """On each sign-up anniversary, give a personal free-plan organization that month's credits.
 
     Idempotent per organization and period (reference `monthly:<org>:<YYYY-MM>`). The first
     period is granted at sign-up (grant_signup_credits); paid plans get theirs per invoice.
     """
     plan = organization.plan
-    if plan.is_paid or plan.monthly_credits <= 0:
+    if not _receives_free_credits(organization):
         return None
     index, period_start = included_credit_period(
         organization=organization, now=now or timezone.now()

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
+from accounts import views as account_views
 from common import views as common_views
 
 handler400 = "common.views.bad_request"
@@ -21,6 +22,8 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # The split view serves Swagger UI's start-up script as a file: the CSP has no inline scripts.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="api-docs"),
+    # Ahead of the admin's own log-in route: the same URL, with the site's log-in limits.
+    path("admin/login/", account_views.admin_log_in),
     path("admin/", admin.site.urls),
     path("v1/", include(api_v1)),
     # generation serves /v1 and /v2 routes and the signed image URLs.

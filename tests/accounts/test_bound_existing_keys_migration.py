@@ -10,7 +10,7 @@ from tests.accounts.factories import MembershipFactory, OrganizationFactory, Use
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("accounts.migrations.0003_bound_existing_api_keys")
+migration = importlib.import_module("accounts.migrations.0005_bound_existing_api_keys")
 
 
 def _old_key(organization, user, prefix) -> ApiKey:

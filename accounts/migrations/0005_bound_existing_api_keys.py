@@ -33,6 +33,6 @@ def bound_existing_api_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0002_initial")]
+    dependencies = [("accounts", "0004_organization_limits_and_personal_organization")]
 
     operations = [migrations.RunPython(bound_existing_api_keys, migrations.RunPython.noop)]
