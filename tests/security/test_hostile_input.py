@@ -175,6 +175,7 @@ INJECTED_OR_PRIVATE_URLS = [
     "http://127.0.0.1:6379/",
     "http://169.254.169.254/latest/meta-data/",
     "http://[::1]/",
+    "http://[fec0::1]/",  # IPv6 site-local
     "http://2130706433/",  # 127.0.0.1 as one decimal number
     "http://0x7f.0.0.1/",
     "http://10.0.0.8/hook",
