@@ -19,6 +19,7 @@ from accounts.suspension import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.models import CreditPack, Invoice, Plan
 from billing.stripe_gateway import PaymentDeclined, StripeUnavailable
+from common.api.errors import json_error
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ def stripe_webhook(request):
     except stripe_events.InvalidSignature as error:
         logger.warning("Stripe webhook refused: %s", error)
         return HttpResponseBadRequest("Invalid signature")
+    except stripe_events.MalformedEvent as error:
+        logger.warning("Signed Stripe event refused: %s", error)
+        return json_error(400, "bad_request", "Not a Stripe event", str(error))
     applied = stripe_events.apply(event)
     return JsonResponse({"received": True, "replayed": not applied})
 

@@ -28,8 +28,10 @@ urlpatterns = [
     path("v1/", include(api_v1)),
     # generation serves /v1 and /v2 routes and the signed image URLs.
     path("", include("generation.api.urls")),
-    # Every other /v1 or /v2 path is a JSON 404, whatever DEBUG says.
-    re_path(r"^v[12]/", common_views.api_not_found),
+    # Every other /v1 or /v2 path is a JSON 404, whatever DEBUG says. `/v1` itself too:
+    # otherwise APPEND_SLASH would answer it with a redirect (or, for a POST under DEBUG,
+    # an HTML error page).
+    re_path(r"^v[12](?:/|\Z)", common_views.api_not_found),
     path("billing/", include("billing.urls")),
     path("stripe/", include("billing.stripe_urls")),
     path("webhooks/", include("webhooks.urls")),

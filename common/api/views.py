@@ -21,6 +21,17 @@ from common.api.errors import BadRequest, Forbidden, RateLimitExceeded
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def json_object(request) -> dict:
+    """The body of a request that needs one: a JSON object (or a form), else 400 `bad_request`."""
+    # DRF parses no body (no Content-Length) as {}, which would read as "every field missing".
+    if request.stream is None:
+        raise BadRequest("The request body is empty; send a JSON object.")
+    data = request.data
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
 class HasScope(BasePermission):
     def has_permission(self, request, view):
         scope = getattr(view, "required_scope", None)
@@ -61,10 +72,7 @@ class OrganizationApiView(APIView):
 
     def json_object(self) -> dict:
         """The request body, which must be a JSON object (400 `bad_request` otherwise)."""
-        data = self.request.data
-        if not isinstance(data, dict):
-            raise BadRequest("The request body must be a JSON object.")
-        return data
+        return json_object(self.request)
 
     def perform_authentication(self, request):
         # Before the permissions: every authenticated answer (a 403 for a missing scope

@@ -18,13 +18,12 @@ from accounts.models import ApiKey
 from common.api import idempotency
 from common.api.errors import (
     ApiError,
-    BadRequest,
     ContentModerated,
     InvalidParameters,
     NotFound,
     _flatten_validation,
 )
-from common.api.views import OrganizationApiView
+from common.api.views import OrganizationApiView, json_object
 from generation import catalog, limits, selectors, services, waiting
 from generation.api import serializers
 from generation.models import Job
@@ -44,10 +43,7 @@ JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers
 
 
 def _parse(serializer_class, request):
-    data = request.data
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    serializer = serializer_class(data=data)
+    serializer = serializer_class(data=json_object(request))
     if not serializer.is_valid():
         fields = _flatten_validation(serializer.errors)
         dimensions = {"width", "height", "size", "parameters.width", "parameters.height"}

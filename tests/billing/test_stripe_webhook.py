@@ -380,3 +380,48 @@ def test_a_failure_event_marks_the_purchase_failed_with_stripes_reason(post_even
     post_event(payloads.event("payment_intent.payment_failed", intent))
     purchase.refresh_from_db()
     assert (purchase.status, purchase.failure_message) == ("failed", "No funds.")
+
+
+def _malformed(purchase, **changes) -> dict:
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
+    for name, value in changes.items():
+        if value is None:
+            del event[name]
+        else:
+            event[name] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"data": None},
+        {"data": {}},
+        {"data": {"object": "pi_123"}},
+        {"data": ["object"]},
+        {"type": ["payment_intent.succeeded"]},
+        {"id": {"evt": 1}},
+        {"id": "evt_" + "x" * 300},
+        {"type": "customer.subscription.updated", "created": "yesterday"},
+        {"type": "customer.subscription.updated", "created": 10**20},
+    ],
+    ids=[
+        "no-data",
+        "no-object",
+        "object-not-a-dict",
+        "data-not-a-dict",
+        "type-not-a-string",
+        "id-not-a-string",
+        "id-too-long",
+        "created-not-a-number",
+        "created-out-of-range",
+    ],
+)
+def test_a_signed_event_of_the_wrong_shape_is_400_and_applies_nothing(
+    post_event, organization, purchase, changes
+):
+    response = post_event(_malformed(purchase, **changes))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert _balance(organization) == 0
+    assert not StripeEvent.objects.exists()
