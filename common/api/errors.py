@@ -1,11 +1,13 @@
 """The one error shape of every route under /v1 and /v2 (API.md, Conventions).
 
 `{"error": {"code", "message", "details"}}`, plus `fields` for `invalid_parameters`.
-Views raise `ApiError` subclasses; DRF's own exceptions and anything unexpected are
-translated here, so no handler writes the shape by hand.
+Views raise `ApiError` subclasses and services raise refusals (`common.errors.Refused`,
+whose status is the one of the `ApiError` here with the same code); DRF's own exceptions
+and anything unexpected are translated here too, so no handler writes the shape by hand.
 """
 
 import logging
+from functools import cache
 
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
@@ -14,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from common.errors import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +166,29 @@ def _flatten_validation(detail, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+@cache
+def _status_by_code() -> dict[str, int]:
+    return {error.code: error.status_code for error in _subclasses(ApiError)}
+
+
+def _refusal(refused: Refused) -> ApiError:
+    error = ApiError(refused.details, message=refused.message)
+    error.code = refused.code
+    error.status_code = _status_by_code().get(refused.code, status.HTTP_400_BAD_REQUEST)
+    if refused.fields is not None:
+        error.fields = refused.fields
+    return error
+
+
 def _translate(exc: Exception) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, Refused):
+        return _refusal(exc)
     if isinstance(exc, exceptions.ValidationError):
         return InvalidParameters(_flatten_validation(exc.detail))
     if isinstance(exc, exceptions.ParseError):

@@ -2,6 +2,7 @@ import pytest
 from django.urls import path
 
 from common.api.views import OrganizationApiView
+from common.errors import InvalidRequest, Refused
 from tests.accounts.factories import OrganizationFactory, api_key_for, auth_header
 
 pytestmark = pytest.mark.django_db
@@ -19,9 +20,26 @@ class EchoApi(OrganizationApiView):
         return Response(self.json_object())
 
 
+class OutOfCredits(Refused):
+    code = "insufficient_credits"
+    message = "Insufficient credits to complete request"
+
+
+class RefusingApi(OrganizationApiView):
+    refusal: Refused | None = None
+
+    def get(self, request):
+        raise self.refusal
+
+
 urlpatterns = [
     path("v1/test-explode", ExplodingApi.as_view()),
     path("v1/test-echo", EchoApi.as_view()),
+    path("v1/test-out-of-credits", RefusingApi.as_view(refusal=OutOfCredits("Balance 1, cost 4."))),
+    path(
+        "v1/test-invalid",
+        RefusingApi.as_view(refusal=InvalidRequest({"model": ["No such model."]})),
+    ),
 ]
 
 
@@ -125,3 +143,20 @@ def test_a_route_with_a_trailing_slash_answers_the_json_contract(client, setting
     client.raise_request_exception = False
     response = getattr(client, method)(path, **auth_header(api_key_for(OrganizationFactory())))
     _assert_error(response, 404, "not_found")
+
+
+@pytest.mark.urls("tests.common.test_error_contract")
+def test_a_refusal_answers_with_the_status_of_its_code(client):
+    response = client.get(
+        "/v1/test-out-of-credits", **auth_header(api_key_for(OrganizationFactory()))
+    )
+    error = _assert_error(response, 402, "insufficient_credits")
+    assert error["message"] == "Insufficient credits to complete request"
+    assert error["details"] == "Balance 1, cost 4."
+
+
+@pytest.mark.urls("tests.common.test_error_contract")
+def test_an_invalid_request_names_its_fields(client):
+    response = client.get("/v1/test-invalid", **auth_header(api_key_for(OrganizationFactory())))
+    error = _assert_error(response, 400, "invalid_parameters")
+    assert error["fields"] == {"model": ["No such model."]}
