@@ -56,9 +56,18 @@ class ApiKeyCreateForm(PageForm):
     scopes = forms.MultipleChoiceField(
         label="Scopes",
         choices=ApiKey.Scope.choices,
-        initial=list(ApiKey.Scope.values),
         widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "invalid_choice": "%(value)s is not a scope your role can give a key; "
+            "ask an owner or admin."
+        },
     )
+
+    def __init__(self, *args, allowed_scopes: tuple[str, ...], **kwargs):
+        super().__init__(*args, **kwargs)
+        scopes = self.fields["scopes"]
+        scopes.choices = [choice for choice in ApiKey.Scope.choices if choice[0] in allowed_scopes]
+        scopes.initial = list(allowed_scopes)
 
 
 class InviteForm(PageForm):
@@ -70,6 +79,12 @@ class InviteForm(PageForm):
 
 class RoleForm(PageForm):
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
+
+
+class MemberRemoveForm(PageForm):
+    keep_keys = forms.BooleanField(
+        label="Keep their API keys working: they become yours", required=False
+    )
 
 
 class OrganizationCreateForm(PageForm):

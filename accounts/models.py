@@ -31,6 +31,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    max_organizations_override = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many organizations this person may own; empty: the site's limit.",
+    )
 
     objects = UserManager()
 
@@ -63,6 +68,15 @@ class Organization(models.Model):
     low_credit_threshold = models.PositiveIntegerField(default=10)
     webhook_signing_secret = models.CharField(max_length=100)
     stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # The first organization a person creates is their personal one; only it receives the
+    # Free plan's included credits, however many organizations they go on to create.
+    personal_of = models.OneToOneField(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="personal_organization",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -135,6 +149,13 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        # The sending limits count recent invitations per organization and per address.
+        indexes = [
+            models.Index(fields=["organization", "created_at"], name="invitation_org_recent"),
+            models.Index(fields=["email", "created_at"], name="invitation_email_recent"),
+        ]
+
     def __str__(self):
         return f"Invitation of {self.email} to {self.organization}"
 
@@ -172,3 +193,9 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (
             self.expires_at is None or self.expires_at > timezone.now()
         )
+
+    @property
+    def reveals_signing_secrets(self) -> bool:
+        """Signing secrets go to keys that manage webhooks, as the pages show them to
+        those who manage webhooks only."""
+        return self.Scope.WEBHOOKS in self.scopes

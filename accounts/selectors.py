@@ -15,6 +15,10 @@ def api_keys(*, organization: Organization):
     return ApiKey.objects.filter(organization=organization).order_by("-created_at")
 
 
+def unrevoked_api_keys_created_by(*, organization: Organization, user: User):
+    return api_keys(organization=organization).filter(created_by=user, revoked_at=None)
+
+
 def api_key(*, organization: Organization, key_id: int) -> ApiKey:
     return ApiKey.objects.get(organization=organization, pk=key_id)
 

@@ -2,10 +2,11 @@
 
 import base64
 import hashlib
+import re
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -16,10 +17,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django.utils.text import slugify
+from django.utils.text import Truncator, slugify
 
 from accounts import api_key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
+from accounts.suspension import SuspendedOrganization, ensure_active
 from billing import services as billing_services
 from billing.models import Plan
 
@@ -30,10 +32,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 class InvalidApiKey(Exception):
     """The key is malformed, unknown, revoked or expired (all look the same to a caller)."""
-
-
-class SuspendedOrganization(Exception):
-    pass
 
 
 class EmailAlreadyRegistered(Exception):
@@ -52,17 +50,39 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+class OrganizationLimitReached(Exception):
+    pass
+
+
 @transaction.atomic
 def create_organization(
     *, name: str, owner: User, plan: Plan | None = None, billing_email: str = ""
 ) -> Organization:
-    """Create an organization with `owner` as its owner, on `plan` (Free by default)."""
+    """Create an organization with `owner` as its owner, on `plan` (Free by default).
+
+    A person owns at most MAX_ORGANIZATIONS_PER_USER organizations, or the number staff set
+    for them, else OrganizationLimitReached: each organization has its own rate-limit
+    windows. The first one a person creates is their personal organization, the only one
+    that receives the Free plan's included credits.
+    """
+    # The person's row lock serializes their concurrent creations, so neither the limit nor
+    # the one personal organization can be overrun by a double submit.
+    locked = User.objects.select_for_update().only("max_organizations_override").get(pk=owner.pk)
+    limit = locked.max_organizations_override
+    if limit is None:
+        limit = settings.MAX_ORGANIZATIONS_PER_USER
+    owned = Membership.objects.filter(user=owner, role=Membership.Role.OWNER).count()
+    if owned >= limit:
+        raise OrganizationLimitReached(
+            f"You already own {owned} organizations; one person may own at most {limit}."
+        )
     organization = Organization.objects.create(
         name=name,
         slug=_unique_slug(name),
         plan=plan or billing_services.default_plan(),
         billing_email=billing_email or owner.email,
         webhook_signing_secret=new_webhook_signing_secret(),
+        personal_of=None if Organization.objects.filter(personal_of=owner).exists() else owner,
     )
     Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
     return organization
@@ -104,6 +124,44 @@ class NewApiKey:
     secret: str  # the full key, shown once and never stored
 
 
+# A key may do no more than its creator may do on the pages, where members neither manage
+# webhook endpoints nor see signing secrets.
+SCOPES_BY_ROLE = {
+    Membership.Role.OWNER: tuple(ApiKey.Scope.values),
+    Membership.Role.ADMIN: tuple(ApiKey.Scope.values),
+    Membership.Role.MEMBER: (ApiKey.Scope.GENERATE, ApiKey.Scope.READ),
+}
+
+
+class ScopeNotAllowed(Exception):
+    """A scope above the creator's role was asked for; the message names it."""
+
+
+def _creator_role(*, organization: Organization, user: User) -> str:
+    # Locked, so that a demotion or removal running at the same time either comes first
+    # (and is seen here) or waits for this key and then bounds or revokes it too.
+    role = (
+        Membership.objects.select_for_update()
+        .filter(organization=organization, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        raise NotAllowed(f"Only members of {organization.name} can create its API keys.")
+    return role
+
+
+def _refuse_scopes_above_role(*, role: str, scopes: list[str]) -> None:
+    refused = [scope for scope in scopes if scope not in SCOPES_BY_ROLE[role]]
+    if refused:
+        names = " and ".join(refused)
+        raise ScopeNotAllowed(
+            f"{Membership.Role(role).label}s cannot give a key the {names} "
+            f"scope{'s' if len(refused) > 1 else ''}; ask an owner or admin."
+        )
+
+
+@transaction.atomic
 def create_api_key(
     *,
     organization: Organization,
@@ -112,7 +170,20 @@ def create_api_key(
     scopes: list[str] | None = None,
     expires_at=None,
 ) -> NewApiKey:
-    """Create a key; the returned secret is the only copy there will ever be."""
+    """Create a key; the returned secret is the only copy there will ever be.
+
+    A person's key carries at most their role's scopes (SCOPES_BY_ROLE), all of those when
+    `scopes` is None; asking for more raises ScopeNotAllowed, and someone outside the
+    organization gets NotAllowed. A key made by no one (provisioning) may carry every scope.
+    A suspended organization gets no new key (SuspendedOrganization).
+    """
+    ensure_active(organization, refused="it cannot create API keys")
+    if created_by is None:
+        allowed = tuple(ApiKey.Scope.values)
+    else:
+        role = _creator_role(organization=organization, user=created_by)
+        _refuse_scopes_above_role(role=role, scopes=scopes or [])
+        allowed = SCOPES_BY_ROLE[role]
     secret = secrets.token_urlsafe(32)
     for _ in range(5):
         prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
@@ -123,7 +194,7 @@ def create_api_key(
                     name=name,
                     prefix=prefix,
                     secret_hash=_hash_secret(secret),
-                    scopes=scopes if scopes is not None else list(ApiKey.Scope.values),
+                    scopes=list(scopes if scopes is not None else allowed),
                     created_by=created_by,
                     expires_at=expires_at,
                 )
@@ -220,6 +291,15 @@ def record_api_key_use(api_key: ApiKey) -> None:
 
 INVITATION_MAX_AGE = timedelta(days=7)
 _INVITATION_SALT = "accounts.invitation"
+# Invitations send email from our domain to any address a customer types: bounded so they
+# cannot relay spam, and one address is not mailed again and again.
+INVITATIONS_PER_ORGANIZATION_PER_HOUR = 20
+INVITATIONS_PER_ADDRESS_PER_DAY = 3
+INVITATION_RESEND_COOL_DOWN = timedelta(minutes=10)
+# The organization's name is the customer's free text: it stays out of the subject, and the
+# body shows it shortened and unclickable, so an invitation cannot pose as our own warning.
+INVITATION_SUBJECT = "You have been invited to join an organization on Imagen"
+INVITATION_NAME_LENGTH = 40
 
 
 class TeamError(Exception):
@@ -239,6 +319,14 @@ class AlreadyMember(TeamError):
 
 
 class InvalidInvitation(TeamError):
+    pass
+
+
+class InvitationSentRecently(TeamError):
+    pass
+
+
+class TooManyInvitations(TeamError):
     pass
 
 
@@ -268,19 +356,27 @@ def invitation_url(invitation: Invitation) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+def _inert_text(text: str) -> str:
+    # A zero-width space after each separator of an address keeps mail clients from
+    # turning "evil.example/login" or "https://…" into a link; readers see the same text.
+    return re.sub(r"([./@])", "\\1\u200b", text)
+
+
 def _send_invitation_email(invitation_id: int) -> None:
     invitation = Invitation.objects.select_related("organization", "invited_by").get(
         pk=invitation_id
     )
     context = {
         "invitation": invitation,
-        "organization": invitation.organization,
+        "organization_name": _inert_text(
+            Truncator(invitation.organization.name).chars(INVITATION_NAME_LENGTH)
+        ),
         "invited_by": invitation.invited_by,
         "accept_url": invitation_url(invitation),
         "expires_in_days": INVITATION_MAX_AGE.days,
     }
     message = EmailMultiAlternatives(
-        subject=f"You are invited to join {invitation.organization.name} on Imagen",
+        subject=INVITATION_SUBJECT,
         body=render_to_string("emails/invitation.txt", context),
         to=[invitation.email],
     )
@@ -298,7 +394,10 @@ def invite_member(
 ) -> Invitation:
     """Invite `email` into `organization` and email them a signed link valid for 7 days.
 
-    Inviting an address that already has a pending invitation replaces it (a fresh link).
+    Inviting an address that already has a pending invitation replaces it (a fresh link),
+    unless the last one went out less than 10 minutes ago (InvitationSentRecently). An
+    organization sends at most 20 invitations an hour and an address receives at most 3 a
+    day from all organizations together (TooManyInvitations).
     """
     actor = _require_manager(organization=organization, actor=invited_by)
     if role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER:
@@ -306,7 +405,10 @@ def invite_member(
     email = User.objects.normalize_email(email).lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise AlreadyMember(f"{email} is already a member of {organization.name}.")
+    # Counted under the organization's row lock, so concurrent invitations cannot overrun it.
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
     now = timezone.now()
+    _check_invitation_limits(organization=organization, email=email, now=now)
     Invitation.objects.filter(
         organization=organization, email__iexact=email, accepted_at=None, revoked_at=None
     ).update(revoked_at=now)
@@ -315,6 +417,31 @@ def invite_member(
     )
     transaction.on_commit(partial(_send_invitation_email, invitation.pk))
     return invitation
+
+
+def _check_invitation_limits(*, organization: Organization, email: str, now: datetime) -> None:
+    sent = Invitation.objects
+    if sent.filter(
+        organization=organization, email=email, created_at__gt=now - INVITATION_RESEND_COOL_DOWN
+    ).exists():
+        minutes = int(INVITATION_RESEND_COOL_DOWN.total_seconds() // 60)
+        raise InvitationSentRecently(
+            f"An invitation was sent to {email} recently: it can be sent again "
+            f"{minutes} minutes after the last one."
+        )
+    if (
+        sent.filter(organization=organization, created_at__gt=now - timedelta(hours=1)).count()
+        >= INVITATIONS_PER_ORGANIZATION_PER_HOUR
+    ):
+        raise TooManyInvitations(
+            f"This organization has sent {INVITATIONS_PER_ORGANIZATION_PER_HOUR} invitations "
+            "in the last hour, the most allowed: try again later."
+        )
+    if (
+        sent.filter(email=email, created_at__gt=now - timedelta(days=1)).count()
+        >= INVITATIONS_PER_ADDRESS_PER_DAY
+    ):
+        raise TooManyInvitations(f"{email} cannot be invited again today: try again tomorrow.")
 
 
 def invitation_from_token(token: str) -> Invitation:
@@ -383,16 +510,42 @@ def change_role(
     if membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])
+        _bound_keys_to_role(organization=organization, user=membership.user, role=role)
     return membership
 
 
+def _bound_keys_to_role(*, organization: Organization, user: User, role: str) -> None:
+    """Take from the keys `user` created in `organization` every scope `role` lacks."""
+    allowed = SCOPES_BY_ROLE[role]
+    narrowed = []
+    for api_key in ApiKey.objects.filter(organization=organization, created_by=user):
+        scopes = [scope for scope in api_key.scopes if scope in allowed]
+        if scopes != api_key.scopes:
+            api_key.scopes = scopes
+            narrowed.append(api_key)
+    if narrowed:
+        ApiKey.objects.bulk_update(narrowed, ["scopes"])
+        api_key_cache.forget_all()
+
+
 @transaction.atomic
-def remove_member(*, organization: Organization, actor: User, membership: Membership) -> None:
-    """Remove `membership`; anyone may leave, owners and admins remove others."""
+def remove_member(
+    *, organization: Organization, actor: User, membership: Membership, keep_keys: bool = False
+) -> int:
+    """Remove `membership`; anyone may leave, owners and admins remove others.
+
+    The API keys the person created stop working on the next request (revoked), unless
+    `keep_keys`: then they pass to `actor`, who answers for them from now on (someone who
+    leaves has nobody to pass them to). Returns how many keys were revoked or passed on.
+    """
     if membership.organization_id != organization.pk:
         raise NotAllowed("That person is not in this organization.")
     owners = _lock_owners(organization=organization)
-    membership.refresh_from_db(fields=["role"])
+    # Locked: a key this person is creating meanwhile (_creator_role) is either made first
+    # and revoked below, or refused once the membership is gone.
+    membership.role = (
+        Membership.objects.select_for_update().values_list("role", flat=True).get(pk=membership.pk)
+    )
     if membership.user_id != actor.pk:
         manager = _require_manager(organization=organization, actor=actor)
         if membership.role == Membership.Role.OWNER and manager.role != Membership.Role.OWNER:
@@ -402,7 +555,20 @@ def remove_member(*, organization: Organization, actor: User, membership: Member
             "An organization needs an owner: make someone else an owner before "
             + ("leaving." if membership.user_id == actor.pk else "removing this one.")
         )
+    if keep_keys and membership.user_id == actor.pk:
+        raise NotAllowed("Keys cannot be kept by someone leaving: an owner or admin can keep them.")
+    keys = ApiKey.objects.filter(
+        organization=organization, created_by_id=membership.user_id, revoked_at=None
+    )
+    if keep_keys:
+        handed_over = keys.update(created_by=actor)
+        _bound_keys_to_role(organization=organization, user=actor, role=manager.role)
+    else:
+        handed_over = keys.update(revoked_at=timezone.now())
+    if handed_over:
+        api_key_cache.forget_all()
     membership.delete()
+    return handed_over
 
 
 def revoke_invitation(

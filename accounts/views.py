@@ -6,7 +6,7 @@ Views stay thin: parse a form, call one service or selector scoped to
 
 from functools import wraps
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -127,6 +127,14 @@ _per_email = ratelimit(
 log_in = _per_ip(_per_email(LogInView.as_view()))
 
 
+@_per_ip
+@_per_email
+def admin_log_in(request):
+    """The admin's log-in page, counted in the same windows as the site's: alternating
+    between the two pages gives no extra guesses."""
+    return admin.site.login(request)
+
+
 class LogOutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
@@ -176,35 +184,46 @@ password_reset_confirm = PasswordResetConfirmView.as_view()
 @organization_required
 def api_keys(request):
     organization = request.organization
+    membership = _current_membership(request)
+    allowed_scopes = services.SCOPES_BY_ROLE[membership.role]
+    status = 200
     if request.method == "POST":
-        form = forms.ApiKeyCreateForm(request.POST)
+        form = forms.ApiKeyCreateForm(request.POST, allowed_scopes=allowed_scopes)
         if form.is_valid():
-            new_key = services.create_api_key(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                scopes=form.cleaned_data["scopes"],
-                created_by=request.user,
-            )
-            messages.success(
-                request,
-                f"API key “{new_key.api_key.name}” created. Copy it now: "
-                "it will not be shown again.",
-            )
-            # Rendered straight into this response, never redirected or kept anywhere,
-            # so this page is the only time the secret exists outside the customer's hands.
-            return render(
-                request, "accounts/api_key_created.html", {"new_key": new_key}, status=201
-            )
+            try:
+                new_key = services.create_api_key(
+                    organization=organization,
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    created_by=request.user,
+                )
+            except services.SuspendedOrganization as error:
+                form.add_error(None, str(error))
+                status = 403
+            except (services.ScopeNotAllowed, services.NotAllowed) as error:
+                form.add_error("scopes", str(error))
+            else:
+                messages.success(
+                    request,
+                    f"API key “{new_key.api_key.name}” created. Copy it now: "
+                    "it will not be shown again.",
+                )
+                # Rendered straight into this response, never redirected or kept anywhere,
+                # so this page is the only time the secret exists outside the customer's hands.
+                return render(
+                    request, "accounts/api_key_created.html", {"new_key": new_key}, status=201
+                )
     else:
-        form = forms.ApiKeyCreateForm()
+        form = forms.ApiKeyCreateForm(allowed_scopes=allowed_scopes)
     return render(
         request,
         "accounts/api_keys.html",
         {
             "form": form,
-            "membership": _current_membership(request),
+            "membership": membership,
             "api_keys": selectors.api_keys(organization=organization).select_related("created_by"),
         },
+        status=status,
     )
 
 
@@ -263,6 +282,9 @@ def invite(request):
         except services.NotAllowed as error:
             messages.error(request, str(error))
             return redirect("accounts:team")
+        except services.TooManyInvitations as error:
+            form.add_error(None, str(error))
+            return _team_page(request, invite_form=form, status=429)
         except services.TeamError as error:
             form.add_error(None, str(error))
         else:
@@ -307,22 +329,50 @@ def member_remove(request, membership_id: int):
         return render(
             request,
             "accounts/member_remove.html",
-            {"member": membership, "leaving": leaving},
+            {
+                "member": membership,
+                "leaving": leaving,
+                "key_count": selectors.unrevoked_api_keys_created_by(
+                    organization=request.organization, user=membership.user
+                ).count(),
+                "form": forms.MemberRemoveForm(),
+            },
         )
+    form = forms.MemberRemoveForm(request.POST)
+    keep_keys = form.is_valid() and form.cleaned_data["keep_keys"]
     organization_name = request.organization.name
     try:
-        services.remove_member(
-            organization=request.organization, actor=request.user, membership=membership
+        key_count = services.remove_member(
+            organization=request.organization,
+            actor=request.user,
+            membership=membership,
+            keep_keys=keep_keys,
         )
     except services.TeamError as error:
         messages.error(request, str(error))
         return redirect("accounts:team")
     if leaving:
         request.session.pop(SESSION_KEY, None)
-        messages.success(request, f"You left {organization_name}.")
+        messages.success(request, f"You left {organization_name}{_keys_fate(key_count, 'your')}.")
         return redirect("accounts:dashboard")
-    messages.success(request, f"{membership.user.email} was removed from {organization_name}.")
+    messages.success(
+        request,
+        f"{membership.user.email} was removed from {organization_name}"
+        f"{_keys_fate(key_count, 'their', kept=keep_keys)}.",
+    )
     return redirect("accounts:team")
+
+
+def _keys_fate(count: int, whose: str, *, kept: bool = False) -> str:
+    if not count:
+        return ""
+    one = count == 1
+    fate = (
+        ("is now yours" if one else "are now yours")
+        if kept
+        else ("was" if one else "were") + " revoked"
+    )
+    return f"; {whose} {count} API key{'' if one else 's'} {fate}"
 
 
 @require_POST
@@ -394,12 +444,16 @@ def organization_create(request):
     if request.method == "POST":
         form = forms.OrganizationCreateForm(request.POST)
         if form.is_valid():
-            organization = services.create_organization(
-                name=form.cleaned_data["name"], owner=request.user
-            )
-            request.session[SESSION_KEY] = organization.pk
-            messages.success(request, f"Organization “{organization.name}” created.")
-            return redirect("accounts:dashboard")
+            try:
+                organization = services.create_organization(
+                    name=form.cleaned_data["name"], owner=request.user
+                )
+            except services.OrganizationLimitReached as error:
+                form.add_error(None, str(error))
+            else:
+                request.session[SESSION_KEY] = organization.pk
+                messages.success(request, f"Organization “{organization.name}” created.")
+                return redirect("accounts:dashboard")
     else:
         form = forms.OrganizationCreateForm()
     return render(request, "accounts/organization_create.html", {"form": form})

@@ -1,12 +1,12 @@
-"""Drive the product side by side with the bare baseline (../shared/baseline) with wrk.
+"""Drive the product side by side with the bare baseline (bench/baseline) with wrk.
 
     python bench/compare.py                  # 3 alternating rounds, -c 16, -d 10 s
     python bench/compare.py --rounds 5 -d 15 # anything after is passed to bench.py
     python bench/compare.py --ledger-rows 1000000   # the tenant starts with that much history
 
 What it does:
-  1. copies ../shared/baseline to var/baseline (shared/ is read-only; its setup.sh makes a
-     venv, installs wrk, PostgreSQL and Redis if missing and seeds the bare app);
+  1. copies bench/baseline to var/baseline (its setup.sh makes a venv and results there,
+     installs wrk, PostgreSQL and Redis if missing and seeds the bare app);
   2. prepares the product on PostgreSQL (database `imagen_bench`) and Redis (db 8):
      migrate, one Enterprise tenant with 10^12 credits and limits far above the load, one
      completed job to read;
@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_BASELINE = (ROOT / ".." / "shared" / "baseline").resolve()
+VENDORED_BASELINE = ROOT / "bench" / "baseline"
 BASELINE = ROOT / "var" / "baseline"
 PORT = 19100
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -233,13 +233,11 @@ def main(argv: list[str]) -> int:
     if BASELINE.exists():
         shutil.rmtree(BASELINE / "bare", ignore_errors=True)
     shutil.copytree(
-        SHARED_BASELINE,
+        VENDORED_BASELINE,
         BASELINE,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(".venv", "results"),
     )
-    for path in BASELINE.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)
     product = prepare_product()
     if options.ledger_rows:
         add_ledger_history(options.ledger_rows, product["organization"])

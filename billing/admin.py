@@ -75,8 +75,19 @@ class StripeEventAdmin(ReadOnlyAdmin):
 
 @admin.register(PackPurchase)
 class PackPurchaseAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "organization", "pack", "status", "stripe_payment_intent_id")
+    list_display = (
+        "created_at",
+        "organization",
+        "pack",
+        "credits",
+        "amount_cents",
+        "currency",
+        "status",
+        "stripe_payment_intent_id",
+    )
     list_filter = ("status",)
+    search_fields = ("stripe_payment_intent_id", "token", "organization__name")
+    list_select_related = ("organization", "pack")
 
 
 @admin.register(Subscription)

@@ -17,6 +17,8 @@ class Plan(models.Model):
     requests_per_day = models.PositiveIntegerField()
     output_retention_days = models.PositiveIntegerField()
     max_concurrent_jobs = models.PositiveIntegerField()
+    # Each job event fans out to every endpoint: the cap bounds what one event costs to send.
+    max_webhook_endpoints = models.PositiveIntegerField(default=10)
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -111,7 +113,12 @@ class StripeEvent(models.Model):
 
 
 class PackPurchase(models.Model):
-    """One click on "Buy": its token keys the PaymentIntent so a double click makes one."""
+    """One purchase of a pack, recorded before its PaymentIntent exists.
+
+    Its token keys the PaymentIntent so a double click makes one. What the purchase grants
+    and costs is fixed here when it starts: Stripe's event for its PaymentIntent grants these
+    credits, and only for this amount and currency, whatever the event's metadata says.
+    """
 
     class Status(models.TextChoices):
         STARTED = "started", "Started"
@@ -125,7 +132,10 @@ class PackPurchase(models.Model):
     )
     pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="+")
     token = models.CharField(max_length=64, unique=True)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    credits = models.PositiveIntegerField()
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     failure_message = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
@@ -135,6 +145,14 @@ class PackPurchase(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # An event names a PaymentIntent: it must lead to one purchase, never two.
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~Q(stripe_payment_intent_id=""),
+                name="one_purchase_per_payment_intent",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.pack} for {self.organization} ({self.status})"

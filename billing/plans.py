@@ -11,6 +11,7 @@ PLANS = {
         "requests_per_day": 100,
         "output_retention_days": 1,
         "max_concurrent_jobs": 2,
+        "max_webhook_endpoints": 10,
         "sort_order": 0,
     },
     "pro": {
@@ -21,6 +22,7 @@ PLANS = {
         "requests_per_day": 10_000,
         "output_retention_days": 30,
         "max_concurrent_jobs": 10,
+        "max_webhook_endpoints": 50,
         "sort_order": 1,
     },
     "enterprise": {
@@ -31,6 +33,7 @@ PLANS = {
         "requests_per_day": 100_000,
         "output_retention_days": 90,
         "max_concurrent_jobs": 50,
+        "max_webhook_endpoints": 500,
         "sort_order": 2,
     },
 }

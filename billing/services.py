@@ -9,6 +9,7 @@ idempotent on its reference, and when the balance would go negative, so credits 
 be spent twice.
 """
 
+import logging
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
+from accounts.suspension import ensure_active
 from billing import emails, stripe_gateway
 from billing.credit_lots import EXPIRY_PREFIX, lots_for
 from billing.models import (
@@ -36,6 +38,8 @@ from billing.stripe_gateway import plan_price_id
 from common import db
 from webhooks import services as webhooks
 from webhooks.models import EventType
+
+logger = logging.getLogger(__name__)
 
 Kind = CreditLedgerEntry.Kind
 
@@ -332,10 +336,16 @@ def _grant_included_credits(*, organization: Organization, period_start: datetim
     )
 
 
-def grant_signup_credits(*, organization: Organization) -> CreditLedgerEntry | None:
-    """Give a new organization on a free plan its first month of included credits."""
+def _receives_free_credits(organization: Organization) -> bool:
+    # Only a person's personal organization: one more organization is no more free credits.
     plan = organization.plan
-    if plan.is_paid or plan.monthly_credits <= 0:
+    return not plan.is_paid and plan.monthly_credits > 0 and organization.personal_of_id is not None
+
+
+def grant_signup_credits(*, organization: Organization) -> CreditLedgerEntry | None:
+    """Give a new personal organization on a free plan its first month of included credits."""
+    plan = organization.plan
+    if not _receives_free_credits(organization):
         return None
     return _grant_included_credits(
         organization=organization, period_start=organization.created_at, plan=plan
@@ -345,13 +355,13 @@ def grant_signup_credits(*, organization: Organization) -> CreditLedgerEntry | N
 def grant_monthly_credits(
     *, organization: Organization, now: datetime | None = None
 ) -> CreditLedgerEntry | None:
-    """On each sign-up anniversary, give a free-plan organization that month's credits.
+    """On each sign-up anniversary, give a personal free-plan organization that month's credits.
 
     Idempotent per organization and period (reference `monthly:<org>:<YYYY-MM>`). The first
     period is granted at sign-up (grant_signup_credits); paid plans get theirs per invoice.
     """
     plan = organization.plan
-    if plan.is_paid or plan.monthly_credits <= 0:
+    if not _receives_free_credits(organization):
         return None
     index, period_start = included_credit_period(
         organization=organization, now=now or timezone.now()
@@ -428,13 +438,23 @@ def buy_pack(
     setup_intent_id: str,
     user: User | None = None,
 ) -> PackCheckout:
-    """Charge the card saved by `setup_intent_id` for `pack`; one PaymentIntent per `token`.
+    """Charge the card saved by `setup_intent_id` for `pack`; one purchase per `token`.
 
     Credits are not granted here: they arrive with Stripe's `payment_intent.succeeded`
     event. A second call with the same token (a double click) returns the first purchase.
+    A suspended organization buys nothing (SuspendedOrganization).
     """
+    ensure_active(organization, refused="it cannot buy credits")
     purchase, created = PackPurchase.objects.get_or_create(
-        token=token, defaults={"organization": organization, "pack": pack, "created_by": user}
+        token=token,
+        defaults={
+            "organization": organization,
+            "pack": pack,
+            "credits": pack.credits,
+            "amount_cents": pack.price_cents,
+            "currency": pack.currency,
+            "created_by": user,
+        },
     )
     if purchase.organization_id != organization.pk or purchase.pack_id != pack.pk:
         raise ValueError("This purchase token belongs to another purchase")
@@ -442,34 +462,58 @@ def buy_pack(
         return PackCheckout(purchase=purchase)
     try:
         customer_id = ensure_stripe_customer(organization=organization)
-        payment = stripe_gateway.pay_for_pack(
-            organization=organization,
-            customer_id=customer_id,
-            payment_method_id=_owned_payment_method(
-                organization=organization, setup_intent_id=setup_intent_id
-            ),
-            pack=pack,
-            purchase_token=token,
+        payment_method_id = _owned_payment_method(
+            organization=organization, setup_intent_id=setup_intent_id
         )
     except (stripe_gateway.PaymentDeclined, stripe_gateway.StripeUnavailable) as error:
-        purchase.status = PackPurchase.Status.FAILED
-        purchase.failure_message = str(error)[:500]
-        purchase.save(update_fields=["status", "failure_message"])
+        _fail_purchase(purchase=purchase, error=error)
+        raise
+    payment = charge_pack_purchase(
+        purchase=purchase, customer_id=customer_id, payment_method_id=payment_method_id
+    )
+    requires_action = purchase.status == PackPurchase.Status.REQUIRES_ACTION
+    return PackCheckout(
+        purchase=purchase, client_secret=payment.client_secret if requires_action else ""
+    )
+
+
+def charge_pack_purchase(
+    *, purchase: PackPurchase, customer_id: str, payment_method_id: str
+) -> stripe_gateway.PackPayment:
+    """Create the purchase's PaymentIntent, record its id, then confirm it.
+
+    The one place a pack's PaymentIntent is made. Its id is stored before any money moves,
+    so that Stripe's events find their purchase and an event for any other PaymentIntent
+    can be refused (apply_pack_payment). Call it outside a transaction: the id must be
+    committed before the charge. Raises PaymentDeclined or StripeUnavailable, and the
+    purchase is then failed with the reason.
+    """
+    try:
+        payment = stripe_gateway.create_pack_payment(
+            purchase=purchase, customer_id=customer_id, payment_method_id=payment_method_id
+        )
+        purchase.stripe_payment_intent_id = payment.id
+        purchase.save(update_fields=["stripe_payment_intent_id"])
+        payment = stripe_gateway.confirm_pack_payment(purchase=purchase)
+    except (stripe_gateway.PaymentDeclined, stripe_gateway.StripeUnavailable) as error:
+        _fail_purchase(purchase=purchase, error=error)
         raise
     status = {
         "succeeded": PackPurchase.Status.PROCESSING,  # until the event says so
         "requires_action": PackPurchase.Status.REQUIRES_ACTION,
     }.get(payment.status, PackPurchase.Status.PROCESSING)
-    PackPurchase.objects.filter(pk=purchase.pk).update(stripe_payment_intent_id=payment.id)
     # Stripe's event may have been applied already; its outcome is not overwritten.
     PackPurchase.objects.filter(pk=purchase.pk, status=PackPurchase.Status.STARTED).update(
         status=status
     )
     purchase.refresh_from_db()
-    requires_action = purchase.status == PackPurchase.Status.REQUIRES_ACTION
-    return PackCheckout(
-        purchase=purchase, client_secret=payment.client_secret if requires_action else ""
-    )
+    return payment
+
+
+def _fail_purchase(*, purchase: PackPurchase, error: Exception) -> None:
+    purchase.status = PackPurchase.Status.FAILED
+    purchase.failure_message = str(error)[:500]
+    purchase.save(update_fields=["status", "failure_message"])
 
 
 # Longer than any Stripe call takes; if the process dies, the lock lapses by itself.
@@ -490,8 +534,12 @@ def change_plan(
     current one switched to the plan (Stripe prorates). The organization's plan follows
     Stripe's answer; the period's credits follow the paid invoice's event.
     Raises PlanChangeInProgress while another change of this organization's plan runs
-    (two quick "Subscribe" clicks must not make two subscriptions).
+    (two quick "Subscribe" clicks must not make two subscriptions), SuspendedOrganization
+    for a paid plan while the organization is suspended (moving to Free stops the charges,
+    so it stays open).
     """
+    if plan.is_paid:
+        ensure_active(organization, refused="it cannot subscribe to a paid plan")
     lock = f"billing:plan-change:{organization.pk}"
     if not cache.add(lock, 1, timeout=PLAN_CHANGE_LOCK_SECONDS):
         raise PlanChangeInProgress
@@ -703,37 +751,76 @@ def _create_invoice(**fields) -> Invoice:
 
 
 def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
-    """A pack's PaymentIntent succeeded: grant its credits and issue its invoice, once."""
-    metadata = payment_intent.get("metadata") or {}
-    if not metadata.get("pack") or not metadata.get("organization"):
-        return None  # not a pack (a subscription invoice's payment, for instance)
-    organization = Organization.objects.filter(public_id=metadata["organization"]).first()
-    pack = CreditPack.objects.filter(pk=metadata["pack"]).first()
-    if organization is None or pack is None:
-        return None
-    existing = Invoice.objects.filter(stripe_payment_intent_id=payment_intent["id"]).first()
-    if existing is not None:
-        return existing
-    credits = int(metadata.get("credits") or pack.credits)
-    amount = int(payment_intent.get("amount_received") or payment_intent["amount"])
+    """A PaymentIntent succeeded: grant its purchase's credits and issue the invoice, once.
+
+    What is granted is what the purchase recorded when it created this PaymentIntent, never
+    what the event's metadata says, and only if the event's amount and currency are the
+    purchase's. An event for a PaymentIntent no purchase created, or with another amount or
+    currency, grants nothing and is logged as a warning; the caller still acknowledges it,
+    since Stripe would only deliver the same event again. Events for a PaymentIntent
+    already paid (one delivered twice under two event ids) return its invoice.
+    """
+    with transaction.atomic():
+        # A second event for the same PaymentIntent waits here, then finds it paid.
+        purchase = (
+            PackPurchase.objects.select_for_update(of=("self",))
+            .select_related("organization", "pack")
+            .filter(stripe_payment_intent_id=payment_intent["id"])
+            .first()
+        )
+        if purchase is None:
+            if (payment_intent.get("metadata") or {}).get("pack"):
+                logger.warning(
+                    "Stripe PaymentIntent %s claims to pay for a pack, but no purchase created "
+                    "it: nothing granted",
+                    payment_intent["id"],
+                )
+            return None
+        if purchase.status == PackPurchase.Status.SUCCEEDED:
+            return Invoice.objects.filter(stripe_payment_intent_id=payment_intent["id"]).first()
+        if not _pays_for(payment_intent=payment_intent, purchase=purchase):
+            logger.warning(
+                "Stripe PaymentIntent %s paid %s %s (received %s), purchase %s costs %s %s: "
+                "nothing granted",
+                payment_intent["id"],
+                payment_intent.get("amount"),
+                payment_intent.get("currency"),
+                payment_intent.get("amount_received"),
+                purchase.pk,
+                purchase.amount_cents,
+                purchase.currency,
+            )
+            return None
+        return _complete_purchase(purchase=purchase)
+
+
+def _pays_for(*, payment_intent: dict, purchase: PackPurchase) -> bool:
+    amount = payment_intent.get("amount")
+    # localstripe's PaymentIntents carry no amount_received; Stripe's always do.
+    received = payment_intent.get("amount_received", amount)
+    currency = str(payment_intent.get("currency") or "").lower()
+    return amount == received == purchase.amount_cents and currency == purchase.currency.lower()
+
+
+def _complete_purchase(*, purchase: PackPurchase) -> Invoice:
+    pack_name = purchase.pack.name
     grant_credits(
-        organization=organization,
-        amount=credits,
-        reference=f"stripe:payment_intent:{payment_intent['id']}",
+        organization=purchase.organization,
+        amount=purchase.credits,
+        reference=f"stripe:payment_intent:{purchase.stripe_payment_intent_id}",
         kind=Kind.PURCHASE,
-        memo=f"{pack.name} credit pack",
+        memo=f"{pack_name} credit pack",
     )
-    _purchase_of(payment_intent).update(
-        status=PackPurchase.Status.SUCCEEDED,
-        failure_message="",
-        stripe_payment_intent_id=payment_intent["id"],
-    )
+    purchase.status = PackPurchase.Status.SUCCEEDED
+    purchase.failure_message = ""
+    purchase.save(update_fields=["status", "failure_message"])
+    amount = purchase.amount_cents
     return _invoice_created(
-        organization=organization,
+        organization=purchase.organization,
         kind=Invoice.Kind.PACK,
         lines=[
             {
-                "description": f"{pack.name} credit pack ({credits:,} credits)",
+                "description": f"{pack_name} credit pack ({purchase.credits:,} credits)",
                 "quantity": 1,
                 "unit_amount": amount,
                 "amount": amount,
@@ -742,24 +829,17 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
         subtotal=amount,
         total=amount,
         amount_paid=amount,
-        currency=payment_intent.get("currency", pack.currency),
-        credits_added=credits,
-        stripe_payment_intent_id=payment_intent["id"],
+        currency=purchase.currency,
+        credits_added=purchase.credits,
+        stripe_payment_intent_id=purchase.stripe_payment_intent_id,
     )
-
-
-def _purchase_of(payment_intent: dict):
-    # By the click's token, which the PaymentIntent carries: its event can arrive before
-    # buy_pack has stored the PaymentIntent's id.
-    token = (payment_intent.get("metadata") or {}).get("purchase")
-    if token:
-        return PackPurchase.objects.filter(token=token)
-    return PackPurchase.objects.filter(stripe_payment_intent_id=payment_intent["id"])
 
 
 def record_pack_payment_failure(*, payment_intent: dict) -> None:
     error = payment_intent.get("last_payment_error") or {}
-    _purchase_of(payment_intent).exclude(status=PackPurchase.Status.SUCCEEDED).update(
+    PackPurchase.objects.filter(stripe_payment_intent_id=payment_intent["id"]).exclude(
+        status=PackPurchase.Status.SUCCEEDED
+    ).update(
         status=PackPurchase.Status.FAILED,
         failure_message=(error.get("message") or "The payment failed.")[:500],
     )

@@ -28,6 +28,15 @@ class InvalidSignature(Exception):
     """Missing, malformed, wrong or stale Stripe-Signature."""
 
 
+class MalformedEvent(Exception):
+    """A correctly signed payload that is not shaped like a Stripe event."""
+
+
+_ID_MAX_LENGTH = StripeEvent._meta.get_field("event_id").max_length
+_TYPE_MAX_LENGTH = StripeEvent._meta.get_field("type").max_length
+_LAST_TIMESTAMP = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+
+
 def _payment_intent_succeeded(obj: dict, event: dict) -> None:
     services.apply_pack_payment(payment_intent=obj)
 
@@ -83,8 +92,25 @@ def verify(payload: bytes, signature: str | None) -> dict:
     # would outlive the tolerance by however far ahead it is.
     if _signed_at(signature) > time.time() + TOLERANCE_SECONDS:
         raise InvalidSignature("Timestamp outside the tolerance zone")
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
-        raise InvalidSignature("Not a Stripe event")
+    return _checked(event)
+
+
+def _text(value, max_length: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= max_length
+
+
+def _checked(event) -> dict:
+    """`event` if it holds what recording and dispatching read, else raise MalformedEvent."""
+    if not isinstance(event, dict):
+        raise MalformedEvent("The payload is not a JSON object")
+    if not _text(event.get("id"), _ID_MAX_LENGTH) or not _text(event.get("type"), _TYPE_MAX_LENGTH):
+        raise MalformedEvent("The event has no usable id or type")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEvent("The event has no data.object")
+    created = event.get("created")
+    if created is not None and (type(created) is not int or not 0 <= created <= _LAST_TIMESTAMP):
+        raise MalformedEvent("The event's created is not a unix timestamp")
     return event
 
 

@@ -2,7 +2,7 @@
 
 Only calls both real Stripe and localstripe (the embedded default, `STRIPE_API_BASE`)
 understand are used: Customers, SetupIntents (the browser saves the card with Stripe.js),
-PaymentIntents created and confirmed with that card, Plans (which real Stripe also accepts
+PaymentIntents created with that card and then confirmed, Plans (which real Stripe also accepts
 wherever a Price is expected) and Subscriptions with `items[].plan`. Every create carries
 an idempotency key, so a retried call never makes a second object on Stripe.
 Everything returned is a plain dict, the shape webhook events carry too.
@@ -15,7 +15,7 @@ import stripe
 from django.conf import settings
 
 from accounts.models import Organization
-from billing.models import CreditPack, Plan
+from billing.models import CreditPack, PackPurchase, Plan
 
 
 class PaymentDeclined(Exception):
@@ -102,36 +102,45 @@ class PackPayment:
     client_secret: str
 
 
-def pay_for_pack(
-    *,
-    organization: Organization,
-    customer_id: str,
-    payment_method_id: str,
-    pack: CreditPack,
-    purchase_token: str,
-) -> PackPayment:
-    """Create and confirm the pack's PaymentIntent; raise PaymentDeclined with Stripe's reason."""
-    intent = _call(
-        client().v1.payment_intents.create,
-        params={
-            "amount": pack.price_cents,
-            "currency": pack.currency,
-            "customer": customer_id,
-            "payment_method": payment_method_id,
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "metadata": {
-                "organization": str(organization.public_id),
-                "pack": str(pack.pk),
-                "credits": str(pack.credits),
-                "purchase": purchase_token,
-            },
-        },
-        options={"idempotency_key": f"pack:{purchase_token}"},
-    )
+def _pack_payment(intent: dict) -> PackPayment:
     return PackPayment(
         id=intent["id"], status=intent["status"], client_secret=intent["client_secret"]
     )
+
+
+def create_pack_payment(
+    *, purchase: PackPurchase, customer_id: str, payment_method_id: str
+) -> PackPayment:
+    """Create, unconfirmed, the PaymentIntent for what `purchase` records it costs."""
+    intent = _call(
+        client().v1.payment_intents.create,
+        params={
+            "amount": purchase.amount_cents,
+            "currency": purchase.currency,
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "payment_method_types": ["card"],
+            # For people reading the payment on Stripe; nothing is granted from it.
+            "metadata": {
+                "organization": str(purchase.organization.public_id),
+                "pack": str(purchase.pack_id),
+                "credits": str(purchase.credits),
+                "purchase": purchase.token,
+            },
+        },
+        options={"idempotency_key": f"pack:{purchase.token}"},
+    )
+    return _pack_payment(intent)
+
+
+def confirm_pack_payment(*, purchase: PackPurchase) -> PackPayment:
+    """Charge the purchase's PaymentIntent; raise PaymentDeclined with Stripe's reason."""
+    intent = _call(
+        client().v1.payment_intents.confirm,
+        purchase.stripe_payment_intent_id,
+        options={"idempotency_key": f"pack-confirm:{purchase.token}"},
+    )
+    return _pack_payment(intent)
 
 
 def set_default_payment_method(*, customer_id: str, payment_method_id: str) -> None:

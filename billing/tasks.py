@@ -23,10 +23,10 @@ def expire_credits() -> int:
 
 @shared_task
 def grant_monthly_credits() -> None:
-    """Give every free-plan organization whose sign-up anniversary has come its month's credits."""
+    """Give every personal free-plan organization whose anniversary has come its month's credits."""
     now = timezone.now()
     organizations = Organization.objects.filter(
-        plan__monthly_price_cents=0, plan__monthly_credits__gt=0
+        plan__monthly_price_cents=0, plan__monthly_credits__gt=0, personal_of__isnull=False
     ).select_related("plan")
     for organization in organizations.iterator():
         services.grant_monthly_credits(organization=organization, now=now)

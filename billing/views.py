@@ -15,9 +15,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
+from accounts.suspension import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.models import CreditPack, Invoice, Plan
 from billing.stripe_gateway import PaymentDeclined, StripeUnavailable
+from common.api.errors import json_error
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ def stripe_webhook(request):
     except stripe_events.InvalidSignature as error:
         logger.warning("Stripe webhook refused: %s", error)
         return HttpResponseBadRequest("Invalid signature")
+    except stripe_events.MalformedEvent as error:
+        logger.warning("Signed Stripe event refused: %s", error)
+        return json_error(400, "bad_request", "Not a Stripe event", str(error))
     applied = stripe_events.apply(event)
     return JsonResponse({"received": True, "replayed": not applied})
 
@@ -109,6 +114,8 @@ def buy_pack(request, pack_id: int):
             setup_intent_id=setup_intent,
             user=request.user,
         )
+    except SuspendedOrganization as error:
+        return _json_error(str(error), status=403)
     except PaymentDeclined as error:
         return _json_error(error.message)
     except StripeUnavailable as error:
@@ -141,6 +148,11 @@ def change_plan(request):
             setup_intent_id=request.POST.get("setup_intent", ""),
             user=request.user,
         )
+    except SuspendedOrganization as error:
+        if wants_json:
+            return _json_error(str(error), status=403)
+        messages.error(request, str(error))
+        return redirect("billing:overview")
     except services.PlanChangeInProgress:
         message = "Your plan is already being changed. Wait a moment and reload the page."
         if wants_json:

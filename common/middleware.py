@@ -11,11 +11,12 @@ from common.api.errors import json_error
 
 _request_id = contextvars.ContextVar("request_id", default="-")
 
+API_ROOTS = ("/v1", "/v2")
 API_PREFIXES = ("/v1/", "/v2/")
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIXES)
+    return path in API_ROOTS or path.startswith(API_PREFIXES)
 
 
 class RequestIdMiddleware:

@@ -96,6 +96,9 @@ def is_public_address(address: str) -> bool:
         or ip.is_multicast
         or ip.is_unspecified
         or ip.is_reserved
+        # Site-local (fec0::/10) is deprecated, so ipaddress counts it as global, but some
+        # networks still route it internally.
+        or getattr(ip, "is_site_local", False)
     ):
         return False
     # is_global also rules out shared (100.64/10) and other special-purpose ranges.

@@ -5,6 +5,7 @@ from accounts.forms import PageForm
 from generation import catalog, limits
 from generation.models import Job
 
+POSITIVE_INTEGER_MAX = 2_147_483_647
 SIZES = ("512x512", "768x768", "1024x1024", "1024x768", "768x1024", "1536x1024", "1024x1536")
 
 
@@ -115,6 +116,8 @@ class SettingsForm(PageForm):
     low_credit_threshold = forms.IntegerField(
         label="Low-credit threshold",
         min_value=0,
+        # The column is a PositiveIntegerField: PostgreSQL's integer holds no more.
+        max_value=POSITIVE_INTEGER_MAX,
         help_text="We warn you when your balance falls below this many credits.",
     )
     output_retention_days = forms.IntegerField(label="Output retention (days)", min_value=1)

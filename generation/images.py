@@ -60,8 +60,22 @@ def _too_large_message() -> str:
     return f"The image must be at most {limits.INPUT_IMAGE_MAX_BYTES // (1024 * 1024)} MB."
 
 
+def check_pixel_count(width: int, height: int) -> None:
+    """Raise InvalidImage for an image with more pixels than any input may have."""
+    if width * height > limits.INPUT_IMAGE_MAX_PIXELS:
+        raise InvalidImage(
+            f"The image has {width} x {height} pixels; at most "
+            f"{limits.INPUT_IMAGE_MAX_PIXELS:,} pixels (e.g. 4096 x 4096) are accepted."
+        )
+
+
 def read_image(data: bytes) -> InputImage:
-    """Check that `data` is a PNG, JPEG or WebP of at most 10 MB and read its size."""
+    """Check that `data` is a whole PNG, JPEG or WebP within the limits and read its size.
+
+    The limits are checked from the header first, so an image that would be too costly to
+    decode never is; then the image is decoded in full, so corrupt or missing image data is
+    refused here rather than in the worker, after credits were reserved.
+    """
     if len(data) > limits.INPUT_IMAGE_MAX_BYTES:
         raise InvalidImage(_too_large_message())
     if not data:
@@ -70,11 +84,20 @@ def read_image(data: bytes) -> InputImage:
         with Image.open(io.BytesIO(data)) as image:
             image_format = image.format
             width, height = image.size
+            if image_format not in limits.INPUT_IMAGE_FORMATS:
+                raise InvalidImage(
+                    f"{image_format} images are not accepted; send PNG, JPEG or WebP."
+                )
+            check_pixel_count(width, height)
             image.verify()
+        # verify() checks the structure (chunk CRCs) without decoding; it leaves the image
+        # unusable, so decoding the pixels needs a second open.
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except InvalidImage:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise InvalidImage("The file is not a readable PNG, JPEG or WebP image.") from None
-    if image_format not in limits.INPUT_IMAGE_FORMATS:
-        raise InvalidImage(f"{image_format} images are not accepted; send PNG, JPEG or WebP.")
     return InputImage(data=data, format=image_format, width=width, height=height)
 
 

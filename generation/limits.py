@@ -14,6 +14,10 @@ TASKS_NUM_IMAGES_MAX = 6
 STRENGTH_MIN, STRENGTH_MAX, DEFAULT_STRENGTH = 0.0, 1.0, 0.75
 INPUT_IMAGE_MAX_BYTES = 10 * 1024 * 1024
 INPUT_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+# 16 megapixels (4,096 x 4,096): twice the largest output side. Decoding costs memory by
+# the pixel, whatever the file's size (a 140 KB PNG can claim 144 megapixels), so
+# submission and the worker both refuse more, from the header, before decoding.
+INPUT_IMAGE_MAX_PIXELS = 4096 * 4096
 STYLES = ("realistic", "artistic", "anime", "fantasy", "cyberpunk", "vintage")
 # One credit buys up to one megapixel (1,048,576 pixels) per image.
 MEGAPIXEL = 1_048_576

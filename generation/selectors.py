@@ -110,7 +110,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, job_id = json.loads(raw)
         return datetime.fromisoformat(created_at), uuid.UUID(job_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    # RecursionError: a forged cursor can hold JSON nested deeper than the decoder goes.
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidCursor(cursor) from None
 
 

@@ -21,10 +21,12 @@ from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from accounts.models import ApiKey, Organization
+from accounts.suspension import SuspendedOrganization, ensure_active
 from billing import services as billing
 from common import db
 from common.api.errors import (
     ContentModerated,
+    Forbidden,
     InvalidParameters,
     JobNotCancelable,
     PaymentRequired,
@@ -157,11 +159,16 @@ def submit_job(
 ) -> Job:
     """Accept a generation request: check it, reserve its cost, create the job, enqueue it.
 
-    Raises InvalidParameters (unknown model), ContentModerated (prompt refused),
-    PaymentRequired (balance below the cost) or ServiceUnavailable (queue down); in every
-    case nothing is charged and no job exists. Rate limits are counted before parsing by
-    the API view (a malformed request uses a slot too).
+    Raises Forbidden (organization suspended), InvalidParameters (unknown model),
+    ContentModerated (prompt refused), PaymentRequired (balance below the cost) or
+    ServiceUnavailable (queue down); in every case nothing is charged and no job exists.
+    Rate limits are counted before parsing by the API view (a malformed request uses a
+    slot too).
     """
+    try:
+        ensure_active(organization, refused="it cannot generate images")
+    except SuspendedOrganization as exc:
+        raise Forbidden(str(exc), message="Organization suspended") from None
     model = _resolve_model(request)
     moderate_prompt(organization=organization, request=request, api_key=api_key)
     cost = request_cost(

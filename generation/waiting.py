@@ -13,17 +13,34 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from generation import limits
 
 KEY_PREFIX = "job-done:"
 # A wake-up nobody collects (an async job) disappears on its own.
 KEY_TTL_SECONDS = 300
 POLL_SECONDS = 0.05
+# How long past its own timeout a BLPOP's reply may take before the socket gives up.
+REPLY_GRACE_SECONDS = 5
 
 
 @cache
-def _redis() -> redis.Redis:
-    # No socket timeout: BLPOP itself bounds the wait.
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=2)
+
+
+@cache
+def _blocking_client(url: str, longest_wait: float) -> redis.Redis:
+    # redis-py's default read timeout (5 s) would cut every longer BLPOP short. No retries
+    # either: a wait that fails answers with the job at once rather than starting over.
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=longest_wait + REPLY_GRACE_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def _wakeup_dir() -> Path:
@@ -36,7 +53,7 @@ def notify_job_finished(job_id) -> None:
     """Tell whoever waits for this job that it has finished (called on commit)."""
     if settings.REDIS_URL:
         key = f"{KEY_PREFIX}{job_id}"
-        pipe = _redis().pipeline(transaction=False)
+        pipe = _client(settings.REDIS_URL).pipeline(transaction=False)
         pipe.rpush(key, 1)
         pipe.expire(key, KEY_TTL_SECONDS)
         pipe.execute()
@@ -45,11 +62,16 @@ def notify_job_finished(job_id) -> None:
 
 
 def wait_for_job(job_id, timeout: float) -> bool:
-    """Block up to `timeout` seconds for the job to finish; True if it did."""
+    """Block up to `timeout` seconds for the job to finish; True if it did.
+
+    Raises redis errors when Redis fails during the wait.
+    """
     if timeout <= 0:
         return False
     if settings.REDIS_URL:
-        return _redis().blpop([f"{KEY_PREFIX}{job_id}"], timeout=timeout) is not None
+        longest_wait = max(settings.JOB_WAIT_SECONDS, limits.WAIT_MAX_SECONDS)
+        client = _blocking_client(settings.REDIS_URL, longest_wait)
+        return client.blpop([f"{KEY_PREFIX}{job_id}"], timeout=timeout) is not None
     marker = _wakeup_dir() / str(job_id)
     deadline = time.monotonic() + timeout
     while True:

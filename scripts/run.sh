@@ -30,10 +30,10 @@ trap stop_all INT TERM EXIT
 
 .venv/bin/python manage.py migrate --noinput >var/log/migrate.log
 
-.venv/bin/localstripe --port "$STRIPE_PORT" >var/log/localstripe.log 2>&1 &
+.venv/bin/python scripts/localstripe_loopback.py --port "$STRIPE_PORT" >var/log/localstripe.log 2>&1 &
 pids+=($!)
 
-.venv/bin/celery -A config worker --beat -Q celery,webhooks --loglevel INFO --concurrency 2 \
+.venv/bin/celery -A config worker --beat -Q celery,webhooks,webhooks_retry --loglevel INFO --concurrency 2 \
   --schedule var/celerybeat-schedule >var/log/worker.log 2>&1 &
 pids+=($!)
 

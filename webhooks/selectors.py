@@ -1,6 +1,12 @@
 """Reads of webhook data, always scoped to an organization: another one's ids are not found."""
 
-from django.db.models import Prefetch
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Prefetch, Q
 
 from accounts.models import Organization
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
@@ -8,6 +14,44 @@ from webhooks.models import Attempt, Delivery, WebhookEndpoint
 
 def endpoints(*, organization: Organization):
     return WebhookEndpoint.objects.filter(organization=organization).order_by("-created_at")
+
+
+class InvalidCursor(Exception):
+    """The cursor is not one a page of endpoints returned."""
+
+
+@dataclass(frozen=True)
+class EndpointPage:
+    endpoints: list[WebhookEndpoint]
+    next_cursor: str | None
+
+
+def _encode_cursor(endpoint: WebhookEndpoint) -> str:
+    raw = json.dumps([endpoint.created_at.isoformat(), endpoint.public_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, public_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(public_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidCursor(cursor) from None
+
+
+def endpoint_page(*, organization: Organization, limit: int, cursor: str | None) -> EndpointPage:
+    """The organization's endpoints, newest first, `limit` per page (keyset pagination)."""
+    endpoints = WebhookEndpoint.objects.filter(organization=organization)
+    if cursor:
+        created_at, public_id = _decode_cursor(cursor)
+        endpoints = endpoints.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, public_id__lt=public_id)
+        )
+    page = list(endpoints.order_by("-created_at", "-public_id")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    return EndpointPage(endpoints=page, next_cursor=_encode_cursor(page[-1]) if has_more else None)
 
 
 def endpoint(*, organization: Organization, endpoint_id: str) -> WebhookEndpoint:

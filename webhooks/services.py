@@ -4,6 +4,14 @@ An event is written in the caller's transaction together with one Delivery per t
 and the deliveries are enqueued only once that transaction commits: a rolled-back change
 sends nothing. A committed delivery is never lost: if its enqueue fails, the periodic
 `send_due_deliveries` finds it still pending and due.
+
+Deliveries travel in two lanes, so one organization's failing receivers never take the
+turns of everyone's healthy ones: the `webhooks` queue carries only first attempts to
+targets not known to be failing; every retry (scheduled, manual or resent) and every
+delivery to an endpoint in a failing run goes to `webhooks_retry`. A worker consuming both
+takes from them in turn, so a backlog of failing attempts costs a fresh delivery at most
+one turn per worker slot; the sweep sends at most `SWEEP_BATCH_PER_ORGANIZATION` of one
+organization's deliveries per pass.
 """
 
 import email.utils
@@ -18,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max, Window
+from django.db.models.functions import RowNumber
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -54,6 +63,9 @@ MAX_COUNTDOWN = timedelta(minutes=5)
 # A pending delivery this far past due was not enqueued (or its worker died): send it.
 SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_BATCH = 1000
+SWEEP_BATCH_PER_ORGANIZATION = 100
+FRESH_QUEUE = "webhooks"
+RETRY_QUEUE = "webhooks_retry"
 RESPONSE_BODY_LOG_BYTES = 1024
 DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
 SECRET_ROTATION_OVERLAP = timedelta(hours=24)
@@ -84,6 +96,17 @@ class InvalidEndpoint(Exception):
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
 
 
+class EndpointLimitReached(Exception):
+    """The organization already has as many endpoints as its plan allows."""
+
+    def __init__(self, *, organization: Organization, count: int):
+        plan = organization.plan
+        super().__init__(
+            f"The {plan.name} plan allows {plan.max_webhook_endpoints} webhook endpoints and "
+            f"this organization has {count}. Delete one or upgrade the plan to add another."
+        )
+
+
 def check_endpoint_fields(*, url: str, events: list[str] | None) -> dict[str, list[str]]:
     """The problems with an endpoint's URL and event list, by field (empty when none)."""
     problems: dict[str, list[str]] = {}
@@ -111,19 +134,26 @@ def create_endpoint(
     events: list[str] | None = None,
     description: str = "",
 ) -> WebhookEndpoint:
-    """Create an enabled endpoint with a fresh secret, or raise InvalidEndpoint."""
+    """Create an enabled endpoint with a fresh secret, or raise InvalidEndpoint, or
+    EndpointLimitReached when the organization has its plan's `max_webhook_endpoints`."""
     problems = check_endpoint_fields(url=url, events=events)
     if len(description) > 500:
         problems["description"] = ["At most 500 characters."]
     if problems:
         raise InvalidEndpoint(problems)
-    return WebhookEndpoint.objects.create(
-        organization=organization,
-        url=url,
-        description=description,
-        event_types=sorted(set(events or [])),
-        secret=signing.new_secret(),
-    )
+    with transaction.atomic():
+        # The organization's row lock serializes concurrent creations, so none slips past the cap.
+        Organization.objects.select_for_update().only("pk").get(pk=organization.pk)
+        count = WebhookEndpoint.objects.filter(organization=organization).count()
+        if count >= organization.plan.max_webhook_endpoints:
+            raise EndpointLimitReached(organization=organization, count=count)
+        return WebhookEndpoint.objects.create(
+            organization=organization,
+            url=url,
+            description=description,
+            event_types=sorted(set(events or [])),
+            secret=signing.new_secret(),
+        )
 
 
 def delete_endpoint(*, endpoint: WebhookEndpoint) -> None:
@@ -156,18 +186,36 @@ def disable_endpoint(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     return endpoint
 
 
-def _enqueue_on_commit(delivery_ids: list[int]) -> None:
-    if delivery_ids:
+def _queue_for(*, attempt_count: int, endpoint_failing: bool) -> str:
+    return RETRY_QUEUE if attempt_count or endpoint_failing else FRESH_QUEUE
+
+
+def _queued(deliveries: list[Delivery]) -> list[tuple[int, str]]:
+    return [
+        (
+            delivery.pk,
+            _queue_for(
+                attempt_count=delivery.attempt_count,
+                endpoint_failing=bool(delivery.endpoint_id and delivery.endpoint.failing_since),
+            ),
+        )
+        for delivery in deliveries
+    ]
+
+
+def _enqueue_on_commit(queued: list[tuple[int, str]]) -> None:
+    if queued:
         # robust: a broker outage must not turn a committed change into an error; the
         # sweep sends what could not be enqueued.
-        transaction.on_commit(lambda: _enqueue(delivery_ids), robust=True)
+        transaction.on_commit(lambda: _enqueue(queued), robust=True)
 
 
-def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
+def _enqueue(queued: list[tuple[int, str]], countdown: float | None = None) -> None:
+    """Send each (delivery id, queue) to its worker lane."""
     from webhooks.tasks import deliver_webhook
 
-    for delivery_id in delivery_ids:
-        deliver_webhook.apply_async(args=[delivery_id], countdown=countdown)
+    for delivery_id, queue in queued:
+        deliver_webhook.apply_async(args=[delivery_id], countdown=countdown, queue=queue)
 
 
 def _create_event(*, organization: Organization, event_type: str, data: dict, job_id) -> Event:
@@ -242,8 +290,8 @@ def emit_event(
             )
         created = Delivery.objects.bulk_create(deliveries)
         if any(d.pk is None for d in created):  # backends that cannot return ids
-            created = list(Delivery.objects.filter(event=event))
-        _enqueue_on_commit([d.pk for d in created])
+            created = list(Delivery.objects.filter(event=event).select_related("endpoint"))
+        _enqueue_on_commit(_queued(created))
     return event
 
 
@@ -264,7 +312,7 @@ def send_test_event(*, endpoint: WebhookEndpoint) -> Delivery:
             endpoint=endpoint,
             next_attempt_at=timezone.now(),
         )
-        _enqueue_on_commit([delivery.pk])
+        _enqueue_on_commit(_queued([delivery]))
     return delivery
 
 
@@ -292,7 +340,7 @@ def retry_delivery(*, delivery: Delivery) -> Delivery:
         delivery.status = Delivery.Status.PENDING
         delivery.next_attempt_at = timezone.now()
         delivery.save(update_fields=["status", "next_attempt_at"])
-        _enqueue_on_commit([delivery.pk])
+        _enqueue_on_commit([(delivery.pk, RETRY_QUEUE)])
     return delivery
 
 
@@ -307,22 +355,35 @@ def resend_failed_deliveries(*, endpoint: WebhookEndpoint, since: datetime) -> i
         Delivery.objects.filter(pk__in=ids).update(
             status=Delivery.Status.PENDING, next_attempt_at=timezone.now()
         )
-        _enqueue_on_commit(ids)
+        _enqueue_on_commit([(pk, RETRY_QUEUE) for pk in ids])
     return len(ids)
 
 
 def send_due_deliveries() -> int:
-    """Enqueue pending deliveries well past due (a lost enqueue, a dead worker, a long wait)."""
-    due = list(
+    """Enqueue pending deliveries well past due (a lost enqueue, a dead worker, a long wait),
+    oldest first, at most SWEEP_BATCH_PER_ORGANIZATION of one organization per pass."""
+    due = (
         Delivery.objects.filter(
             status=Delivery.Status.PENDING,
             next_attempt_at__lte=timezone.now() - SWEEP_GRACE,
         )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+        .annotate(
+            place=Window(
+                RowNumber(),
+                partition_by=[F("organization_id")],
+                order_by=[F("next_attempt_at").asc(), F("pk").asc()],
+            )
+        )
+        .filter(place__lte=SWEEP_BATCH_PER_ORGANIZATION)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", "attempt_count", "endpoint__failing_since")[:SWEEP_BATCH]
     )
-    _enqueue(due)
-    return len(due)
+    queued = [
+        (pk, _queue_for(attempt_count=attempts, endpoint_failing=failing_since is not None))
+        for pk, attempts, failing_since in due
+    ]
+    _enqueue(queued)
+    return len(queued)
 
 
 def event_body(event: Event) -> bytes:
@@ -515,7 +576,8 @@ def _record_in_transaction(*, delivery, outcome: _Outcome, attempted_at: datetim
     if wait is not None and wait <= MAX_COUNTDOWN:
         delivery_id = delivery.pk
         transaction.on_commit(
-            lambda: _enqueue([delivery_id], countdown=wait.total_seconds()), robust=True
+            lambda: _enqueue([(delivery_id, RETRY_QUEUE)], countdown=wait.total_seconds()),
+            robust=True,
         )
     return attempt
 

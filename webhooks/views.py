@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
+from common.api import rate_limits
 from webhooks import selectors, services
 from webhooks.forms import EndpointForm, ResendFailedForm
 from webhooks.models import Delivery, WebhookEndpoint
@@ -32,6 +33,21 @@ def _require_manager(request):
         raise PermissionDenied("Only owners and admins manage webhook endpoints.")
 
 
+def _within_change_limit(request) -> bool:
+    """Count one webhook change in the window the API counts it in; False (with a message)
+    when that window is full."""
+    usage = rate_limits.count_webhook_change(request, _organization(request))
+    window = usage.webhook_changes if usage else None
+    if window is None or not window.exceeded:
+        return True
+    messages.error(
+        request,
+        f"Too many webhook changes: the limit is {window.limit} a minute; "
+        f"retry in {window.seconds_left()} seconds.",
+    )
+    return False
+
+
 def _endpoint(request, endpoint_id: str) -> WebhookEndpoint:
     try:
         return selectors.endpoint(organization=_organization(request), endpoint_id=endpoint_id)
@@ -50,9 +66,12 @@ def _delivery(request, delivery_id: str) -> Delivery:
 def endpoint_list(request):
     organization = _organization(request)
     form = EndpointForm(request.POST or None)
+    status = 200
     if request.method == "POST":
         _require_manager(request)
-        if form.is_valid():
+        if not _within_change_limit(request):
+            status = 429
+        elif form.is_valid():
             try:
                 endpoint = services.create_endpoint(
                     organization=organization,
@@ -64,6 +83,9 @@ def endpoint_list(request):
                 for field, errors in exc.fields.items():
                     for error in errors:
                         form.add_error(field, error)
+            except services.EndpointLimitReached as exc:
+                form.add_error(None, str(exc))
+                status = 409
             else:
                 messages.success(request, "Endpoint added. Copy its signing secret below.")
                 return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
@@ -76,6 +98,7 @@ def endpoint_list(request):
             "form": form,
             "can_manage": _can_manage(request),
         },
+        status=status,
     )
 
 
@@ -100,10 +123,12 @@ def endpoint_detail(request, endpoint_id: str):
 @require_POST
 def endpoint_rotate_secret(request, endpoint_id: str):
     _require_manager(request)
-    endpoint = services.rotate_endpoint_secret(endpoint=_endpoint(request, endpoint_id))
-    messages.success(
-        request, "New secret created. The previous one keeps signing alongside it for 24 hours."
-    )
+    endpoint = _endpoint(request, endpoint_id)
+    if _within_change_limit(request):
+        services.rotate_endpoint_secret(endpoint=endpoint)
+        messages.success(
+            request, "New secret created. The previous one keeps signing alongside it for 24 hours."
+        )
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
@@ -151,13 +176,14 @@ def endpoint_resend_failed(request, endpoint_id: str):
     _require_manager(request)
     endpoint = _endpoint(request, endpoint_id)
     form = ResendFailedForm(request.POST)
-    if form.is_valid():
-        resent = services.resend_failed_deliveries(
-            endpoint=endpoint, since=form.cleaned_data["since"]
-        )
-        messages.success(request, f"{resent} failed deliveries sent again.")
-    else:
-        messages.error(request, "Enter the date and time to resend failed deliveries from.")
+    if _within_change_limit(request):
+        if form.is_valid():
+            resent = services.resend_failed_deliveries(
+                endpoint=endpoint, since=form.cleaned_data["since"]
+            )
+            messages.success(request, f"{resent} failed deliveries sent again.")
+        else:
+            messages.error(request, "Enter the date and time to resend failed deliveries from.")
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
@@ -179,6 +205,8 @@ def delivery_detail(request, delivery_id: str):
 @require_POST
 def delivery_redeliver(request, delivery_id: str):
     _require_manager(request)
-    delivery = services.retry_delivery(delivery=_delivery(request, delivery_id))
-    messages.success(request, "Sent again with the same webhook-id.")
+    delivery = _delivery(request, delivery_id)
+    if _within_change_limit(request):
+        services.retry_delivery(delivery=delivery)
+        messages.success(request, "Sent again with the same webhook-id.")
     return redirect("webhooks:delivery", delivery_id=delivery.public_id)

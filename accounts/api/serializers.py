@@ -19,7 +19,12 @@ class CreditsSerializer(serializers.Serializer):
 
 
 class AccountSerializer(serializers.Serializer):
+    """The account; `webhook_signing_secret` is null unless context `reveal_secrets` is true."""
+
     organization = OrganizationSummarySerializer(source="*")
     plan = PlanSummarySerializer(source="*")
     credits = CreditsSerializer(source="*")
-    webhook_signing_secret = serializers.CharField()
+    webhook_signing_secret = serializers.SerializerMethodField()
+
+    def get_webhook_signing_secret(self, organization) -> str | None:
+        return organization.webhook_signing_secret if self.context["reveal_secrets"] else None

@@ -11,4 +11,5 @@ class AccountDetailApi(OrganizationApiView):
 
     @extend_schema(responses=AccountSerializer, operation_id="account_retrieve")
     def get(self, request):
-        return Response(AccountSerializer(self.organization).data)
+        reveal = {"reveal_secrets": request.auth.reveals_signing_secrets}
+        return Response(AccountSerializer(self.organization, context=reveal).data)

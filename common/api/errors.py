@@ -100,6 +100,12 @@ class JobNotCancelable(ApiError):
     message = "The job can no longer be canceled"
 
 
+class WebhookEndpointLimitReached(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "webhook_endpoint_limit_reached"
+    message = "The plan's webhook endpoint limit is reached"
+
+
 class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"

@@ -2,15 +2,19 @@
 
 A key is claimed atomically (`cache.add`) with the request's fingerprint before the view
 runs, so a concurrent duplicate sees it in flight (409). A successful (2xx) answer is kept
-for 24 hours and replayed unchanged for the same body, refused (422) for another. A refused
-request (4xx/5xx) created and charged nothing, so its key is released: the client can fix
-the request and send it again under the same key.
+for 24 hours and replayed unchanged for the same body, refused (422) for another. So is any
+answer given after the request created something (`keep_answer`), an error included: a
+retry then replays it instead of creating and charging a second time. A request refused
+before creating anything (4xx/5xx) has its key released: the client can fix the request
+and send it again under the same key.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from redis.exceptions import RedisError
 from rest_framework.response import Response
 
 from common.api.errors import IdempotencyConflict, IdempotencyKeyReused, InvalidParameters
@@ -20,6 +24,8 @@ MAX_KEY_LENGTH = 255
 REPLAY_SECONDS = 24 * 60 * 60
 # How long a claim survives a process that died mid-request (longer than any sync wait).
 IN_FLIGHT_SECONDS = 180
+
+logger = logging.getLogger(__name__)
 
 IN_FLIGHT = "in_flight"
 DONE = "done"
@@ -33,10 +39,12 @@ class Replay(Exception):
         self.response = response
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
     cache_key: str
     fingerprint: str
+    # Whether the request has created something, which makes its answer final.
+    created: bool = False
 
 
 def _fingerprint(request) -> str:
@@ -84,18 +92,27 @@ def claim(request, organization) -> Claim | None:
     raise Replay(response)
 
 
+def keep_answer(request) -> None:
+    """Mark the request as having created something: its answer, whatever it is, is kept."""
+    claim = getattr(request, "idempotency_claim", None)
+    if claim is not None:
+        claim.created = True
+
+
 def settle(claim: Claim, response) -> None:
-    """Keep a successful answer for replays; release the key after a refusal."""
-    if 200 <= response.status_code < 300:
-        cache.set(
-            claim.cache_key,
-            {
-                "state": DONE,
-                "fingerprint": claim.fingerprint,
-                "status": response.status_code,
-                "data": response.data,
-            },
-            timeout=REPLAY_SECONDS,
-        )
-    else:
+    """Keep a successful or final answer for replays; release the key after a refusal."""
+    if not (claim.created or 200 <= response.status_code < 300):
         cache.delete(claim.cache_key)
+        return
+    record = {
+        "state": DONE,
+        "fingerprint": claim.fingerprint,
+        "status": response.status_code,
+        "data": response.data,
+    }
+    try:
+        cache.set(claim.cache_key, record, timeout=REPLAY_SECONDS)
+    except RedisError:
+        # The answer still reaches the client; its key stays in flight (409) until the
+        # claim expires, rather than the job's answer turning into an error.
+        logger.warning("Could not keep the answer for an idempotency key", exc_info=True)

@@ -28,9 +28,13 @@ logger = logging.getLogger(__name__)
 MINUTE = 60
 DAY = 24 * 60 * 60
 READS_PER_MINUTE_PER_KEY = 600
+# Creating endpoints, rotating their secrets, retrying and resending deliveries: each can
+# start sends to the organization's receivers, so each counts, per organization.
+WEBHOOK_CHANGES_PER_MINUTE = 30
 
 SUBMISSIONS = "submissions"
 READS = "reads"
+WEBHOOK_CHANGES = "webhook_changes"
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class Usage:
     minute: Window
     day: Window
     reads: Window | None = None
+    webhook_changes: Window | None = None
     # The raw value of the cache key the caller asked to read in the same round trip.
     read_along: object = None
 
@@ -223,6 +228,26 @@ def count_read(request, organization, api_key, *, read_along: str | None = None)
     reads_window = Window("minute", reads.limit, MINUTE, windows[1].count, reads.resets_at)
     return Usage(
         minute=windows[0], day=_day_policy(organization), reads=reads_window, read_along=value
+    )
+
+
+def count_webhook_change(request, organization, *, read_along: str | None = None) -> Usage | None:
+    """Count one webhook change against the organization's cap and report the minute
+    submission window (for the headers)."""
+    minute = _submission_counters(organization, increment=False)[0]
+    changes = _Counter(
+        WEBHOOK_CHANGES, str(organization.pk), WEBHOOK_CHANGES_PER_MINUTE, MINUTE, increment=True
+    )
+    measured = _measure(request, [minute, changes], read_along)
+    if measured is None:
+        return None
+    windows, value = measured
+    changes_window = Window("minute", changes.limit, MINUTE, windows[1].count, changes.resets_at)
+    return Usage(
+        minute=windows[0],
+        day=_day_policy(organization),
+        webhook_changes=changes_window,
+        read_along=value,
     )
 
 

@@ -21,6 +21,17 @@ from common.api.errors import BadRequest, Forbidden, RateLimitExceeded
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def json_object(request) -> dict:
+    """The body of a request that needs one: a JSON object (or a form), else 400 `bad_request`."""
+    # DRF parses no body (no Content-Length) as {}, which would read as "every field missing".
+    if request.stream is None:
+        raise BadRequest("The request body is empty; send a JSON object.")
+    data = request.data
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
 class HasScope(BasePermission):
     def has_permission(self, request, view):
         scope = getattr(view, "required_scope", None)
@@ -42,6 +53,9 @@ class OrganizationApiView(APIView):
     # A POST that creates a job: it uses a slot of the plan's minute and day windows,
     # whatever its outcome (a 400, 402 or 429 too).
     counts_as_submission = False
+    # A POST that changes webhook endpoints or sends deliveries again: it uses a slot of the
+    # organization's webhook-change window (rate_limits.WEBHOOK_CHANGES_PER_MINUTE).
+    counts_as_webhook_change = False
     # POSTs accept Idempotency-Key unless a view opts out.
     idempotent_posts = True
 
@@ -58,10 +72,7 @@ class OrganizationApiView(APIView):
 
     def json_object(self) -> dict:
         """The request body, which must be a JSON object (400 `bad_request` otherwise)."""
-        data = self.request.data
-        if not isinstance(data, dict):
-            raise BadRequest("The request body must be a JSON object.")
-        return data
+        return json_object(self.request)
 
     def perform_authentication(self, request):
         # Before the permissions: every authenticated answer (a 403 for a missing scope
@@ -98,6 +109,12 @@ class OrganizationApiView(APIView):
                     f"retry in {window.seconds_left()} seconds.",
                     headers={"Retry-After": str(window.seconds_left())},
                 )
+        elif usage.webhook_changes is not None and usage.webhook_changes.exceeded:
+            raise RateLimitExceeded(
+                f"The limit of {usage.webhook_changes.limit} webhook changes per minute is "
+                f"reached; retry in {usage.webhook_changes.seconds_left()} seconds.",
+                headers={"Retry-After": str(usage.webhook_changes.seconds_left())},
+            )
         elif usage.reads is not None and usage.reads.exceeded:
             raise RateLimitExceeded(
                 f"The limit of {usage.reads.limit} reads per minute for this API key is "
@@ -108,6 +125,10 @@ class OrganizationApiView(APIView):
     def _count(self, request, read_along: str | None) -> rate_limits.Usage | None:
         if request.method == "POST" and self.counts_as_submission:
             return rate_limits.count_submission(request, self.organization, read_along=read_along)
+        if request.method == "POST" and self.counts_as_webhook_change:
+            return rate_limits.count_webhook_change(
+                request, self.organization, read_along=read_along
+            )
         if request.method in SAFE_METHODS:
             return rate_limits.count_read(
                 request, self.organization, request.auth, read_along=read_along

@@ -174,6 +174,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# Organizations one person may own (each has its own rate-limit windows); staff raise it per
+# person in the admin.
+MAX_ORGANIZATIONS_PER_USER = env.int("MAX_ORGANIZATIONS_PER_USER", default=5)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -217,8 +220,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "common.api.parsers.JSONParser",
+        "common.api.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -273,6 +276,11 @@ UPSTREAM_ALLOW_PRIVATE_NETWORKS = env.bool("UPSTREAM_ALLOW_PRIVATE_NETWORKS", de
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "accounts.views.rate_limited"
+# Limits keyed on the client's address read it through common/client_address.py. Behind a load
+# balancer, set how many proxies append to X-Forwarded-For; unset, the header is never trusted
+# (a client could otherwise claim a fresh address with every request).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+RATELIMIT_IP_META_KEY = "common.client_address.client_ip"
 
 LOGGING = {
     "version": 1,

@@ -2,9 +2,11 @@
 
 import base64
 import functools
-from datetime import UTC
+import re
+from datetime import UTC, date
 
 from django.core.files.storage import default_storage
+from django.core.validators import MinValueValidator
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -215,6 +217,11 @@ ASPECT_RATIOS = {
 }
 
 
+# ASCII digits only (str.isdigit also accepts "²", which int() refuses), and few enough
+# that int() is cheap: longer numbers are far outside the limits anyway.
+_SIZE = re.compile(r"([0-9]{1,6})[xX]([0-9]{1,6})")
+
+
 class OpenAIImageRequestSerializer(RequestSerializer):
     model = fields.model_field()
     prompt = fields.prompt_field()
@@ -241,9 +248,10 @@ class OpenAIImageRequestSerializer(RequestSerializer):
     def validate_size(self, value):
         if value is None or value == "auto":
             return None
-        width, sep, height = value.lower().partition("x")
-        if not sep or not width.isdigit() or not height.isdigit():
+        match = _SIZE.fullmatch(value)
+        if match is None:
             raise serializers.ValidationError('Must be "WIDTHxHEIGHT", e.g. "1024x1024".')
+        width, height = match.groups()
         for side in (int(width), int(height)):
             try:
                 fields.check_side(side)
@@ -516,15 +524,30 @@ class ModelListSerializer(serializers.Serializer):
     data = ModelSerializer(many=True)
 
 
+# Days before it hold no usage, and the default `from` (29 days before `to`) of a `to` in
+# year 1 would fall off the calendar.
+USAGE_FIRST_DAY = date(1970, 1, 1)
+
+
+def _usage_day_field(help_text: str) -> serializers.DateField:
+    return serializers.DateField(
+        required=False,
+        help_text=help_text,
+        validators=[
+            MinValueValidator(
+                USAGE_FIRST_DAY, message=f"Must be on or after {USAGE_FIRST_DAY.isoformat()}."
+            )
+        ],
+    )
+
+
 class UsageQuerySerializer(serializers.Serializer):
-    to = serializers.DateField(required=False, help_text="YYYY-MM-DD, default today (UTC).")
+    to = _usage_day_field("YYYY-MM-DD, default today (UTC).")
 
     def get_fields(self):
         # `from` is a Python keyword, so it is added by name.
         result = super().get_fields()
-        result["from"] = serializers.DateField(
-            required=False, help_text="YYYY-MM-DD, default 29 days before `to`."
-        )
+        result["from"] = _usage_day_field("YYYY-MM-DD, default 29 days before `to`.")
         return result
 
 

@@ -4,6 +4,7 @@ A submission view parses its dialect into a GenerationRequest, hands it to
 `services.submit_job`, optionally waits for the job, and renders it in its dialect.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,18 +15,20 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
+from common.api import idempotency
 from common.api.errors import (
     ApiError,
-    BadRequest,
     ContentModerated,
     InvalidParameters,
     NotFound,
     _flatten_validation,
 )
-from common.api.views import OrganizationApiView
+from common.api.views import OrganizationApiView, json_object
 from generation import catalog, limits, selectors, services, waiting
 from generation.api import serializers
 from generation.models import Job
+
+logger = logging.getLogger(__name__)
 
 PREFER_PARAMETER = OpenApiParameter(
     "Prefer",
@@ -40,10 +43,7 @@ JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers
 
 
 def _parse(serializer_class, request):
-    data = request.data
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    serializer = serializer_class(data=data)
+    serializer = serializer_class(data=json_object(request))
     if not serializer.is_valid():
         fields = _flatten_validation(serializer.errors)
         dimensions = {"width", "height", "size", "parameters.width", "parameters.height"}
@@ -55,7 +55,9 @@ def _parse(serializer_class, request):
 def _prefer(request) -> dict[str, str]:
     preferences = {}
     for token in request.headers.get("Prefer", "").split(","):
-        name, _, value = token.strip().partition("=")
+        # RFC 7240: parameters after a ";" refine a preference; we know none, so drop them.
+        preference = token.partition(";")[0]
+        name, _, value = preference.strip().partition("=")
         if name:
             preferences[name.lower()] = value.strip().strip('"')
     return preferences
@@ -85,11 +87,25 @@ def _wait_seconds(request) -> int | None:
 
 
 def _wait_for(organization, job: Job, seconds: int) -> Job:
-    """Wait for the job without holding a database connection, then read it once."""
+    """Wait for the job without holding a database connection, then read it once.
+
+    The job is committed and charged, so nothing here may turn into an error answer (a
+    503 invites the client to submit again): when the wait or the read fails, the call
+    answers with the job as it stands, and the client polls it.
+    """
     if not connection.in_atomic_block:
         connection.close()
-    waiting.wait_for_job(job.pk, seconds)
-    return selectors.get_job(organization=organization, job_ref=str(job.pk))
+    try:
+        waiting.wait_for_job(job.pk, seconds)
+    except Exception:
+        logger.warning(
+            "Waiting for job %s failed; answering without its result", job.pk, exc_info=True
+        )
+    try:
+        return selectors.get_job(organization=organization, job_ref=str(job.pk)) or job
+    except Exception:
+        logger.warning("Reading job %s after its wait failed", job.pk, exc_info=True)
+        return job
 
 
 class JobSubmissionApi(OrganizationApiView):
@@ -112,6 +128,7 @@ class JobSubmissionApi(OrganizationApiView):
         job = services.submit_job(
             organization=self.organization, api_key=request.auth, request=generation_request
         )
+        idempotency.keep_answer(request)
         applied = None
         if wait is not None:
             job = _wait_for(self.organization, job, wait)

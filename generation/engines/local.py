@@ -89,14 +89,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
+from generation import limits
 from generation.engines.base import EngineError, EngineRequest, Mode, ProgressCallback
+from generation.images import InvalidImage, check_pixel_count
 
 STYLES = ("realistic", "artistic", "anime", "fantasy", "cyberpunk", "vintage")
 DEFAULT_SETTINGS = {"detail": 4, "saturation": 1.0, "stylize": 0.3}
 MIN_SIZE, MAX_SIZE = 256, 2048
-INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
-# Far beyond any 10 MB upload the API accepts; refuses decompression bombs early.
-MAX_INPUT_PIXELS = 40_000_000
 # Bands across a sphere: about SPHERE_BANDS / pi dark bands over its diameter.
 SPHERE_BANDS = 7
 # A variation keeps the input recognisable: perturbations at this fixed amount.
@@ -768,17 +767,19 @@ def _open_input(data: bytes | None, width: int, height: int) -> Image.Image:
     if not data:
         raise EngineError("invalid_image", "An input image is required for this mode")
     try:
-        image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-        if image.width * image.height > MAX_INPUT_PIXELS:
-            raise EngineError("invalid_image", "The input image has too many pixels")
+        image = Image.open(io.BytesIO(data), formats=limits.INPUT_IMAGE_FORMATS)
+        check_pixel_count(image.width, image.height)
         image.draft("RGB", (width, height))
-        image = ImageOps.exif_transpose(image)
+        image.load()
+        # Full-size copies are what an input costs: transpose in place, flatten into one
+        # new image, convert only what is not RGB yet.
+        ImageOps.exif_transpose(image, in_place=True)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            rgba = image.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, (255, 255, 255))
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-            image = flat
-        image = image.convert("RGB")
+            image = _flattened(image)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+    except InvalidImage as exc:
+        raise EngineError("invalid_image", str(exc)) from exc
     except EngineError:
         raise
     except (
@@ -792,6 +793,14 @@ def _open_input(data: bytes | None, width: int, height: int) -> Image.Image:
     if image.size != (width, height):
         image = image.resize((width, height), Image.BICUBIC, reducing_gap=3.0)
     return image
+
+
+def _flattened(image: Image.Image) -> Image.Image:
+    """The image over white, in RGB."""
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
 
 
 def _shrink(image: Image.Image, width: int, height: int) -> Image.Image:

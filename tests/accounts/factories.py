@@ -22,6 +22,7 @@ class PlanFactory(factory.django.DjangoModelFactory):
     requests_per_day = factory.LazyAttribute(lambda o: PLANS[o.slug]["requests_per_day"])
     output_retention_days = factory.LazyAttribute(lambda o: PLANS[o.slug]["output_retention_days"])
     max_concurrent_jobs = factory.LazyAttribute(lambda o: PLANS[o.slug]["max_concurrent_jobs"])
+    max_webhook_endpoints = factory.LazyAttribute(lambda o: PLANS[o.slug]["max_webhook_endpoints"])
 
 
 class UserFactory(factory.django.DjangoModelFactory):

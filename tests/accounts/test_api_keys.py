@@ -86,8 +86,10 @@ def test_expired_key_is_401(client):
 
 
 def test_suspended_organization_key_is_403(client):
-    organization = OrganizationFactory(status=Organization.Status.SUSPENDED)
-    response = client.get("/v1/account", **auth_header(api_key_for(organization)))
+    organization = OrganizationFactory()
+    secret = api_key_for(organization)
+    Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
+    response = client.get("/v1/account", **auth_header(secret))
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
 

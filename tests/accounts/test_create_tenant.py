@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from billing.models import CreditLedgerEntry
@@ -50,3 +50,10 @@ def test_create_tenant_reuses_the_user_and_makes_a_new_organization(capsys):
     assert User.objects.count() == 1
     assert first["organization"] != second["organization"]
     assert first["plan"] == "free"
+
+
+def test_create_tenant_refuses_an_organization_over_the_persons_limit(capsys, settings):
+    settings.MAX_ORGANIZATIONS_PER_USER = 1
+    _create_tenant(capsys, "--email", "ops@example.com")
+    with pytest.raises(CommandError, match="may own at most 1"):
+        call_command("create_tenant", "--email", "ops@example.com")

@@ -1,7 +1,9 @@
 import time
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from accounts import services
 from accounts.middleware import SESSION_KEY
@@ -43,7 +45,7 @@ def test_invitation_email_link_lets_the_invitee_join(
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
     assert email.to == ["lin@example.com"]
-    assert "Acme" in email.subject
+    assert "“Acme”" in email.body
     accept_path = link_in(email, "/invitations/")
 
     invitee = UserFactory(email="lin@example.com")
@@ -138,6 +140,8 @@ def test_inviting_again_replaces_the_earlier_link(
 ):
     logged_in(client, owner)
     _invite(client, django_capture_on_commit_callbacks, "lin@example.com")
+    # Past the cool-down in which an invitation is not sent again.
+    Invitation.objects.update(created_at=timezone.now() - timedelta(minutes=11))
     _invite(client, django_capture_on_commit_callbacks, "lin@example.com")
     first, second = (link_in(email, "/invitations/") for email in mail.outbox)
     client.force_login(UserFactory(email="lin@example.com"))

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from tests.accounts.factories import UserFactory
+from tests.billing.factories import PackPurchaseFactory
 from tests.generation.factories import JobFactory, customer
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +67,17 @@ def test_jobs_filter_to_one_organization_from_its_page(staff_client):
     assert link in page.content.decode()
     listed = staff_client.get(link).context["cl"].result_list
     assert [job.pk for job in listed] == [mine.pk]
+
+
+def test_pack_purchase_page_shows_what_was_bought_read_only(staff_client):
+    purchase = PackPurchaseFactory(pack__credits=250, pack__price_cents=1000)
+    listing = staff_client.get(
+        reverse("admin:billing_packpurchase_changelist"),
+        {"q": purchase.stripe_payment_intent_id},
+    ).content.decode()
+    assert purchase.stripe_payment_intent_id in listing
+    assert "250" in listing
+    assert "1000" in listing
+    page = staff_client.get(reverse("admin:billing_packpurchase_change", args=[purchase.pk]))
+    assert page.status_code == 200
+    assert b'name="credits"' not in page.content

@@ -3,12 +3,15 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 import stripe
 
 from billing.stripe_events import HANDLERS
+
+LOCALSTRIPE = str(Path(__file__).resolve().parents[2] / "scripts" / "localstripe_loopback.py")
 
 
 def _free_port() -> int:
@@ -26,8 +29,9 @@ def localstripe_server(live_server):
     """
     port = _free_port()
     process = subprocess.Popen(
-        # The localstripe package of the virtualenv running the tests.
-        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        # The localstripe package of the virtualenv running the tests, as the run command
+        # starts it (on the loopback interface only).
+        [sys.executable, LOCALSTRIPE, "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

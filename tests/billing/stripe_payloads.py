@@ -15,20 +15,23 @@ def event(type_: str, obj: dict, created: int | None = None) -> dict:
     }
 
 
-def pack_payment_intent(organization, pack, pi_id: str | None = None) -> dict:
+def pack_payment_intent(purchase, **fields) -> dict:
+    """The succeeded PaymentIntent of `purchase`, as its event carries it; `fields` override."""
     return {
-        "id": pi_id or f"pi_{uuid.uuid4().hex[:24]}",
+        "id": purchase.stripe_payment_intent_id,
         "object": "payment_intent",
-        "amount": pack.price_cents,
-        "amount_received": pack.price_cents,
-        "currency": pack.currency,
+        "amount": purchase.amount_cents,
+        "amount_received": purchase.amount_cents,
+        "currency": purchase.currency,
         "status": "succeeded",
-        "customer": organization.stripe_customer_id or None,
+        "customer": purchase.organization.stripe_customer_id or None,
         "metadata": {
-            "organization": str(organization.public_id),
-            "pack": str(pack.pk),
-            "credits": str(pack.credits),
+            "organization": str(purchase.organization.public_id),
+            "pack": str(purchase.pack_id),
+            "credits": str(purchase.credits),
+            "purchase": purchase.token,
         },
+        **fields,
     }
 
 

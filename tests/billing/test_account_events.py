@@ -3,9 +3,9 @@
 import pytest
 
 from billing import services
-from billing.models import CreditPack
 from tests.accounts.factories import OrganizationFactory
-from tests.billing.factories import give_credits
+from tests.billing import stripe_payloads as payloads
+from tests.billing.factories import PackPurchaseFactory, give_credits
 from tests.webhooks.factories import WebhookEndpointFactory
 from webhooks.models import Event
 
@@ -48,16 +48,10 @@ def test_balance_that_stays_above_the_threshold_emits_nothing():
 def test_paid_pack_invoice_emits_invoice_paid():
     organization = OrganizationFactory()
     WebhookEndpointFactory(organization=organization)
-    pack = CreditPack.objects.create(name="Test", credits=100, price_cents=500)
-    invoice = services.apply_pack_payment(
-        payment_intent={
-            "id": "pi_test_1",
-            "amount": 500,
-            "amount_received": 500,
-            "currency": "usd",
-            "metadata": {"organization": str(organization.public_id), "pack": str(pack.pk)},
-        }
+    purchase = PackPurchaseFactory(
+        organization=organization, pack__credits=100, pack__price_cents=500
     )
+    invoice = services.apply_pack_payment(payment_intent=payloads.pack_payment_intent(purchase))
     (event,) = _events(organization, "invoice.paid")
     assert event.data["id"] == invoice.number
     assert (event.data["credits_added"], event.data["total"]) == (100, 500)

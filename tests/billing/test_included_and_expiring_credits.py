@@ -8,7 +8,7 @@ from accounts.models import Organization
 from billing import services, tasks
 from billing.models import CreditLedgerEntry
 from billing.selectors import expiring_credits, ledger_mismatches
-from tests.accounts.factories import OrganizationFactory, PlanFactory
+from tests.accounts.factories import OrganizationFactory, PlanFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +38,12 @@ def test_sign_up_gives_the_free_plan_its_monthly_credits():
     assert entry.expires_at == services.add_months(organization.created_at, 1)
 
 
+def _personal_organization(**fields):
+    return OrganizationFactory(personal_of=UserFactory(), **fields)
+
+
 def test_monthly_credits_arrive_on_the_sign_up_anniversary_once():
-    organization = OrganizationFactory(created_at=datetime(2026, 10, 20, 9, 0, tzinfo=UTC))
+    organization = _personal_organization(created_at=datetime(2026, 10, 20, 9, 0, tzinfo=UTC))
     assert services.grant_monthly_credits(organization=organization, now=NOW) is not None
     services.grant_monthly_credits(organization=organization, now=NOW)
     entries = CreditLedgerEntry.objects.filter(organization=organization)
@@ -49,7 +53,7 @@ def test_monthly_credits_arrive_on_the_sign_up_anniversary_once():
 
 
 def test_no_monthly_credits_before_the_first_anniversary():
-    organization = OrganizationFactory(created_at=datetime(2026, 11, 2, tzinfo=UTC))
+    organization = _personal_organization(created_at=datetime(2026, 11, 2, tzinfo=UTC))
     assert services.grant_monthly_credits(organization=organization, now=NOW) is None
     assert _balance(organization) == 0
 
@@ -63,15 +67,21 @@ def test_anniversary_on_the_31st_falls_on_the_last_day_of_a_short_month():
 
 
 def test_paid_plans_get_no_monthly_grant_from_the_schedule():
-    organization = OrganizationFactory(
+    organization = _personal_organization(
         plan=PlanFactory(slug="pro"), created_at=datetime(2026, 9, 1, tzinfo=UTC)
     )
     assert services.grant_monthly_credits(organization=organization, now=NOW) is None
 
 
+def test_a_free_organization_that_is_nobodys_personal_one_gets_no_monthly_grant():
+    organization = OrganizationFactory(created_at=datetime(2026, 10, 20, 9, 0, tzinfo=UTC))
+    assert services.grant_monthly_credits(organization=organization, now=NOW) is None
+    assert _balance(organization) == 0
+
+
 def test_monthly_task_grants_each_due_free_organization_once():
-    due = OrganizationFactory(created_at=timezone.now() - timedelta(days=40))
-    new = OrganizationFactory()
+    due = _personal_organization(created_at=timezone.now() - timedelta(days=40))
+    new = _personal_organization()
     tasks.grant_monthly_credits()
     tasks.grant_monthly_credits()
     assert _balance(due) == 50

@@ -1,6 +1,8 @@
 """Through the project's own pages and endpoints, against a real localstripe server whose
 signed webhooks reach the real endpoint on a live server."""
 
+import socket
+
 import pytest
 from django.core import mail
 
@@ -74,6 +76,53 @@ def test_buying_a_pack_with_a_test_card_grants_its_credits_exactly_once(
     page = client.get("/billing/").content.decode()
     assert "Paid" in page
     assert invoice.number in page
+
+
+def test_a_purchase_records_what_it_grants_and_the_payment_intent_it_charged(
+    client, settings, stripe_server, catalog, owner
+):
+    setup = _save_card(client, settings, stripe_server)
+    _buy(client, catalog, setup["id"])
+    purchase = PackPurchase.objects.get()
+    assert (purchase.credits, purchase.amount_cents, purchase.currency) == (100, 500, "usd")
+    intent = stripe_gateway.client().v1.payment_intents.retrieve(purchase.stripe_payment_intent_id)
+    assert (intent.amount, intent.currency, intent.status) == (500, "usd", "succeeded")
+
+
+def test_a_payment_intent_made_on_stripe_outside_a_purchase_grants_nothing(
+    client, settings, stripe_server, catalog, owner
+):
+    setup = _save_card(client, settings, stripe_server)
+    owner.refresh_from_db()
+    payment_method = services._owned_payment_method(organization=owner, setup_intent_id=setup["id"])
+    # Anyone holding an API key of the Stripe account (any `sk_*` key, for localstripe).
+    stripe_gateway.client().v1.payment_intents.create(
+        params={
+            "amount": 50,
+            "currency": "usd",
+            "customer": owner.stripe_customer_id,
+            "payment_method": payment_method,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "metadata": {
+                "organization": str(owner.public_id),
+                "pack": str(catalog.pk),
+                "credits": "1000000",
+            },
+        }
+    )
+    assert wait_for(lambda: StripeEvent.objects.filter(type="payment_intent.succeeded").exists())
+    assert _balance(owner) == 0
+    assert not Invoice.objects.exists()
+
+
+def test_localstripe_accepts_connections_on_127_0_0_1_only(localstripe_server):
+    port = int(localstripe_server.rsplit(":", 1)[1])
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    # Another address of this machine: on Linux all of 127/8 reaches the loopback device,
+    # so a server listening on every interface (`::` or 0.0.0.0) would answer here too.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=1).close()
 
 
 def test_a_double_click_makes_one_payment(client, settings, stripe_server, catalog, owner):

@@ -1,16 +1,19 @@
 """The webhook endpoint with events signed exactly as Stripe signs them (no Stripe server)."""
 
 import json
+import threading
 import time
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test import Client
 
 from accounts.models import Organization
 from billing.models import (
     CreditLedgerEntry,
-    CreditPack,
     Invoice,
+    PackPurchase,
     StripeEvent,
     Subscription,
     SubscriptionChange,
@@ -19,6 +22,7 @@ from billing.stripe_gateway import plan_price_id
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, PlanFactory
 from tests.billing import stripe_payloads as payloads
 from tests.billing.conftest import signed_event_post
+from tests.billing.factories import PackPurchaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +35,8 @@ def organization():
 
 
 @pytest.fixture
-def pack():
-    return CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
+def purchase(organization):
+    return PackPurchaseFactory(organization=organization, pack__credits=100, pack__price_cents=500)
 
 
 def _balance(organization) -> int:
@@ -50,20 +54,16 @@ def post_event(client, settings, django_capture_on_commit_callbacks):
     return post
 
 
-def test_signed_payment_intent_succeeded_grants_the_pack_once(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_signed_payment_intent_succeeded_grants_the_pack_once(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     assert post_event(event).status_code == 200
     assert _balance(organization) == 100
     entry = CreditLedgerEntry.objects.get(organization=organization)
     assert (entry.kind, entry.amount, entry.expires_at) == ("purchase", 100, None)
 
 
-def test_replayed_event_changes_nothing(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_replayed_event_changes_nothing(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     post_event(event)
     response = post_event(event)
     assert response.status_code == 200
@@ -74,13 +74,43 @@ def test_replayed_event_changes_nothing(post_event, organization, pack):
 
 
 def test_a_second_event_for_the_same_payment_intent_grants_nothing(
-    post_event, client, settings, organization, pack
+    post_event, client, settings, organization, purchase
 ):
-    intent = payloads.pack_payment_intent(organization, pack)
+    intent = payloads.pack_payment_intent(purchase)
     post_event(payloads.event("payment_intent.succeeded", intent))
     post_event(payloads.event("payment_intent.succeeded", intent))
     assert _balance(organization) == 100
     assert Invoice.objects.count() == 1
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_events_for_the_same_payment_intent_grant_once(settings, organization, purchase):
+    intent = payloads.pack_payment_intent(purchase)
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def deliver():
+        event = payloads.event("payment_intent.succeeded", intent)
+        barrier.wait()
+        try:
+            response = signed_event_post(
+                Client(raise_request_exception=False), event, settings.STRIPE_WEBHOOK_SECRET
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 8
+    assert _balance(organization) == 100
+    assert Invoice.objects.count() == 1
+    assert len(mail.outbox) == 1
 
 
 @pytest.mark.parametrize(
@@ -88,10 +118,8 @@ def test_a_second_event_for_the_same_payment_intent_grants_nothing(
     ["", "t=123,v1=deadbeef", "garbage"],
     ids=["missing", "wrong", "malformed"],
 )
-def test_bad_signature_is_400_and_applies_nothing(client, organization, pack, signature):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_bad_signature_is_400_and_applies_nothing(client, organization, purchase, signature):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     headers = {"HTTP_STRIPE_SIGNATURE": signature} if signature else {}
     response = client.post(
         "/stripe/webhook/", data=json.dumps(event), content_type="application/json", **headers
@@ -101,37 +129,29 @@ def test_bad_signature_is_400_and_applies_nothing(client, organization, pack, si
     assert not StripeEvent.objects.exists()
 
 
-def test_signature_with_another_secret_is_400(client, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_signature_with_another_secret_is_400(client, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     response = signed_event_post(client, event, "whsec_someone_else")
     assert response.status_code == 400
     assert _balance(organization) == 0
 
 
-def test_stale_signature_is_400(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_stale_signature_is_400(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     response = post_event(event, timestamp=int(time.time()) - 600)
     assert response.status_code == 400
     assert _balance(organization) == 0
 
 
-def test_signature_from_the_future_is_400(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_signature_from_the_future_is_400(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     response = post_event(event, timestamp=int(time.time()) + 400)
     assert response.status_code == 400
     assert _balance(organization) == 0
 
 
-def test_signature_within_the_tolerance_is_accepted(post_event, organization, pack):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+def test_signature_within_the_tolerance_is_accepted(post_event, organization, purchase):
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     assert post_event(event, timestamp=int(time.time()) + 60).status_code == 200
 
 
@@ -142,13 +162,11 @@ def test_unknown_event_type_is_acknowledged_and_recorded(post_event):
 
 
 def test_a_failing_handler_leaves_nothing_half_applied_and_the_retry_applies_once(
-    post_event, client, settings, organization, pack, monkeypatch
+    post_event, client, settings, organization, purchase, monkeypatch
 ):
     from billing import services
 
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     real_create_invoice = services._create_invoice
 
     def broken(**fields):
@@ -172,11 +190,9 @@ def test_payment_intent_without_pack_metadata_grants_nothing(post_event, organiz
 
 
 def test_pack_invoice_email_has_lines_totals_credits_and_a_link(
-    post_event, client, settings, organization, pack
+    post_event, client, settings, organization, purchase
 ):
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     post_event(event)
     invoice = Invoice.objects.get()
     assert (invoice.total, invoice.amount_paid, invoice.credits_added) == (500, 500, 100)
@@ -192,11 +208,9 @@ def test_pack_invoice_email_has_lines_totals_credits_and_a_link(
     assert "Credits added: 100" in html
 
 
-def test_invoice_email_goes_to_the_billing_email_when_set(post_event, organization, pack):
+def test_invoice_email_goes_to_the_billing_email_when_set(post_event, organization, purchase):
     Organization.objects.filter(pk=organization.pk).update(billing_email="books@example.com")
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     post_event(event)
     assert mail.outbox[0].to == ["books@example.com"]
 
@@ -284,15 +298,130 @@ def test_failed_subscription_payment_emails_the_owners(post_event, organization)
     assert "$29.00" in message.body
 
 
-def test_an_event_arriving_before_the_purchase_stored_its_intent_still_marks_it_paid(
-    post_event, organization, pack
-):
-    from billing.models import PackPurchase
-
-    purchase = PackPurchase.objects.create(organization=organization, pack=pack, token="t" * 16)
-    intent = payloads.pack_payment_intent(organization, pack)
-    intent["metadata"]["purchase"] = purchase.token
-    post_event(payloads.event("payment_intent.succeeded", intent))
+def test_a_paid_purchase_is_marked_paid(post_event, purchase):
+    post_event(payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase)))
     purchase.refresh_from_db()
-    assert purchase.status == "succeeded"
-    assert purchase.stripe_payment_intent_id == intent["id"]
+    assert purchase.status == PackPurchase.Status.SUCCEEDED
+
+
+def test_metadata_claiming_more_credits_grants_only_the_purchased_pack(
+    post_event, organization, purchase
+):
+    intent = payloads.pack_payment_intent(purchase)
+    intent["metadata"]["credits"] = "1000000"
+    assert post_event(payloads.event("payment_intent.succeeded", intent)).status_code == 200
+    assert _balance(organization) == 100
+    assert Invoice.objects.get().credits_added == 100
+
+
+@pytest.mark.parametrize(
+    "mismatch",
+    [
+        {"amount": 50, "amount_received": 50},
+        {"amount_received": 50},
+        {"currency": "eur"},
+    ],
+    ids=["amount", "amount_received", "currency"],
+)
+def test_an_event_whose_payment_differs_from_the_purchase_grants_nothing(
+    post_event, organization, purchase, mismatch, caplog
+):
+    intent = payloads.pack_payment_intent(purchase, **mismatch)
+    assert post_event(payloads.event("payment_intent.succeeded", intent)).status_code == 200
+    assert _balance(organization) == 0
+    assert not Invoice.objects.exists()
+    assert not mail.outbox
+    purchase.refresh_from_db()
+    assert purchase.status == PackPurchase.Status.PROCESSING
+    assert any(
+        record.levelname == "WARNING" and purchase.stripe_payment_intent_id in record.getMessage()
+        for record in caplog.records
+    )
+
+
+def test_an_event_for_a_payment_intent_no_purchase_created_grants_nothing(
+    post_event, organization, purchase, caplog
+):
+    intent = payloads.pack_payment_intent(purchase, id="pi_made_by_someone_else")
+    response = post_event(payloads.event("payment_intent.succeeded", intent))
+    assert response.status_code == 200  # acknowledged: a retry would bring the same event
+    assert _balance(organization) == 0
+    assert not Invoice.objects.exists()
+    purchase.refresh_from_db()
+    assert purchase.status == PackPurchase.Status.PROCESSING
+    assert any(
+        record.levelname == "WARNING" and "pi_made_by_someone_else" in record.getMessage()
+        for record in caplog.records
+    )
+
+
+def test_an_event_for_a_purchase_not_yet_charged_grants_nothing(post_event, organization):
+    started = PackPurchaseFactory(
+        organization=organization, stripe_payment_intent_id="", status=PackPurchase.Status.STARTED
+    )
+    intent = payloads.pack_payment_intent(started, id="pi_claiming_a_started_purchase")
+    post_event(payloads.event("payment_intent.succeeded", intent))
+    assert _balance(organization) == 0
+    started.refresh_from_db()
+    assert started.status == PackPurchase.Status.STARTED
+
+
+def test_a_failure_event_for_another_payment_intent_leaves_the_purchase_alone(post_event, purchase):
+    intent = payloads.pack_payment_intent(purchase, id="pi_made_by_someone_else")
+    post_event(payloads.event("payment_intent.payment_failed", intent))
+    purchase.refresh_from_db()
+    assert purchase.status == PackPurchase.Status.PROCESSING
+
+
+def test_a_failure_event_marks_the_purchase_failed_with_stripes_reason(post_event, purchase):
+    intent = payloads.pack_payment_intent(
+        purchase, status="requires_payment_method", last_payment_error={"message": "No funds."}
+    )
+    post_event(payloads.event("payment_intent.payment_failed", intent))
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.failure_message) == ("failed", "No funds.")
+
+
+def _malformed(purchase, **changes) -> dict:
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
+    for name, value in changes.items():
+        if value is None:
+            del event[name]
+        else:
+            event[name] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"data": None},
+        {"data": {}},
+        {"data": {"object": "pi_123"}},
+        {"data": ["object"]},
+        {"type": ["payment_intent.succeeded"]},
+        {"id": {"evt": 1}},
+        {"id": "evt_" + "x" * 300},
+        {"type": "customer.subscription.updated", "created": "yesterday"},
+        {"type": "customer.subscription.updated", "created": 10**20},
+    ],
+    ids=[
+        "no-data",
+        "no-object",
+        "object-not-a-dict",
+        "data-not-a-dict",
+        "type-not-a-string",
+        "id-not-a-string",
+        "id-too-long",
+        "created-not-a-number",
+        "created-out-of-range",
+    ],
+)
+def test_a_signed_event_of_the_wrong_shape_is_400_and_applies_nothing(
+    post_event, organization, purchase, changes
+):
+    response = post_event(_malformed(purchase, **changes))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert _balance(organization) == 0
+    assert not StripeEvent.objects.exists()

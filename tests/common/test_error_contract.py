@@ -94,3 +94,34 @@ def test_html_pages_keep_html_errors(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("path", ["/v1", "/v2", "/v1/", "/v2/"])
+def test_the_api_prefixes_themselves_are_json_404(client, settings, debug, method, path):
+    settings.DEBUG = debug
+    client.raise_request_exception = False
+    response = getattr(client, method)(path, **auth_header(api_key_for(OrganizationFactory())))
+    _assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/account/",
+        "/v1/models/",
+        "/v1/text-to-image/",
+        "/v1/jobs/img_abc123def456/",
+        "/v1/jobs/img_abc123def456/cancel/",
+        "/v1/webhook-endpoints/",
+        "/v2/images/generate/",
+        "/v2/jobs/abc/",
+    ],
+)
+def test_a_route_with_a_trailing_slash_answers_the_json_contract(client, settings, method, path):
+    settings.DEBUG = True
+    client.raise_request_exception = False
+    response = getattr(client, method)(path, **auth_header(api_key_for(OrganizationFactory())))
+    _assert_error(response, 404, "not_found")

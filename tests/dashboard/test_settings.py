@@ -66,6 +66,17 @@ def test_retention_beyond_the_plans_maximum_is_refused(client):
     assert Organization.objects.get(pk=owner.organization.pk).output_retention_days == 7
 
 
+@pytest.mark.parametrize("threshold", ["2147483648", "99999999999999999999"])
+def test_a_threshold_beyond_what_the_database_holds_is_a_form_error(client, threshold):
+    owner = owner_on_plan()
+    response = logged_in(client, owner).post(
+        "/settings/", settings_form(low_credit_threshold=threshold)
+    )
+    assert response.status_code == 400
+    assert "less than or equal to 2147483647" in response.content.decode()
+    assert Organization.objects.get(pk=owner.organization.pk).low_credit_threshold == 10
+
+
 def test_a_new_job_is_kept_for_the_chosen_retention(client):
     from datetime import timedelta
 

@@ -111,7 +111,7 @@ def celery_worker(transactional_db):
         # The worker thread's own connections, so the test database can be dropped.
         connections.close_all()
 
-    queues = ["celery", "webhooks"]
+    queues = ["celery", "webhooks", "webhooks_retry"]
     with app.connection_for_write() as connection:
         # Messages earlier tests published for rows that no longer exist.
         for queue in queues:

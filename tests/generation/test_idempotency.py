@@ -2,6 +2,7 @@
 
 import pytest
 
+from generation import tasks, waiting
 from generation.models import Job
 from tests.generation.factories import ASYNC, customer, headers
 
@@ -103,4 +104,41 @@ def test_same_key_while_the_first_is_still_running_is_409(live_server):
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "idempotency_conflict"
     assert first["response"].status_code == 202
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.redis
+def test_retry_of_a_timed_out_wait_returns_the_same_job_and_charges_once(client, settings):
+    """No worker runs: the default wait (6 s, past redis-py's 5 s read timeout) runs out."""
+    settings.JOB_WAIT_SECONDS = 6
+    organization, key = customer(credits=10)
+    sent = headers(key, idempotency_key="order-7")
+    first = client.post("/v1/tasks/sync", {"text_data": "a fox"}, "application/json", **sent)
+    second = client.post("/v1/tasks/sync", {"text_data": "a fox"}, "application/json", **sent)
+    assert first.status_code == second.status_code == 202, first.content
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert Job.objects.count() == 1
+    organization.refresh_from_db()
+    assert organization.credit_balance == 9
+
+
+def test_an_error_answered_after_the_job_was_created_is_kept_for_its_key(
+    client, monkeypatch, broken_model
+):
+    """The job fails while the call waits: the OpenAI dialect answers 500, job and all."""
+
+    def worker_runs_the_job(job_id, timeout):
+        tasks.run_job.apply(args=[str(job_id)])
+        return True
+
+    monkeypatch.setattr(waiting, "wait_for_job", worker_runs_the_job)
+    _, key = customer(credits=10)
+    sent = headers(key, idempotency_key="order-8")
+    body = {"prompt": "a fox", "model": broken_model.id}
+    first = client.post("/v1/images/generations", body, "application/json", **sent)
+    second = client.post("/v1/images/generations", body, "application/json", **sent)
+    assert first.status_code == second.status_code == 500, first.content
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
     assert Job.objects.count() == 1

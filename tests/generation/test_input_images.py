@@ -1,9 +1,12 @@
 """Input images for image-to-image and variations: encodings, formats, limits, sizing."""
 
 import base64
+import struct
+import zlib
 
 import pytest
 
+from generation import limits
 from generation.images import fit_to_limits
 from generation.models import Job
 from tests.generation.factories import ASYNC, customer, headers, image_base64, image_bytes
@@ -136,3 +139,94 @@ def test_small_input_is_scaled_up_to_256(client, key):
         client, key, "/v1/variations", {"image": encoded("PNG", "base64", size=(320, 240))}
     )
     assert (response.json()["width"], response.json()["height"]) == (336, 256)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_claiming(width: int, height: int, idat: bytes | None = None) -> bytes:
+    """A PNG whose header says width x height, with `idat` (a few real rows) as its data.
+
+    Well-formed chunk by chunk (every CRC right), so only decoding can tell it is short.
+    """
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    if idat is None:
+        idat = zlib.compress(b"\x00" + b"\x80" * width)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _assert_refused_and_nothing_reserved(response, organization, reason: str):
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameters"
+    assert reason in error["fields"]["image"][0].lower()
+    organization.refresh_from_db()
+    assert organization.credit_balance == 1000
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/v1/image-to-image", "/v1/variations"])
+@pytest.mark.parametrize(
+    "size", [(12_000, 12_000), (limits.INPUT_IMAGE_MAX_PIXELS // 4096 + 1, 4096)]
+)
+def test_an_input_over_the_pixel_limit_is_400_and_reserves_nothing(client, path, size):
+    organization, key = customer(plan="pro", credits=1000)
+    image = base64.b64encode(png_claiming(*size)).decode()
+    response = post_json(client, key, path, {"prompt": "p", "image": image})
+    _assert_refused_and_nothing_reserved(response, organization, "pixels")
+
+
+def test_an_input_over_the_pixel_limit_is_refused_as_a_multipart_file_too(client, tmp_path):
+    organization, key = customer(plan="pro", credits=1000)
+    upload = tmp_path / "wide.png"
+    upload.write_bytes(png_claiming(12_000, 12_000))
+    with upload.open("rb") as file:
+        response = client.post("/v1/variations", {"image": file}, **headers(key, **ASYNC))
+    _assert_refused_and_nothing_reserved(response, organization, "pixels")
+
+
+def _rows(width: int, height: int, filter_type: int = 0) -> bytes:
+    return b"".join(
+        bytes([filter_type]) + bytes(range(256)) * (width // 256) for _ in range(height)
+    )
+
+
+# Each passes every check short of decoding the pixels (the PNGs' chunk CRCs are right),
+# and each makes the worker fail.
+CORRUPT_IMAGES = {
+    "png-zlib-cut-short": png_claiming(512, 384, idat=zlib.compress(_rows(512, 384))[:-30]),
+    "png-not-zlib": png_claiming(512, 384, idat=b"this is not zlib data at all"),
+    "png-unknown-row-filter": png_claiming(512, 384, idat=zlib.compress(_rows(512, 384, 9))),
+    "jpeg-truncated": image_bytes("JPEG", size=(512, 384))[:-600],
+}
+
+
+@pytest.mark.parametrize("data", CORRUPT_IMAGES.values(), ids=CORRUPT_IMAGES.keys())
+def test_an_input_with_corrupt_image_data_is_400_and_reserves_nothing(client, data):
+    organization, key = customer(plan="pro", credits=1000)
+    image = base64.b64encode(data).decode()
+    response = post_json(client, key, "/v1/image-to-image", {"prompt": "p", "image": image})
+    _assert_refused_and_nothing_reserved(response, organization, "image")
+
+
+@pytest.mark.parametrize("data", CORRUPT_IMAGES.values(), ids=CORRUPT_IMAGES.keys())
+def test_the_corrupt_inputs_are_ones_the_worker_cannot_read(data):
+    from generation.engines.base import EngineError
+    from generation.engines.local import _open_input
+
+    with pytest.raises(EngineError, match="could not be read"):
+        _open_input(data, 512, 384)
+
+
+def test_the_worker_refuses_what_submission_refuses():
+    from generation.engines.base import EngineError
+    from generation.engines.local import _open_input
+
+    with pytest.raises(EngineError, match="pixels"):
+        _open_input(png_claiming(limits.INPUT_IMAGE_MAX_PIXELS // 4096 + 1, 4096), 512, 512)

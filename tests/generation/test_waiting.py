@@ -1,6 +1,7 @@
 """The wake-up a synchronous call waits on (Redis list, or a file without Redis)."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from generation import waiting
 from generation.models import Job
 from tests.generation.factories import customer, headers
+from tests.integration.faults import RedisServer, free_port
 
 
 def test_wait_returns_as_soon_as_the_job_is_reported_finished():
@@ -54,3 +56,83 @@ def test_webhook_url_answers_202_without_waiting(client, settings):
     assert response.status_code == 202
     assert response["Preference-Applied"] == "respond-async"
     assert Job.objects.get().webhook_events == ["job.completed", "job.failed"]
+
+
+@pytest.mark.django_db
+def test_prefer_wait_ignores_an_unknown_parameter(client):
+    """RFC 7240: a preference's parameters it does not know are ignored, not the preference."""
+    _, key = customer(credits=10)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox"},
+        content_type="application/json",
+        **headers(key, prefer="wait=1;x"),
+    )
+    assert response.status_code == 202
+    assert response["Preference-Applied"] == "wait=1"
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_wait_longer_than_the_redis_socket_timeout_answers_202_with_the_job(client):
+    """No worker runs: the call waits its whole 6 s (redis-py reads time out after 5 s)."""
+    _, key = customer(credits=10)
+    started = time.monotonic()
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox"},
+        content_type="application/json",
+        **headers(key, prefer="wait=6"),
+    )
+    assert response.status_code == 202, response.content
+    assert time.monotonic() - started >= 6
+    body = response.json()
+    assert body["status"] == "processing"
+    assert Job.objects.get().public_id == body["id"]
+
+
+@pytest.mark.django_db
+def test_wait_on_an_unreachable_redis_answers_202_with_the_job(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    organization, key = customer(credits=10)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox"},
+        content_type="application/json",
+        **headers(key, prefer="wait=5"),
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["id"] == Job.objects.get().public_id
+    organization.refresh_from_db()
+    assert organization.credit_balance == 9
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_redis_stopping_during_the_wait_answers_202_with_the_job(client, settings):
+    """The cache (holding the Idempotency-Key) and the wait's Redis go down together."""
+    server = RedisServer(free_port())
+    server.start()
+    settings.REDIS_URL = server.url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "common.cache.SharedClientRedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    _, key = customer(credits=10)
+    threading.Timer(0.5, server.kill).start()
+    try:
+        response = client.post(
+            "/v1/images/generations",
+            {"prompt": "a fox"},
+            content_type="application/json",
+            **headers(key, prefer="wait=5", idempotency_key="order-9"),
+        )
+    finally:
+        server.kill()
+    assert response.status_code == 202, response.content
+    body = response.json()
+    job = Job.objects.get()
+    assert (body["id"], body["status"], body["data"]) == (job.public_id, "processing", [])

@@ -9,6 +9,7 @@ from generation.models import Job
 from tests.accounts.factories import OrganizationFactory
 from tests.billing import stripe_payloads as payloads
 from tests.billing.conftest import signed_event_post
+from tests.billing.factories import PackPurchaseFactory
 from tests.generation.factories import ASYNC, customer, headers
 from tests.integration.faults import assert_ledger_consistent, drop_this_database_connection
 
@@ -76,13 +77,9 @@ def test_the_next_request_after_a_dropped_connection_succeeds(client, monkeypatc
 def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retry_applies_once(
     client, settings, monkeypatch
 ):
-    from billing.models import CreditPack
-
     organization = OrganizationFactory(stripe_customer_id="cus_test")
-    pack = CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
-    event = payloads.event(
-        "payment_intent.succeeded", payloads.pack_payment_intent(organization, pack)
-    )
+    purchase = PackPurchaseFactory(organization=organization, pack__credits=100)
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
     real_grant = billing.grant_credits
 
     def grant_then_lose_the_database(**kwargs):
@@ -107,3 +104,26 @@ def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retr
     assert _balance(organization) == 100
     assert CreditLedgerEntry.objects.filter(organization=organization).count() == 1
     assert_ledger_consistent(organization)
+
+
+def test_a_connection_dropped_during_the_wait_answers_202_with_the_job(client, monkeypatch):
+    from generation import waiting
+
+    organization, key = customer(credits=10)
+
+    def lose_the_database_while_waiting(job_id, timeout):
+        connection.ensure_connection()
+        drop_this_database_connection()
+        return True
+
+    monkeypatch.setattr(waiting, "wait_for_job", lose_the_database_while_waiting)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox"},
+        "application/json",
+        **headers(key, prefer="wait=5"),
+    )
+    _after_the_connection_died()
+    assert response.status_code == 202, response.content
+    assert response.json()["id"] == Job.objects.get().public_id
+    assert _balance(organization) == 9

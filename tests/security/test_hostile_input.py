@@ -175,6 +175,7 @@ INJECTED_OR_PRIVATE_URLS = [
     "http://127.0.0.1:6379/",
     "http://169.254.169.254/latest/meta-data/",
     "http://[::1]/",
+    "http://[fec0::1]/",  # IPv6 site-local
     "http://2130706433/",  # 127.0.0.1 as one decimal number
     "http://0x7f.0.0.1/",
     "http://10.0.0.8/hook",
@@ -212,3 +213,109 @@ def test_job_webhook_urls_with_injected_or_private_urls_are_refused(client, url)
     assert "webhook_url" in response.json()["error"]["fields"]
     organization.refresh_from_db()
     assert organization.credit_balance == 10
+
+
+JSON_ENDPOINTS = [
+    "/v1/text-to-image",
+    "/v1/image-to-image",
+    "/v1/variations",
+    "/v1/images/generations",
+    "/v1/tasks/sync",
+    "/v1/tasks/async",
+    "/v2/images/generate",
+    "/v1/webhook-endpoints",
+]
+
+
+def _assert_refused(response, code: str) -> dict:
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == code
+    return error
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+def test_json_nested_10000_deep_is_400_bad_request(client, path):
+    organization, key = customer(credits=10)
+    deep = '{"prompt": "a fox", "extra": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    response = client.post(path, deep, content_type="application/json", **headers(key, **ASYNC))
+    _assert_refused(response, "bad_request")
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+def test_an_empty_json_body_is_400_bad_request(client, path):
+    _, key = customer(credits=10)
+    response = client.post(path, b"", content_type="application/json", **headers(key, **ASYNC))
+    error = _assert_refused(response, "bad_request")
+    assert "empty" in error["details"]
+
+
+def test_a_job_cursor_nested_10000_deep_is_400_naming_cursor(client):
+    import base64
+
+    _, key = customer(credits=0)
+    cursor = base64.urlsafe_b64encode(b"[" * 10_000).decode()
+    response = client.get("/v1/jobs", {"cursor": cursor}, **headers(key))
+    error = _assert_refused(response, "invalid_parameters")
+    assert "cursor" in error["fields"]
+
+
+@pytest.mark.parametrize("size", ["1" * 5_000, "1024x" + "9" * 5_000, "¹⁰²⁴x1024"])
+def test_an_openai_size_with_huge_or_odd_numbers_is_400_naming_size(client, size):
+    organization, key = customer(credits=10)
+    response = client.post(
+        "/v1/images/generations",
+        {"prompt": "a fox", "size": size},
+        content_type="application/json",
+        **headers(key, **ASYNC),
+    )
+    error = _assert_refused(response, "invalid_parameters")
+    assert "size" in error["fields"]
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"to": "0001-01-01"}, "to"),
+        ({"from": "0001-01-01", "to": "1970-01-02"}, "from"),
+        ({"from": "9999-12-31"}, "from"),
+    ],
+)
+def test_usage_dates_at_the_ends_of_the_calendar_are_400_naming_the_date(client, query, field):
+    _, key = customer(credits=0)
+    response = client.get("/v1/usage", query, **headers(key))
+    error = _assert_refused(response, "invalid_parameters")
+    assert list(error["fields"]) == [field]
+
+
+def _multipart_image_request(fields: int = 0, files: int = 0) -> dict:
+    from tests.generation.factories import image_bytes
+
+    data = {"prompt": "as a watercolour", "image": io.BytesIO(image_bytes("PNG"))}
+    data.update({f"field{i}": "x" for i in range(fields)})
+    for i in range(files):
+        upload = io.BytesIO(b"x")
+        upload.name = f"file{i}.txt"
+        data[f"file{i}"] = upload
+    return data
+
+
+@pytest.mark.parametrize(
+    ("shape", "what"), [({"fields": 1_500}, "fields"), ({"files": 150}, "files")]
+)
+def test_multipart_with_too_many_parts_is_400_bad_request(client, shape, what):
+    organization, key = customer(credits=10)
+    response = client.post(
+        "/v1/image-to-image", _multipart_image_request(**shape), **headers(key, **ASYNC)
+    )
+    error = _assert_refused(response, "bad_request")
+    assert what in error["details"]
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+    assert not Job.objects.exists()

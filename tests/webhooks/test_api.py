@@ -220,9 +220,14 @@ def test_another_organizations_endpoint_is_not_found(api):
     assert Delivery.objects.get(pk=delivery.pk).status == "failed"
 
 
-def test_a_key_without_the_webhooks_scope_is_forbidden(client, organization):
+def test_a_key_without_the_webhooks_scope_is_forbidden_to_add_endpoints(client, organization):
     key = api_key_for(organization, scopes=["generate", "read"])
-    response = client.get("/v1/webhook-endpoints", **auth_header(key))
+    response = client.post(
+        "/v1/webhook-endpoints",
+        {"url": "https://example.com/hook"},
+        content_type="application/json",
+        **auth_header(key),
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
 

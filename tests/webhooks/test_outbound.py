@@ -18,6 +18,8 @@ NON_PUBLIC_URLS = [
     "http://224.0.0.1/hook",
     "http://[fe80::1]/hook",
     "http://[fc00::1]/hook",
+    "http://[fec0::1]/hook",  # site-local: deprecated, still routed inside some networks
+    "http://[feff:ffff::1]/hook",
     "http://2130706433/hook",  # 127.0.0.1 as one decimal number
     "http://0x7f.1/hook",
 ]

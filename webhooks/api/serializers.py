@@ -24,17 +24,40 @@ class EndpointCreateSerializer(serializers.Serializer):
 
 
 class EndpointSerializer(serializers.Serializer):
+    """An endpoint; `secret` is null unless context `reveal_secrets` is true."""
+
     id = serializers.CharField(source="public_id")
     url = serializers.CharField()
     events = serializers.ListField(child=serializers.CharField())
     description = serializers.CharField()
-    secret = serializers.CharField()
+    secret = serializers.SerializerMethodField()
     enabled = serializers.BooleanField()
     created_at = UtcDateTimeField()
+
+    def get_secret(self, endpoint) -> str | None:
+        return endpoint.secret if self.context["reveal_secrets"] else None
 
 
 class EndpointListSerializer(serializers.Serializer):
     data = EndpointSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+ENDPOINT_LIST_LIMIT_MAX, DEFAULT_ENDPOINT_LIST_LIMIT = 100, 20
+
+
+class EndpointListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=ENDPOINT_LIST_LIMIT_MAX,
+        default=DEFAULT_ENDPOINT_LIST_LIMIT,
+        error_messages={
+            "min_value": f"Must be between 1 and {ENDPOINT_LIST_LIMIT_MAX}.",
+            "max_value": f"Must be between 1 and {ENDPOINT_LIST_LIMIT_MAX}.",
+            "invalid": "Must be an integer.",
+        },
+    )
+    cursor = serializers.CharField(required=False)
 
 
 class AttemptSerializer(serializers.Serializer):

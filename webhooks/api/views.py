@@ -4,14 +4,15 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from common.api.errors import InvalidParameters
-from common.api.views import OrganizationApiView
+from common.api.errors import InvalidParameters, WebhookEndpointLimitReached
+from common.api.views import SAFE_METHODS, OrganizationApiView
 from webhooks import selectors, services
 from webhooks.api.serializers import (
     DeliveryListQuerySerializer,
     DeliveryListSerializer,
     DeliverySerializer,
     EndpointCreateSerializer,
+    EndpointListQuerySerializer,
     EndpointListSerializer,
     EndpointSerializer,
     ResendFailedResultSerializer,
@@ -21,7 +22,22 @@ from webhooks.models import Delivery, WebhookEndpoint
 
 
 class WebhookApiView(OrganizationApiView):
-    required_scope = ApiKey.Scope.WEBHOOKS
+    # Every POST here creates an endpoint or sends deliveries again.
+    counts_as_webhook_change = True
+
+    @property
+    def required_scope(self) -> str:
+        # Any reading key sees endpoints and deliveries, as every member does on the pages;
+        # changing them, and their secrets, take the webhooks scope.
+        api_key = self.request.auth
+        if self.request.method in SAFE_METHODS and not (
+            api_key and api_key.reveals_signing_secrets
+        ):
+            return ApiKey.Scope.READ
+        return ApiKey.Scope.WEBHOOKS
+
+    def secrets_context(self) -> dict:
+        return {"reveal_secrets": self.request.auth.reveals_signing_secrets}
 
     def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint:
         try:
@@ -45,10 +61,21 @@ def _parse(serializer_class, data):
 class WebhookEndpointsApi(WebhookApiView):
     """List the organization's endpoints (GET) or add one (POST)."""
 
-    @extend_schema(responses=EndpointListSerializer, operation_id="webhook_endpoints_list")
+    @extend_schema(
+        parameters=[EndpointListQuerySerializer],
+        responses=EndpointListSerializer,
+        operation_id="webhook_endpoints_list",
+    )
     def get(self, request):
-        endpoints = selectors.endpoints(organization=self.organization)
-        return Response({"data": EndpointSerializer(endpoints, many=True).data})
+        query = _parse(EndpointListQuerySerializer, request.query_params)
+        try:
+            page = selectors.endpoint_page(
+                organization=self.organization, limit=query["limit"], cursor=query.get("cursor")
+            )
+        except selectors.InvalidCursor:
+            raise InvalidParameters({"cursor": ["Not a cursor this API returned."]}) from None
+        endpoints = EndpointSerializer(page.endpoints, many=True, context=self.secrets_context())
+        return Response({"data": endpoints.data, "next_cursor": page.next_cursor})
 
     @extend_schema(
         request=EndpointCreateSerializer,
@@ -61,7 +88,12 @@ class WebhookEndpointsApi(WebhookApiView):
             endpoint = services.create_endpoint(organization=self.organization, **fields)
         except services.InvalidEndpoint as exc:
             raise InvalidParameters(exc.fields) from None
-        return Response(EndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+        except services.EndpointLimitReached as exc:
+            raise WebhookEndpointLimitReached(str(exc)) from None
+        return Response(
+            EndpointSerializer(endpoint, context=self.secrets_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class WebhookEndpointDeleteApi(WebhookApiView):

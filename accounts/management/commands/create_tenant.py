@@ -26,11 +26,16 @@ class Command(BaseCommand):
             user = User.objects.filter(email__iexact=email).first()
             if user is None:
                 user = User.objects.create_user(email=email, password=None)
-            organization = services.create_organization(
-                name=org_name or f"{email.split('@')[0]}'s organization",
-                owner=user,
-                plan=billing_services.plan_by_slug(plan),
-            )
+            try:
+                organization = services.create_organization(
+                    name=org_name or f"{email.split('@')[0]}'s organization",
+                    owner=user,
+                    plan=billing_services.plan_by_slug(plan),
+                )
+            except services.OrganizationLimitReached as error:
+                raise CommandError(
+                    f"{user.email}: {error} Raise their limit in the admin to add one."
+                ) from None
             if credits:
                 billing_services.grant_credits(
                     organization=organization,
