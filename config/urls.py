@@ -21,6 +21,7 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # The split view serves Swagger UI's start-up script as a file: the CSP has no inline scripts.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="api-docs"),
+    path("admin/billing/usagereport/", include("reporting.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include(api_v1)),
     # generation serves /v1 and /v2 routes and the signed image URLs.
