@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generation.engines.base import Mode
-from generation.moderation.prompts import PromptRefusal as RefusalReason
+from generation.moderation.prompts import PromptRefusalReason
 from generation.moderation.safety import SafetySetting
 
 
@@ -206,7 +206,7 @@ class PromptRefusal(models.Model):
     )
     prompt = models.TextField(blank=True)
     negative_prompt = models.TextField(blank=True)
-    reason = models.CharField(max_length=16, choices=RefusalReason.choices)
+    reason = models.CharField(max_length=16, choices=PromptRefusalReason.choices)
     matched_terms = models.JSONField(default=list, blank=True)
     profanity_score = models.FloatField()
     created_at = models.DateTimeField(default=timezone.now)

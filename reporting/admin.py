@@ -18,7 +18,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from billing.models import Plan
-from reporting import charts, selectors
+from common import charts
+from reporting import selectors
 from reporting.models import USAGE_FIELDS, UsageReport, UsageRollup
 
 DEFAULT_DAYS = 30

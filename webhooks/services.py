@@ -22,7 +22,8 @@ from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import Membership, Organization
+from accounts import selectors as account_selectors
+from accounts.models import Organization
 from common import outbound
 from webhooks import signing
 from webhooks.models import (
@@ -545,11 +546,7 @@ def _disable_failed_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 def _email_owners(endpoint: WebhookEndpoint, template: str) -> None:
-    recipients = list(
-        Membership.objects.filter(
-            organization_id=endpoint.organization_id, role=Membership.Role.OWNER
-        ).values_list("user__email", flat=True)
-    )
+    recipients = account_selectors.owner_emails(organization=endpoint.organization)
     if not recipients:
         return
     context = {
