@@ -11,7 +11,6 @@ handler500 = "common.views.server_error"
 
 api_v1 = [
     path("", include("accounts.api.urls")),
-    path("", include("billing.api.urls")),
     path("", include("webhooks.api.urls")),
 ]
 
