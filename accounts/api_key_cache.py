@@ -6,8 +6,9 @@ what it loaded, by key prefix, tagged with the *generation* it read from the sha
 first; it trusts an entry only while the generation is unchanged. Whatever can change a
 key's answer (a key revoked or edited, an organization suspended, edited or moved to
 another plan, a plan edited) sets a new generation, so every process reloads on its next
-request: a revocation still holds from the next request on. The generation is a random
-token, not a counter, so a Redis restart that loses it can never bring an old one back.
+request: a revocation still holds from the next request on. The generation is a
+common.cache.SharedVersion: a random token, not a counter, so a Redis restart that loses it
+can never bring an old one back.
 
 `load` reads the generation with a GET of its own. A caller that makes a Redis round trip
 of its own right after (the API's rate limits) can take the entry on trust instead
@@ -25,7 +26,6 @@ generation could be set) goes unseen.
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 from django.core.cache import caches
@@ -35,11 +35,13 @@ from django.db.models.signals import post_delete, post_save
 
 from accounts.models import ApiKey, Organization
 from billing.models import Plan
-from common.cache import redis_client
+from common.cache import SharedVersion, redis_client
 
 logger = logging.getLogger(__name__)
 
-GENERATION_KEY = "api-keys:generation"
+GENERATION = SharedVersion("api-keys:generation")
+# Read along in the rate limits' round trip (common.api.views).
+GENERATION_KEY = GENERATION.key
 # Far more keys than one process serves between two changes; past it, start afresh.
 MAX_ENTRIES = 10_000
 MAX_AGE_SECONDS = 60
@@ -48,27 +50,14 @@ MAX_AGE_SECONDS = 60
 _entries: dict[str, tuple[str, float, ApiKey]] = {}
 
 
-def _redis():
-    cache = caches["default"]
-    client = redis_client(cache)
-    if client is None:
-        return None, None
-    return client, cache.make_and_validate_key(GENERATION_KEY)
-
-
 def _current_generation() -> str | None:
-    client, key = _redis()
-    if client is None:
+    if redis_client(caches["default"]) is None:
         return None
     try:
-        generation = client.get(key)
-        if generation is None:
-            fresh = uuid.uuid4().hex
-            generation = fresh if client.set(key, fresh, nx=True) else client.get(key)
+        return GENERATION.current()
     except Exception:
         logger.warning("Shared cache unavailable; loading API keys from the database")
         return None
-    return generation.decode() if isinstance(generation, bytes) else generation
 
 
 def load(
@@ -136,11 +125,10 @@ def forget_all() -> None:
 
 def _set_new_generation() -> None:
     _entries.clear()
-    client, key = _redis()
-    if client is None:
+    if redis_client(caches["default"]) is None:
         return
     try:
-        client.set(key, uuid.uuid4().hex)
+        GENERATION.renew()
     except Exception:
         # Other processes trust their entries for at most MAX_AGE_SECONDS more.
         logger.error("Shared cache unavailable; other processes see this change late")

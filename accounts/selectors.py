@@ -39,3 +39,12 @@ def pending_invitations(*, organization: Organization):
 
 def invitations(*, organization: Organization):
     return Invitation.objects.filter(organization=organization)
+
+
+def owner_emails(*, organization: Organization) -> list[str]:
+    """The email addresses of the organization's owners."""
+    return list(
+        Membership.objects.filter(
+            organization=organization, role=Membership.Role.OWNER
+        ).values_list("user__email", flat=True)
+    )

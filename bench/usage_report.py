@@ -10,7 +10,7 @@ What it does:
      `--jobs` jobs spread over the last 90 days (a few organizations make most of the
      traffic; 92 % completed, 5 % failed, 2 % refused by moderation, 1 % canceled) and
      3,000 invoices (90 % paid, a tenth of them in EUR);
-  3. runs billing.usage.rollup_usage for every day (what the beat task does for two days
+  3. runs reporting.services.rollup_usage for every day (what the beat task does for two days
      every 10 minutes) and reports its time;
   4. renders the admin report with Django's test client logged in as staff: the default
      range (30 days), all 91 days, and 91 days filtered to one plan; then both CSV exports.
@@ -188,8 +188,8 @@ def main() -> None:
     from django.utils import timezone
 
     from accounts.models import User
-    from billing.usage import rollup_usage
     from generation.models import Job
+    from reporting.services import rollup_usage
 
     # Not setup_test_environment(): its template instrumentation (the test client keeps a
     # copy of every context) would be timed too. The page is rendered as in production.
@@ -224,7 +224,7 @@ def main() -> None:
     )
     client = Client()
     client.force_login(staff)
-    report = "/admin/billing/usagereport/"
+    report = "/admin/reporting/usagereport/"
     everything = {"start": days[0].isoformat(), "end": today.isoformat()}
     cases = [
         ("report, last 30 days (default)", report, {}),

@@ -12,9 +12,7 @@ from billing.models import (
     StripeEvent,
     Subscription,
     SubscriptionChange,
-    UsageReport,
 )
-from billing.usage_admin import UsageReportAdmin
 
 
 @admin.register(Plan)
@@ -116,6 +114,3 @@ class CreditLedgerEntryAdmin(ReadOnlyAdmin):
     search_fields = ("reference", "organization__name", "organization__slug", "memo")
     list_select_related = ("organization", "actor")
     show_full_result_count = False
-
-
-admin.site.register(UsageReport, UsageReportAdmin)

@@ -67,7 +67,10 @@ class CreditLedgerEntry(models.Model):
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
     reference = models.CharField(max_length=200, unique=True)
-    # Loose reference: billing does not depend on the generation app.
+    # The generation Job's primary key, for the entries of a job (its reservation, capture or
+    # refund). A plain UUID, not a foreign key: billing sits below generation and imports
+    # nothing of it (tests/reporting/test_layering.py holds that since the usage rollups,
+    # which read jobs, moved to reporting).
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -237,68 +240,3 @@ class Invoice(models.Model):
 
     def __str__(self):
         return self.number
-
-
-class UsageRollup(models.Model):
-    """One organization's usage on one UTC day, recomputed from its jobs by rollup_usage.
-
-    The staff usage report reads only these rows (and RevenueRollup), never the jobs.
-    """
-
-    date = models.DateField()
-    organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
-    )
-    # The organization's plan when the day was last rolled up: the report's plan filter.
-    plan_slug = models.SlugField(max_length=32)
-    submissions = models.PositiveIntegerField(default=0)
-    images = models.PositiveIntegerField(default=0)
-    credits_used = models.BigIntegerField(default=0)
-    failed_jobs = models.PositiveIntegerField(default=0)
-    moderated_jobs = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["date", "organization"]
-        constraints = [
-            models.UniqueConstraint(fields=["date", "organization"], name="one_usage_row_per_day"),
-        ]
-        indexes = [models.Index(fields=["plan_slug", "date"], name="usage_plan_date")]
-
-    def __str__(self):
-        return f"{self.organization_id} on {self.date}"
-
-
-class RevenueRollup(models.Model):
-    """What one organization paid on one UTC day in one currency (paid invoices), in minor units."""
-
-    date = models.DateField()
-    organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
-    )
-    plan_slug = models.SlugField(max_length=32)
-    currency = models.CharField(max_length=3)
-    amount_cents = models.BigIntegerField(default=0)
-    invoices = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["date", "organization", "currency"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["date", "organization", "currency"], name="one_revenue_row_per_day"
-            ),
-        ]
-        indexes = [models.Index(fields=["plan_slug", "date"], name="revenue_plan_date")]
-
-    def __str__(self):
-        return f"{self.organization_id} on {self.date}: {self.amount_cents} {self.currency}"
-
-
-class UsageReport(UsageRollup):
-    """The admin's "Usage report" entry: a proxy so the report sits in the billing index."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "usage report"
-        verbose_name_plural = "usage report"

@@ -20,7 +20,8 @@ from django.db.models import Exists, OuterRef, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
+from accounts import selectors as account_selectors
+from accounts.models import Organization, User
 from accounts.suspension import ensure_active
 from billing import emails, stripe_gateway
 from billing.credit_lots import EXPIRY_PREFIX, lots_for
@@ -982,19 +983,11 @@ def billing_emails_for(*, organization: Organization) -> list[str]:
     """Where billing mail goes: the billing email, else every owner."""
     if organization.billing_email:
         return [organization.billing_email]
-    return list(
-        Membership.objects.filter(
-            organization=organization, role=Membership.Role.OWNER
-        ).values_list("user__email", flat=True)
-    )
+    return account_selectors.owner_emails(organization=organization)
 
 
 def owner_emails(*, organization: Organization) -> list[str]:
-    owners = list(
-        Membership.objects.filter(
-            organization=organization, role=Membership.Role.OWNER
-        ).values_list("user__email", flat=True)
-    )
+    owners = account_selectors.owner_emails(organization=organization)
     return owners or billing_emails_for(organization=organization)
 
 

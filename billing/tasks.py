@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing import services, usage
+from billing import services
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,3 @@ def reconcile_subscriptions() -> None:
             continue
         if changes:
             logger.warning("Reconciled %s with Stripe: %s", organization.slug, changes)
-
-
-@shared_task
-def rollup_recent_usage() -> int:
-    """Recompute today's and yesterday's usage rollups; return how many organizations they hold."""
-    return sum(result.organizations for result in usage.rollup_recent_usage())

@@ -12,7 +12,6 @@ handler500 = "common.views.server_error"
 
 api_v1 = [
     path("", include("accounts.api.urls")),
-    path("", include("billing.api.urls")),
     path("", include("webhooks.api.urls")),
 ]
 
@@ -24,6 +23,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="api-docs"),
     # Ahead of the admin's own log-in route: the same URL, with the site's log-in limits.
     path("admin/login/", account_views.admin_log_in),
+    path("admin/billing/usagereport/", include("reporting.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include(api_v1)),
     # generation serves /v1 and /v2 routes and the signed image URLs.

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from common.charts import bar_rects
 from generation.selectors import UsageDay
 
 WIDTH = 600
@@ -41,20 +42,18 @@ class UsageChart:
 def usage_chart(days: list[UsageDay]) -> UsageChart:
     """One bar per day, its height the credits used that day relative to the busiest day."""
     peak = max((day.credits_used for day in days), default=0)
-    slot = WIDTH / max(len(days), 1)
-    plot_height = HEIGHT - AXIS
-    bars = []
-    for index, day in enumerate(days):
-        height = round(plot_height * day.credits_used / peak, 1) if peak else 0
-        bars.append(
-            Bar(
-                x=round(index * slot + slot * 0.1, 1),
-                y=round(plot_height - height, 1),
-                width=round(slot * 0.8, 1),
-                height=height,
-                day=day,
-            )
-        )
+    rects = bar_rects(
+        [day.credits_used for day in days],
+        left=0,
+        plot_width=WIDTH,
+        plot_height=HEIGHT - AXIS,
+        baseline=HEIGHT - AXIS,
+        ceiling=peak or 1,
+    )
+    bars = [
+        Bar(x=rect.x, y=rect.y, width=rect.width, height=rect.height, day=day)
+        for rect, day in zip(rects, days, strict=True)
+    ]
     return UsageChart(
         bars=bars,
         peak=peak,

@@ -1,7 +1,7 @@
 """The staff blocklist, read on every submission through an in-process cache.
 
 Like the model catalog (generation.catalog): a save or delete of a BlockedTerm clears this
-process's copy and bumps a version in the shared cache; other processes compare their
+process's copy and renews a version token in the shared cache; other processes compare their
 version with it at most every CHECK_INTERVAL seconds, so a new term is refused on every
 web host within seconds without a database read per submission.
 """
@@ -9,11 +9,12 @@ web host within seconds without a database read per submission.
 import threading
 import time
 
-from django.core.cache import cache
-
+from common.cache import SharedVersion
 from generation.models import BlockedTerm
 
-VERSION_KEY = "blocked-terms:version"
+# A token, not a counter (common.cache.SharedVersion); a new key name, so processes of
+# the counter era never INCR a token.
+VERSION = SharedVersion("blocked-terms:version-token")
 CHECK_INTERVAL = 5.0
 
 _lock = threading.Lock()
@@ -28,10 +29,7 @@ def clear_local_cache() -> None:
 def invalidate() -> None:
     """Forget the blocklist here and tell other processes to reload it."""
     clear_local_cache()
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:
-        cache.set(VERSION_KEY, 1, timeout=None)
+    VERSION.renew()
 
 
 def blocked_terms() -> tuple[str, ...]:
@@ -41,7 +39,7 @@ def blocked_terms() -> tuple[str, ...]:
         terms = _state["terms"]
         if terms is not None and now - _state["checked_at"] < CHECK_INTERVAL:
             return terms
-    version = cache.get(VERSION_KEY, 0)
+    version = VERSION.current()
     with _lock:
         if _state["terms"] is not None and _state["version"] == version:
             _state["checked_at"] = now

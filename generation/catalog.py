@@ -1,7 +1,7 @@
 """The model catalog: rows staff edit in the admin, read through an in-process cache.
 
 Every submission and `GET /v1/models` reads the catalog, so it is kept in memory. A save
-or delete clears this process's copy and bumps a version in the shared cache; other
+or delete clears this process's copy and renews a version token in the shared cache; other
 processes compare their version with it at most every CHECK_INTERVAL seconds, so an edit
 reaches every web host within seconds without a database read per request.
 """
@@ -12,14 +12,15 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.core.cache import cache
-
+from common.cache import SharedVersion
 from generation.model_seeds import SEED_MODELS
 from generation.models import ModelCatalogEntry
 
 logger = logging.getLogger(__name__)
 
-VERSION_KEY = "model-catalog:version"
+# A token, not a counter (common.cache.SharedVersion); a new key name, so processes of
+# the counter era never INCR a token.
+VERSION = SharedVersion("model-catalog:version-token")
 CHECK_INTERVAL = 5.0
 
 _lock = threading.Lock()
@@ -36,10 +37,7 @@ def clear_local_cache() -> None:
 def invalidate() -> None:
     """Forget the catalog here and tell other processes to reload it."""
     clear_local_cache()
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:
-        cache.set(VERSION_KEY, 1, timeout=None)
+    VERSION.renew()
 
 
 def _load() -> dict[str, ModelCatalogEntry]:
@@ -60,7 +58,7 @@ def _entries() -> dict[str, ModelCatalogEntry]:
         if entries is not None and now - _state["checked_at"] < CHECK_INTERVAL:
             return entries
     try:
-        version = cache.get(VERSION_KEY, 0)
+        version = VERSION.current()
     except Exception:
         # The shared cache is down: keep serving this process's copy (or load one), so a
         # Redis outage does not turn every submission and model list into a 500.

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generation.engines.base import Mode
-from generation.moderation.prompts import PromptRefusal as RefusalReason
+from generation.moderation.prompts import PromptRefusalReason
 from generation.moderation.safety import SafetySetting
 
 
@@ -114,7 +114,9 @@ class Job(models.Model):
     credits_used = models.PositiveIntegerField(default=0)
     reservation_reference = models.CharField(max_length=100, unique=True)
 
-    # Read by the webhooks app when the job changes state.
+    # The job's own webhook target (v1 webhook_url, v2 webhookUrl, tasks callback_url).
+    # generation.events.job_target reads them when the job changes state and hands them to
+    # webhooks.services.emit_event as a JobWebhookTarget: the webhooks app never reads a Job.
     webhook_url = models.URLField(max_length=2000, blank=True)
     webhook_secret = models.CharField(max_length=120, blank=True)
     webhook_events = models.JSONField(default=list, blank=True)
@@ -206,7 +208,7 @@ class PromptRefusal(models.Model):
     )
     prompt = models.TextField(blank=True)
     negative_prompt = models.TextField(blank=True)
-    reason = models.CharField(max_length=16, choices=RefusalReason.choices)
+    reason = models.CharField(max_length=16, choices=PromptRefusalReason.choices)
     matched_terms = models.JSONField(default=list, blank=True)
     profanity_score = models.FloatField()
     created_at = models.DateTimeField(default=timezone.now)

@@ -91,7 +91,7 @@ def moderate_prompt(
     request.
     """
     from generation import blocklist, moderation_cases
-    from generation.moderation.prompts import PromptRefusal, check_prompt
+    from generation.moderation.prompts import PromptRefusalReason, check_prompt
 
     verdict = check_prompt(
         request.prompt,
@@ -107,7 +107,7 @@ def moderate_prompt(
         negative_prompt=request.negative_prompt,
         verdict=verdict,
     )
-    if verdict.reason == PromptRefusal.BLOCKED_TERM:
+    if verdict.reason == PromptRefusalReason.BLOCKED_TERM:
         raise ContentModerated(
             f"The request uses a blocked term ({', '.join(verdict.matched_terms)}). "
             "Nothing was charged."

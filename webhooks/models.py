@@ -98,7 +98,9 @@ class Event(models.Model):
     # The event's data as JSON text, not a JSONField: PostgreSQL's jsonb would reorder the
     # keys, and receivers should see the job in the order the API shows it.
     payload = models.TextField()
-    # The public id of the job this event is about, if any; `sequence` orders that job's events.
+    # The primary key of the job this event is about, if any (generation.events sends
+    # str(job.pk), not the job's public id); `sequence` orders that job's events. Text, not a
+    # foreign key: webhooks knows no jobs.
     job_id = models.CharField(max_length=64, blank=True, db_index=True)
     sequence = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -31,7 +31,8 @@ from django.db.models.functions import RowNumber
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import Membership, Organization
+from accounts import selectors as account_selectors
+from accounts.models import Organization
 from common import outbound
 from webhooks import signing
 from webhooks.models import (
@@ -607,11 +608,7 @@ def _disable_failed_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 def _email_owners(endpoint: WebhookEndpoint, template: str) -> None:
-    recipients = list(
-        Membership.objects.filter(
-            organization_id=endpoint.organization_id, role=Membership.Role.OWNER
-        ).values_list("user__email", flat=True)
-    )
+    recipients = account_selectors.owner_emails(organization=endpoint.organization)
     if not recipients:
         return
     context = {

@@ -47,6 +47,7 @@ LOCAL_APPS = [
     "accounts",
     "billing",
     "generation",
+    "reporting",
     "webhooks",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -163,7 +164,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_subscriptions",
         "schedule": 6 * 3600,
     },
-    "billing-rollup-usage": {"task": "billing.tasks.rollup_recent_usage", "schedule": 600.0},
+    "reporting-rollup-usage": {"task": "reporting.tasks.rollup_recent_usage", "schedule": 600.0},
     "reap-stuck-jobs": {"task": "generation.tasks.reap_stuck_jobs", "schedule": 60.0},
     "delete-expired-images": {"task": "generation.tasks.delete_expired_images", "schedule": 3600.0},
     # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.

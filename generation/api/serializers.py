@@ -3,7 +3,7 @@
 import base64
 import functools
 import re
-from datetime import UTC, date
+from datetime import date
 
 from django.core.files.storage import default_storage
 from django.core.validators import MinValueValidator
@@ -11,6 +11,7 @@ from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api.fields import UtcDateTimeField
 from generation import limits
 from generation.api import fields
 from generation.engines.base import Mode
@@ -333,13 +334,6 @@ class ApiErrorSerializer(serializers.Serializer):
 
 
 # ----------------------------------------------------------------------------
-
-
-class UtcDateTimeField(serializers.DateTimeField):
-    """ISO 8601 in UTC with a Z, to the second: 2024-01-15T10:30:00Z."""
-
-    def to_representation(self, value):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def servable_images(job: Job):

@@ -71,7 +71,7 @@ _WORD = re.compile(rf"(?:[^\W_]|[{re.escape(_LEET_SYMBOLS)}])+")
 Runs = list[tuple[str, int]]
 
 
-class PromptRefusal(models.TextChoices):
+class PromptRefusalReason(models.TextChoices):
     BLOCKED_TERM = "blocked_term", "Blocked term"
     PROFANITY = "profanity", "Profanity"
 
@@ -79,7 +79,7 @@ class PromptRefusal(models.TextChoices):
 @dataclass(frozen=True)
 class PromptVerdict:
     allowed: bool
-    reason: PromptRefusal | None
+    reason: PromptRefusalReason | None
     # The staff's blocklist entries that matched, as staff wrote them.
     matched_terms: tuple[str, ...]
     # The profanity model's probability, 0-1, for the prompt or its worst clause.
@@ -98,9 +98,9 @@ def check_prompt(
     matched = _matched_terms([_words(text), _words(negative_prompt)], tuple(blocked_terms))
     score = _profanity_score(text)
     if matched:
-        reason = PromptRefusal.BLOCKED_TERM
+        reason = PromptRefusalReason.BLOCKED_TERM
     elif score >= PROFANITY_THRESHOLD:
-        reason = PromptRefusal.PROFANITY
+        reason = PromptRefusalReason.PROFANITY
     else:
         reason = None
     return PromptVerdict(

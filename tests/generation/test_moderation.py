@@ -17,7 +17,7 @@ from generation.moderation.images import (
     check_image,
     load_detector,
 )
-from generation.moderation.prompts import PROFANITY_THRESHOLD, PromptRefusal, check_prompt
+from generation.moderation.prompts import PROFANITY_THRESHOLD, PromptRefusalReason, check_prompt
 from tests.generation import moderation_images
 
 CLEAN_PROMPTS = [
@@ -43,7 +43,7 @@ def test_profane_prompt_is_refused(prompt):
     verdict = check_prompt(prompt)
 
     assert not verdict.allowed
-    assert verdict.reason == PromptRefusal.PROFANITY
+    assert verdict.reason == PromptRefusalReason.PROFANITY
     assert verdict.profanity_score >= PROFANITY_THRESHOLD
 
 
@@ -51,7 +51,7 @@ def test_profane_prompt_is_refused(prompt):
 def test_disguised_profanity_is_refused(prompt):
     verdict = check_prompt(prompt)
 
-    assert verdict.reason == PromptRefusal.PROFANITY
+    assert verdict.reason == PromptRefusalReason.PROFANITY
 
 
 @pytest.mark.parametrize("prompt", CLEAN_PROMPTS)
@@ -70,7 +70,7 @@ def test_swear_word_is_refused_at_the_end_of_a_long_tag_list():
         "trending on artstation, shit"
     )
 
-    assert verdict.reason == PromptRefusal.PROFANITY
+    assert verdict.reason == PromptRefusalReason.PROFANITY
 
 
 def test_profanity_scores_are_the_bundled_models_own():
@@ -115,7 +115,7 @@ def test_blocked_term_is_refused_however_it_is_spelled(prompt):
     verdict = check_prompt(prompt, blocked_terms=STAFF_BLOCKLIST)
 
     assert not verdict.allowed
-    assert verdict.reason == PromptRefusal.BLOCKED_TERM
+    assert verdict.reason == PromptRefusalReason.BLOCKED_TERM
     assert verdict.matched_terms == ("badword",)
 
 
@@ -142,7 +142,7 @@ def test_blocked_term_does_not_match_inside_other_words(prompt):
 def test_leetspeak_and_repeats_reach_short_terms(prompt):
     verdict = check_prompt(prompt, blocked_terms=["ass", "lick"])
 
-    assert verdict.reason == PromptRefusal.BLOCKED_TERM
+    assert verdict.reason == PromptRefusalReason.BLOCKED_TERM
 
 
 def test_blocked_term_in_negative_prompt_is_refused():
@@ -150,7 +150,7 @@ def test_blocked_term_in_negative_prompt_is_refused():
         "a red sunset over the sea", negative_prompt="blurry, b4dw0rd", blocked_terms=["badword"]
     )
 
-    assert verdict.reason == PromptRefusal.BLOCKED_TERM
+    assert verdict.reason == PromptRefusalReason.BLOCKED_TERM
     assert verdict.matched_terms == ("badword",)
 
 
@@ -172,7 +172,7 @@ def test_matched_terms_are_reported_as_staff_wrote_them():
 def test_blocked_term_outranks_profanity_as_the_reason():
     verdict = check_prompt("fuck this badword", blocked_terms=["badword"])
 
-    assert verdict.reason == PromptRefusal.BLOCKED_TERM
+    assert verdict.reason == PromptRefusalReason.BLOCKED_TERM
     assert verdict.profanity_score >= PROFANITY_THRESHOLD
 
 

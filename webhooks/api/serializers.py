@@ -1,16 +1,7 @@
-from datetime import UTC
-
 from rest_framework import serializers
 
+from common.api.fields import UtcDateTimeField
 from webhooks.models import EventType
-from webhooks.services import TIMESTAMP_FORMAT
-
-
-class UtcDateTimeField(serializers.DateTimeField):
-    """ISO 8601 in UTC, to the second, as every API timestamp: 2024-01-15T10:30:00Z."""
-
-    def to_representation(self, value):
-        return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT) if value else None
 
 
 class EndpointCreateSerializer(serializers.Serializer):

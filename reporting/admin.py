@@ -1,8 +1,8 @@
 """The staff "Usage report" in the admin: filters, totals, charts, tables and CSV export.
 
-Registered on the UsageReport proxy model (billing/admin.py), so it appears in the admin
-index under Billing and inherits the admin's staff check and view permission. It reads the
-rollup tables only (billing.usage.usage_report), never the jobs.
+Registered on the UsageReport proxy model, so it appears in the admin index under Reporting
+and inherits the admin's staff check and view permission. It reads the rollup tables only
+(reporting.selectors.usage_report), never the jobs.
 """
 
 import csv
@@ -17,9 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from billing import charts
-from billing.models import Plan, UsageRollup
-from billing.usage import USAGE_FIELDS, UsageReport, usage_report
+from billing.models import Plan
+from common import charts
+from reporting import selectors
+from reporting.models import USAGE_FIELDS, UsageReport, UsageRollup
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -50,7 +51,7 @@ def _money(cents: int) -> str:
     return f"{cents / 100:,.2f}"
 
 
-def _charts(report: UsageReport) -> dict:
+def _charts(report: selectors.UsageReport) -> dict:
     labels = [day.date.strftime("%b %d") for day in report.days]
     days = report.days
     return {
@@ -82,6 +83,7 @@ def _charts(report: UsageReport) -> dict:
     }
 
 
+@admin.register(UsageReport)
 class UsageReportAdmin(admin.ModelAdmin):
     """Read-only: the report page replaces the change list, and the CSV export sits beside it."""
 
@@ -99,12 +101,12 @@ class UsageReportAdmin(admin.ModelAdmin):
             path(
                 "export/<slug:rows>.csv",
                 self.admin_site.admin_view(self.export_view),
-                name="billing_usagereport_export",
+                name="reporting_usagereport_export",
             ),
             *super().get_urls(),
         ]
 
-    def _report(self, request) -> tuple[UsageReportFilters, UsageReport | None]:
+    def _report(self, request) -> tuple[UsageReportFilters, selectors.UsageReport | None]:
         plans = list(Plan.objects.order_by("sort_order").values_list("slug", "name"))
         data = request.GET.copy()
         # Bound with the default range filled in, so the form shows what the report covers.
@@ -117,7 +119,9 @@ class UsageReportAdmin(admin.ModelAdmin):
         if not filters.is_valid():
             return filters, None
         data = filters.cleaned_data
-        return filters, usage_report(start=data["start"], end=data["end"], plan_slug=data["plan"])
+        return filters, selectors.usage_report(
+            start=data["start"], end=data["end"], plan_slug=data["plan"]
+        )
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
@@ -135,17 +139,17 @@ class UsageReportAdmin(admin.ModelAdmin):
         }
         if report is not None:
             query = request.GET.urlencode()
-            export = reverse("admin:billing_usagereport_export", args=["days"])
+            export = reverse("admin:reporting_usagereport_export", args=["days"])
             context.update(
                 charts=_charts(report),
                 top_organizations=report.top_organizations(),
                 export_days_url=f"{export}?{query}",
                 export_organizations_url=(
-                    reverse("admin:billing_usagereport_export", args=["organizations"])
+                    reverse("admin:reporting_usagereport_export", args=["organizations"])
                     + f"?{query}"
                 ),
             )
-        return TemplateResponse(request, "admin/billing/usage_report.html", context)
+        return TemplateResponse(request, "admin/reporting/usage_report.html", context)
 
     def export_view(self, request, rows: str):
         if not self.has_view_permission(request):
@@ -173,7 +177,7 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def write_csv(stream, *, report: UsageReport, rows: str) -> None:
+def write_csv(stream, *, report: selectors.UsageReport, rows: str) -> None:
     """The report's per-day or per-organization rows as CSV, one revenue column per currency."""
     writer = csv.writer(stream)
     currencies = report.currencies

@@ -3,7 +3,7 @@ from datetime import UTC, date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.usage import rollup_usage
+from reporting.services import rollup_usage
 
 
 class Command(BaseCommand):

@@ -1,11 +1,16 @@
-"""Geometry for the server-rendered SVG charts of the usage report (no JavaScript, no CDN).
+"""Geometry for the server-rendered SVG charts (no JavaScript, no CDN): the staff usage
+report's (reporting.admin) and the customer's usage chart (dashboard.charts).
 
 A chart is computed here in plain numbers; the template only draws the rectangles, the
-polyline and the labels it is given.
+polyline and the labels it is given. `bar_chart` and `line_chart` make the report's framed
+charts (grid lines, value and date labels); `bar_rects` is the bars alone, for a chart that
+frames itself.
 """
 
+import math
 from dataclasses import dataclass, field
 
+# The framed charts' size.
 WIDTH = 760
 HEIGHT = 200
 # Room for the value labels on the left and the date labels below.
@@ -26,6 +31,42 @@ class Bar:
     part_y: float
     part_height: float
     title: str
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    width: float
+    y: float
+    height: float
+
+
+def bar_rects(
+    values: list[int],
+    *,
+    left: float,
+    plot_width: float,
+    plot_height: float,
+    baseline: float,
+    ceiling: float,
+    max_gap: float = math.inf,
+) -> list[Rect]:
+    """One bar per value standing on `baseline`, `ceiling` reaching `plot_height`; a fifth
+    of each bar's slot (at most `max_gap`) is left between bars."""
+    slot = plot_width / max(len(values), 1)
+    gap = min(max_gap, slot * 0.2)
+    rects = []
+    for index, value in enumerate(values):
+        height = _scaled(value, ceiling, plot_height)
+        rects.append(
+            Rect(
+                x=round(left + slot * index + gap / 2, 1),
+                width=round(max(slot - gap, 0.5), 1),
+                y=round(baseline - height, 1),
+                height=height,
+            )
+        )
+    return rects
 
 
 @dataclass(frozen=True)
@@ -91,8 +132,8 @@ def _frame(labels: list[str], top_value: float, format_value) -> Chart:
     return chart
 
 
-def _scaled(value: float, ceiling: float) -> float:
-    return round(PLOT_HEIGHT * value / ceiling, 1)
+def _scaled(value: float, ceiling: float, plot_height: float = PLOT_HEIGHT) -> float:
+    return round(plot_height * value / ceiling, 1)
 
 
 def bar_chart(
@@ -105,19 +146,24 @@ def bar_chart(
 ) -> Chart:
     """One bar per label; `parts` (same length) is drawn over the bottom of each bar."""
     chart = _frame(labels, max(values, default=0), format_value)
-    gap = min(2.0, chart.slot * 0.2)
-    for index, value in enumerate(values):
-        part = parts[index] if parts else 0
-        height = _scaled(value, chart.ceiling)
-        part_height = _scaled(part, chart.ceiling)
+    frame = {
+        "left": LEFT,
+        "plot_width": PLOT_WIDTH,
+        "plot_height": PLOT_HEIGHT,
+        "baseline": chart.baseline,
+        "ceiling": chart.ceiling,
+        "max_gap": 2.0,
+    }
+    parts = bar_rects(parts or [0] * len(values), **frame)
+    for index, rect in enumerate(bar_rects(values, **frame)):
         chart.bars.append(
             Bar(
-                x=round(LEFT + chart.slot * index + gap / 2, 1),
-                width=round(max(chart.slot - gap, 0.5), 1),
-                y=round(chart.baseline - height, 1),
-                height=height,
-                part_y=round(chart.baseline - part_height, 1),
-                part_height=part_height,
+                x=rect.x,
+                width=rect.width,
+                y=rect.y,
+                height=rect.height,
+                part_y=parts[index].y,
+                part_height=parts[index].height,
                 title=title(index),
             )
         )

@@ -25,17 +25,18 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing import tasks
-from billing.models import Invoice, RevenueRollup, UsageRollup
-from billing.usage import rollup_usage
+from billing.models import Invoice
 from generation.models import Job
+from reporting import tasks
+from reporting.models import RevenueRollup, UsageRollup
+from reporting.services import rollup_usage
 from tests.accounts.factories import OrganizationFactory, PlanFactory, UserFactory
 from tests.generation.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
 DAY_1, DAY_2, DAY_3 = date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
-REPORT_URL = "/admin/billing/usagereport/"
+REPORT_URL = "/admin/reporting/usagereport/"
 RANGE = {"start": "2026-11-10", "end": "2026-11-11"}
 _invoice_numbers = count(1)
 
@@ -260,7 +261,7 @@ def test_beat_task_rolls_up_today_every_ten_minutes():
     schedule = [
         entry
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
-        if entry["task"] == "billing.tasks.rollup_recent_usage"
+        if entry["task"] == "reporting.tasks.rollup_recent_usage"
     ]
     assert [entry["schedule"] for entry in schedule] == [600]
     organization = OrganizationFactory()
@@ -343,3 +344,18 @@ def test_rollup_command_backfills_a_range(counted):
     assert set(UsageRollup.objects.values_list("date", flat=True)) == {DAY_1, DAY_2}
     assert RevenueRollup.objects.filter(date=DAY_2).count() == 2  # beta's USD and EUR
     assert "2026-11-11: 2 organization(s), 2 revenue row(s)" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("bookmark", "report"),
+    [
+        ("/admin/billing/usagereport/", REPORT_URL),
+        ("/admin/billing/usagereport/export/days.csv", REPORT_URL + "export/days.csv"),
+    ],
+)
+def test_a_bookmark_of_the_reports_billing_address_lands_on_the_report(
+    staff_client, bookmark, report
+):
+    response = staff_client.get(bookmark, RANGE, follow=True)
+    assert response.redirect_chain == [(f"{report}?start=2026-11-10&end=2026-11-11", 301)]
+    assert response.status_code == 200
