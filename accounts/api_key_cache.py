@@ -35,7 +35,8 @@ from django.db.models.signals import post_delete, post_save
 
 from accounts.models import ApiKey, Organization
 from billing.models import Plan
-from common.cache import SharedVersion, redis_client
+from common.cache import SharedVersion
+from common.fastpaths.redis_cache import redis_client
 
 logger = logging.getLogger(__name__)
 

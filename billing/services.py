@@ -36,7 +36,7 @@ from billing.models import (
 )
 from billing.plans import DEFAULT_PLAN_SLUG, PLANS
 from billing.stripe_gateway import plan_price_id
-from common import db
+from common.fastpaths import orm
 from webhooks import services as webhooks
 from webhooks.models import EventType
 
@@ -92,7 +92,7 @@ def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
     one_statement = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         if one_statement:
-            values = db.insert_values(entry, _ENTRY_VALUE_FIELDS)
+            values = orm.insert_values(entry, _ENTRY_VALUE_FIELDS)
             cursor.execute(_MOVE_BALANCE_AND_INSERT_SQL, move + values)
         else:
             cursor.execute(_MOVE_BALANCE_SQL, move)
@@ -101,7 +101,7 @@ def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
         return False
     if one_statement:
         entry.pk, entry.balance_after = row
-        db.mark_saved(entry)
+        orm.mark_saved(entry)
     else:
         entry.balance_after = row[0]
         entry.save(force_insert=True)

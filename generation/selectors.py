@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from django.db.models import Count, Prefetch, Q, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
+from common.fastpaths.orm import RowReader
 from generation.models import Job, JobImage
 
 
@@ -28,52 +28,27 @@ def _servable_images():
     return Prefetch("images", queryset=_servable_image_rows(), to_attr="servable_images")
 
 
-# Every client polls its jobs, so this read is one hand-written query turned into a Job with
-# the converters the ORM itself would apply: the ORM's query compiler, and even
-# QuerySet.raw()'s column mapping, cost several times what the database spends on the query
-# (bench/README.md, "Profile").
-_JOB_FIELDS = Job._meta.concrete_fields
-_JOB_ATTNAMES = [field.attname for field in _JOB_FIELDS]
-_JOB_COLUMNS = ", ".join(field.column for field in _JOB_FIELDS)
-_JOB_SELECT = f"SELECT {_JOB_COLUMNS} FROM generation_job"  # noqa: S608 - the model's columns
-_JOB_BY_PUBLIC_ID = _JOB_SELECT + " WHERE organization_id = %s AND public_id = %s LIMIT 1"
-_JOB_BY_ID = _JOB_SELECT + " WHERE organization_id = %s AND id = %s LIMIT 1"
-
-
-@functools.cache
-def _job_converters(vendor: str) -> list[tuple]:
-    """Per field, the converters the ORM applies to its column on this kind of database."""
-    converters = []
-    for field in _JOB_FIELDS:
-        column = field.get_col(Job._meta.db_table)
-        applied = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        converters.append((column, applied))
-    return converters
-
-
-def _job_from_row(row) -> Job:
-    values = list(row)
-    for index, (column, applied) in enumerate(_job_converters(connection.vendor)):
-        for convert in applied:
-            values[index] = convert(values[index], column, connection)
-    return Job.from_db(connection.alias, _JOB_ATTNAMES, values)
+# Every client polls its jobs: one query made once, read into a Job as the ORM would
+# (common.fastpaths.orm).
+_JOBS = RowReader(Job)
 
 
 def get_job(*, organization: Organization, job_ref: str) -> Job | None:
     """The organization's job by its `img_…` id or its UUID; None when not theirs."""
     if job_ref.startswith("img_"):
-        query, value = _JOB_BY_PUBLIC_ID, job_ref
+        where, value = "organization_id = %s AND public_id = %s LIMIT 1", job_ref
     else:
         try:
             job_id = uuid.UUID(job_ref)
         except ValueError:
             return None
         # As the ORM would send it: SQLite keeps UUIDs as hex text.
-        query, value = _JOB_BY_ID, Job._meta.pk.get_db_prep_value(job_id, connection)
+        where = "organization_id = %s AND id = %s LIMIT 1"
+        value = Job._meta.pk.get_db_prep_value(job_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(query, [organization.pk, value])
+        cursor.execute(_JOBS.select(where), [organization.pk, value])
         row = cursor.fetchone()
-    job = None if row is None else _job_from_row(row)
+    job = None if row is None else _JOBS.instance(row)
     if job is not None:
         # Images get their files in the transaction that completes the job (or that a
         # moderator's approval completes it in): an unfinished job has none to look up.

@@ -23,7 +23,6 @@ from kombu.exceptions import KombuError
 from accounts.models import ApiKey, Organization
 from accounts.suspension import SuspendedOrganization, ensure_active
 from billing import services as billing
-from common import db
 from common.api.errors import (
     ContentModerated,
     Forbidden,
@@ -32,6 +31,7 @@ from common.api.errors import (
     PaymentRequired,
     ServiceUnavailable,
 )
+from common.fastpaths import orm
 from generation import catalog, events, limits, waiting
 from generation.engines.base import Mode
 from generation.images import InputImage
@@ -208,7 +208,7 @@ def submit_job(
                 expires_at=now + timedelta(days=organization.output_retention_days),
                 deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
             )
-            db.insert(job)  # the ORM's INSERT compiler costs more than the row
+            orm.insert(job)  # the ORM's INSERT compiler costs more than the row
             job.servable_images = []  # nothing rendered yet: the response needs no query
             # Last but the publish: the reservation locks the organization's row until
             # COMMIT, and every submission of the organization queues behind that lock.

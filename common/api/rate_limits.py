@@ -1,6 +1,6 @@
 """Rate limits on the shared cache (API.md, Conventions), with django-ratelimit's core.
 
-Windows are django-ratelimit's fixed windows (`django_ratelimit.core`: its window edges
+Windows are django-ratelimit's fixed windows (common.fastpaths.ratelimit: its window edges
 and cache keys). Job submissions count per organization in a minute and a day window;
 reads count per key against a flat 600 a minute. On Redis every check is ONE command, a
 Lua script (both submission windows at once, or the read counter plus the minute window
@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django_ratelimit import ALL
-from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 from redis.commands.core import Script
 
-from common.cache import redis_client
+from common.fastpaths.ratelimit import EXPIRATION_FUDGE, cache_key, get_usage, window_end
+from common.fastpaths.redis_cache import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class _Counter:
 
     @property
     def resets_at(self) -> int:
-        return _get_window(self.value, self.period)
+        return window_end(self.value, self.period)
 
     @property
     def key(self) -> str:
@@ -77,7 +76,7 @@ class _Counter:
 @functools.lru_cache(maxsize=4096)
 def _window_key(group: str, resets_at: int, limit: int, period: int, value: str) -> str:
     # The same for every call in a window (an MD5 of its parts): made once per window.
-    return _make_cache_key(group, resets_at, (limit, period), value, ALL)
+    return cache_key(group, resets_at, limit, period, value)
 
 
 def _cache():

@@ -1,17 +1,16 @@
 """Each dialect's input (parsed into one GenerationRequest) and output (rendered from a Job)."""
 
 import base64
-import functools
 import re
 from datetime import date
 
 from django.core.files.storage import default_storage
 from django.core.validators import MinValueValidator
-from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api.fields import UtcDateTimeField
+from common.fastpaths.drf import RequestSerializer
 from generation import limits
 from generation.api import fields
 from generation.engines.base import Mode
@@ -27,41 +26,6 @@ FINISH_EVENTS = ("job.completed", "job.failed")
 
 def _finish_events(url: str | None) -> tuple[str, ...]:
     return FINISH_EVENTS if url else ()
-
-
-def render(serializer_class: type[serializers.Serializer], instance) -> dict:
-    """`serializer_class(instance).data`, without building the serializer again.
-
-    DRF deep-copies every declared field each time a serializer is made, which costs more
-    than rendering a job; `to_representation` keeps no state, so one instance per class
-    serves every request (the hot responses: submissions and job reads).
-    """
-    return _shared_instance(serializer_class).to_representation(instance)
-
-
-@functools.cache
-def _shared_instance(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
-    return serializer_class()
-
-
-class RequestSerializer(serializers.Serializer):
-    """A request body's serializer whose fields are built once per class, not per request.
-
-    DRF builds a serializer's fields by deep-copying every declared field (and, for a
-    nested serializer, its fields) each time one is made: more CPU than validating the
-    body. Validation keeps no state on a field (a ListSerializer validates every item with
-    one child), so one bound set per class serves every request; the serializer itself,
-    with the data, validated_data and errors, is still made per request.
-    """
-
-    @cached_property
-    def fields(self):
-        return _fields_of(type(self))
-
-
-@functools.cache
-def _fields_of(serializer_class: type[RequestSerializer]):
-    return serializers.Serializer.fields.func(serializer_class())
 
 
 # --- v1: text to image, image to image, variations -------------------------------------

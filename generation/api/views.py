@@ -24,6 +24,7 @@ from common.api.errors import (
     _flatten_validation,
 )
 from common.api.views import OrganizationApiView, json_object
+from common.fastpaths.drf import render
 from generation import catalog, limits, selectors, services, waiting
 from generation.api import serializers
 from generation.models import Job
@@ -144,7 +145,7 @@ class JobSubmissionApi(OrganizationApiView):
         if job.status == Job.Status.FAILED and job.error_code == ContentModerated.code:
             raise ContentModerated(job.error_message or None)
         status = 200 if job.is_finished else 202
-        return Response(serializers.render(serializers.JobSerializer, job), status=status)
+        return Response(render(serializers.JobSerializer, job), status=status)
 
 
 class TextToImageApi(JobSubmissionApi):
@@ -206,7 +207,7 @@ class V2GenerateApi(JobSubmissionApi):
         return super().post(request)
 
     def render(self, job: Job, parsed) -> Response:
-        return Response(serializers.render(serializers.V2SubmittedSerializer, job), status=202)
+        return Response(render(serializers.V2SubmittedSerializer, job), status=202)
 
 
 class OpenAIImageGenerationApi(JobSubmissionApi):
@@ -314,7 +315,7 @@ class JobDetailApi(_JobApi):
 
     @extend_schema(operation_id="jobs_retrieve", responses=serializers.JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(serializers.render(serializers.JobSerializer, self.get_job(job_ref)))
+        return Response(render(serializers.JobSerializer, self.get_job(job_ref)))
 
 
 class JobCancelApi(_JobApi):
@@ -331,7 +332,7 @@ class JobCancelApi(_JobApi):
     )
     def post(self, request, job_ref: str):
         job = services.cancel_job(organization=self.organization, job=self.get_job(job_ref))
-        return Response(serializers.render(serializers.JobSerializer, job))
+        return Response(render(serializers.JobSerializer, job))
 
 
 class V2JobDetailApi(_JobApi):
@@ -339,7 +340,7 @@ class V2JobDetailApi(_JobApi):
 
     @extend_schema(operation_id="v2_jobs_retrieve", responses=serializers.V2JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(serializers.render(serializers.V2JobSerializer, self.get_job(job_ref)))
+        return Response(render(serializers.V2JobSerializer, self.get_job(job_ref)))
 
 
 class ModelListApi(OrganizationApiView):

@@ -112,7 +112,7 @@ def test_an_entry_older_than_its_maximum_age_is_reloaded(monkeypatch):
 def _another_process_changes_keys():
     # What forget_all() does in another web process: a new generation in Redis, while this
     # process still holds its entries.
-    from common.cache import redis_client
+    from common.fastpaths.redis_cache import redis_client
 
     client = redis_client(caches["default"])
     client.set(caches["default"].make_and_validate_key(api_key_cache.GENERATION_KEY), "new")
@@ -156,7 +156,7 @@ def test_a_limit_changed_by_another_process_counts_in_the_new_window(client):
 
 @pytest.mark.redis
 def test_a_read_with_a_remembered_key_makes_one_redis_round_trip(client, monkeypatch):
-    from common.cache import redis_client
+    from common.fastpaths.redis_cache import redis_client
 
     secret = api_key_for(OrganizationFactory())
     client.get("/v1/models", **auth_header(secret))

@@ -3,7 +3,8 @@
 import pytest
 from django.core.cache import caches
 
-from common.cache import SharedVersion, redis_client
+from common.cache import SharedVersion
+from common.fastpaths.redis_cache import redis_client
 
 VERSION = SharedVersion("tests:version")
 

@@ -116,7 +116,7 @@ def test_redis_stopping_during_the_wait_answers_202_with_the_job(client, setting
     settings.REDIS_URL = server.url
     settings.CACHES = {
         "default": {
-            "BACKEND": "common.cache.SharedClientRedisCache",
+            "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
             "LOCATION": server.url,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

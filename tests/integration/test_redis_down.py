@@ -31,7 +31,7 @@ def own_redis(settings):
     server.start()
     settings.CACHES = {
         "default": {
-            "BACKEND": "common.cache.SharedClientRedisCache",
+            "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
             "LOCATION": server.url,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

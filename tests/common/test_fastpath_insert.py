@@ -1,9 +1,9 @@
-"""common.db.insert stores exactly the row the ORM's own save would."""
+"""common.fastpaths.orm.insert stores exactly the row the ORM's own save would."""
 
 import pytest
 from django.utils import timezone
 
-from common import db
+from common.fastpaths import orm
 from generation.models import Job
 from tests.accounts.factories import OrganizationFactory
 from tests.generation.factories import JobFactory
@@ -24,13 +24,13 @@ def test_an_inserted_job_reads_back_equal_in_every_field():
         error_message="Ünïcode ✓ and emoji 🦊",
         completed_at=timezone.now(),
     )
-    db.insert(job)
+    orm.insert(job)
     assert _every_field(Job.objects.get(pk=job.pk)) == _every_field(job)
 
 
 def test_an_inserted_job_is_saved_in_the_orms_eyes():
     job = JobFactory.build(organization=OrganizationFactory())
-    db.insert(job)
+    orm.insert(job)
     assert job._state.adding is False
     job.progress = 50
     job.save(update_fields=["progress"])
@@ -41,4 +41,4 @@ def test_an_instance_without_a_primary_key_is_refused():
     job = JobFactory.build(organization=OrganizationFactory())
     job.pk = None
     with pytest.raises(ValueError, match="primary key"):
-        db.insert(job)
+        orm.insert(job)

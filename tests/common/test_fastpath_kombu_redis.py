@@ -1,10 +1,10 @@
-"""The Celery broker on Redis publishes through one client per channel (common/celery_redis.py)."""
+"""The Celery broker on Redis publishes through one client per channel (common.fastpaths)."""
 
 import pytest
 import redis
 from kombu import Queue
 
-from common.celery_redis import Transport
+from common.fastpaths.kombu_redis import Transport
 from config.celery import app
 
 pytestmark = pytest.mark.redis
