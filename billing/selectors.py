@@ -2,7 +2,7 @@ from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import Membership, Organization
 from billing.credit_lots import lots_for
 from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, Plan, Subscription
 
@@ -74,3 +74,23 @@ def pack(*, pack_id: int) -> CreditPack:
 
 def plan(*, slug: str) -> Plan:
     return Plan.objects.get(slug=slug)
+
+
+def billing_emails_for(*, organization: Organization) -> list[str]:
+    """Where billing mail goes: the billing email, else every owner."""
+    if organization.billing_email:
+        return [organization.billing_email]
+    return list(
+        Membership.objects.filter(
+            organization=organization, role=Membership.Role.OWNER
+        ).values_list("user__email", flat=True)
+    )
+
+
+def owner_emails(*, organization: Organization) -> list[str]:
+    owners = list(
+        Membership.objects.filter(
+            organization=organization, role=Membership.Role.OWNER
+        ).values_list("user__email", flat=True)
+    )
+    return owners or billing_emails_for(organization=organization)

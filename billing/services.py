@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
+from accounts.models import Organization, User
 from accounts.suspension import ensure_active
 from billing import emails, stripe_gateway
 from billing.credit_lots import EXPIRY_PREFIX, lots_for
@@ -34,6 +34,8 @@ from billing.models import (
     SubscriptionChange,
 )
 from billing.plans import DEFAULT_PLAN_SLUG, PLANS
+from billing.selectors import billing_emails_for
+from billing.selectors import owner_emails as owner_emails  # generation mails owners with it
 from billing.stripe_gateway import plan_price_id
 from common import db
 from webhooks import services as webhooks
@@ -976,26 +978,6 @@ def reconcile_subscription(*, organization: Organization) -> dict:
                 ):
                     changes.setdefault("invoices", []).append(invoice["id"])
     return changes
-
-
-def billing_emails_for(*, organization: Organization) -> list[str]:
-    """Where billing mail goes: the billing email, else every owner."""
-    if organization.billing_email:
-        return [organization.billing_email]
-    return list(
-        Membership.objects.filter(
-            organization=organization, role=Membership.Role.OWNER
-        ).values_list("user__email", flat=True)
-    )
-
-
-def owner_emails(*, organization: Organization) -> list[str]:
-    owners = list(
-        Membership.objects.filter(
-            organization=organization, role=Membership.Role.OWNER
-        ).values_list("user__email", flat=True)
-    )
-    return owners or billing_emails_for(organization=organization)
 
 
 def sync_stripe_catalog() -> dict:
