@@ -1,11 +1,11 @@
 """Every write and business rule of billing, one module per concern.
 
-`ledger` moves credits (and is the only writer of ledger entries), `grants` gives the free
-plan's monthly credits and expires grants, `plans` finds plans, `customers` holds the Stripe
-customer and its cards, `packs` sells credit packs, `subscriptions` changes plans and applies
-what Stripe says about subscriptions, `invoices` issues our invoices, `catalog` keeps Stripe's
-prices and products in step. Callers use the names re-exported here
-(`billing.services.reserve_credits`).
+`ledger` moves credits (and is the only writer of ledger entries), `low_balance` says when
+they run low, `grants` gives the free plan's monthly credits and expires grants, `plans`
+finds plans, `customers` holds the Stripe customer and its cards, `packs` sells credit
+packs, `subscriptions` changes plans and applies what Stripe says about subscriptions,
+`invoices` issues our invoices, `catalog` keeps Stripe's prices and products in step.
+Callers use the names re-exported here (`billing.services.reserve_credits`).
 """
 
 from billing.selectors import owner_emails

@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from accounts.models import Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
 from billing.models import CreditLedgerEntry
+from billing.services.low_balance import notify_if_credits_low
 from common import db
-from webhooks import services as webhooks
 
 Kind = CreditLedgerEntry.Kind
 
@@ -118,9 +118,7 @@ def _append_entry(
         return _explain_refusal(organization=organization, amount=amount, reference=reference)
     organization.credit_balance = entry.balance_after
     if amount < 0:
-        webhooks.notify_if_credits_low(
-            organization, entry.balance_after - amount, entry.balance_after
-        )
+        notify_if_credits_low(organization, entry.balance_after - amount, entry.balance_after)
     return entry
 
 
