@@ -8,6 +8,7 @@ packs, `subscriptions` changes plans and applies what Stripe says about subscrip
 Callers use the names re-exported here (`billing.services.reserve_credits`).
 """
 
+from billing.errors import InsufficientCredits, PlanChangeInProgress
 from billing.selectors import owner_emails
 from billing.services.catalog import sync_stripe_catalog
 from billing.services.customers import (
@@ -27,7 +28,6 @@ from billing.services.grants import (
 )
 from billing.services.invoices import invoice_event_data, issue_invoice
 from billing.services.ledger import (
-    InsufficientCredits,
     Kind,
     adjust_credits,
     expire_grant,
@@ -47,7 +47,6 @@ from billing.services.subscriptions import (
     ENDED_STATUSES,
     LIVE_STATUSES,
     PLAN_CHANGE_LOCK_SECONDS,
-    PlanChangeInProgress,
     apply_paid_invoice,
     change_plan,
     reconcile_subscription,

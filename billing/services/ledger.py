@@ -9,30 +9,18 @@ idempotent on its reference, and when the balance would go negative, so credits 
 be spent twice.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
 
 from accounts.models import Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
+from billing.errors import InsufficientCredits
 from billing.models import CreditLedgerEntry
 from billing.services.low_balance import notify_if_credits_low
 from common import db
 
 Kind = CreditLedgerEntry.Kind
-
-
-@dataclass
-class InsufficientCredits(Exception):
-    required: int
-    available: int
-
-    def __str__(self):
-        return (
-            f"This request requires {self.required} credits, "
-            f"but you have {self.available} remaining"
-        )
 
 
 _MOVE_BALANCE_SQL = f"""

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from accounts.suspension import ensure_active
 from billing import emails, stripe_gateway
+from billing.errors import PlanChangeInProgress
 from billing.models import Invoice, Plan, Subscription, SubscriptionChange
 from billing.services.customers import ensure_stripe_customer, owned_payment_method
 from billing.services.invoices import issue_invoice
@@ -17,11 +18,8 @@ from billing.services.ledger import grant_credits
 from billing.services.plans import default_plan
 from billing.stripe_gateway import plan_price_id
 
+# Longer than any Stripe call takes; if the process dies, the lock lapses by itself.
 PLAN_CHANGE_LOCK_SECONDS = 60
-
-
-class PlanChangeInProgress(Exception):
-    """Another change of the same organization's plan is still running."""
 
 
 def change_plan(
