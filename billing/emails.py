@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accounts.models import Organization
 from billing.models import Invoice
+from billing.selectors import billing_emails_for, owner_emails
 from billing.templatetags.money import money
 
 logger = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ def _send(*, subject: str, template: str, context: dict, to: list[str]) -> None:
 
 def send_invoice_email(*, invoice_id: int) -> None:
     """Mail a paid invoice to the billing email (or the owners). Called once, on commit."""
-    from billing.services import billing_emails_for
-
     invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
     recipients = billing_emails_for(organization=invoice.organization)
     if not recipients:
@@ -47,8 +46,6 @@ def send_invoice_email(*, invoice_id: int) -> None:
 
 
 def send_payment_failed_email(*, organization_id: int, amount: int, currency: str) -> None:
-    from billing.services import owner_emails
-
     organization = Organization.objects.get(pk=organization_id)
     recipients = owner_emails(organization=organization)
     if not recipients:

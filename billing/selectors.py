@@ -2,6 +2,7 @@ from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts import selectors as account_selectors
 from accounts.models import Organization
 from billing.credit_lots import lots_for
 from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, Plan, Subscription
@@ -74,3 +75,15 @@ def pack(*, pack_id: int) -> CreditPack:
 
 def plan(*, slug: str) -> Plan:
     return Plan.objects.get(slug=slug)
+
+
+def billing_emails_for(*, organization: Organization) -> list[str]:
+    """Where billing mail goes: the billing email, else every owner."""
+    if organization.billing_email:
+        return [organization.billing_email]
+    return account_selectors.owner_emails(organization=organization)
+
+
+def owner_emails(*, organization: Organization) -> list[str]:
+    owners = account_selectors.owner_emails(organization=organization)
+    return owners or billing_emails_for(organization=organization)

@@ -15,19 +15,8 @@ import stripe
 from django.conf import settings
 
 from accounts.models import Organization
+from billing.errors import PaymentDeclined, StripeUnavailable
 from billing.models import CreditPack, PackPurchase, Plan
-
-
-class PaymentDeclined(Exception):
-    """The card was declined; `message` is Stripe's explanation, fit to show the customer."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class StripeUnavailable(Exception):
-    """Stripe could not be reached or refused the request for a reason that is not the card."""
 
 
 class ResourceMissing(StripeUnavailable):

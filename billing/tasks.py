@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing import services
+from billing import services, stripe_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def reconcile_subscriptions() -> None:
     for organization in organizations.iterator():
         try:
             changes = services.reconcile_subscription(organization=organization)
-        except services.stripe_gateway.StripeUnavailable:
+        except stripe_gateway.StripeUnavailable:
             logger.exception("Could not reconcile %s with Stripe", organization.slug)
             continue
         if changes:

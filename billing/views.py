@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import selectors as account_selectors
 from accounts.suspension import SuspendedOrganization
 from billing import selectors, services, stripe_events
+from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
 from billing.models import CreditPack, Invoice, Plan
-from billing.stripe_gateway import PaymentDeclined, StripeUnavailable
 from common.api.errors import json_error
 
 logger = logging.getLogger(__name__)
@@ -153,14 +153,15 @@ def change_plan(request):
             return _json_error(str(error), status=403)
         messages.error(request, str(error))
         return redirect("billing:overview")
-    except services.PlanChangeInProgress:
-        message = "Your plan is already being changed. Wait a moment and reload the page."
+    except PlanChangeInProgress as error:
+        message = error.message
         if wants_json:
             return _json_error(message, status=409)
         messages.error(request, message)
         return redirect("billing:overview")
     except (PaymentDeclined, StripeUnavailable) as error:
-        message = getattr(error, "message", None) or str(error)
+        # A decline says why in its message; Stripe being down, in its details.
+        message = error.details or error.message
         if wants_json:
             return _json_error(message)
         messages.error(request, message)

@@ -94,7 +94,7 @@ def test_a_payment_intent_made_on_stripe_outside_a_purchase_grants_nothing(
 ):
     setup = _save_card(client, settings, stripe_server)
     owner.refresh_from_db()
-    payment_method = services._owned_payment_method(organization=owner, setup_intent_id=setup["id"])
+    payment_method = services.owned_payment_method(organization=owner, setup_intent_id=setup["id"])
     # Anyone holding an API key of the Stripe account (any `sk_*` key, for localstripe).
     stripe_gateway.client().v1.payment_intents.create(
         params={

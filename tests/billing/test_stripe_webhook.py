@@ -164,20 +164,20 @@ def test_unknown_event_type_is_acknowledged_and_recorded(post_event):
 def test_a_failing_handler_leaves_nothing_half_applied_and_the_retry_applies_once(
     post_event, client, settings, organization, purchase, monkeypatch
 ):
-    from billing import services
+    from billing.services import invoices
 
     event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
-    real_create_invoice = services._create_invoice
+    real_create_invoice = invoices._create_invoice
 
     def broken(**fields):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "_create_invoice", broken)
+    monkeypatch.setattr(invoices, "_create_invoice", broken)
     client.raise_request_exception = False
     assert post_event(event).status_code == 500
     assert _balance(organization) == 0
     assert not StripeEvent.objects.exists()
-    monkeypatch.setattr(services, "_create_invoice", real_create_invoice)
+    monkeypatch.setattr(invoices, "_create_invoice", real_create_invoice)
     assert post_event(event).status_code == 200
     assert _balance(organization) == 100
     assert len(mail.outbox) == 1

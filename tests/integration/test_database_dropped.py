@@ -5,6 +5,7 @@ from django.db import connection
 
 from billing import services as billing
 from billing.models import CreditLedgerEntry, StripeEvent
+from billing.services import packs
 from generation.models import Job
 from tests.accounts.factories import OrganizationFactory
 from tests.billing import stripe_payloads as payloads
@@ -80,14 +81,14 @@ def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retr
     organization = OrganizationFactory(stripe_customer_id="cus_test")
     purchase = PackPurchaseFactory(organization=organization, pack__credits=100)
     event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
-    real_grant = billing.grant_credits
+    real_grant = packs.grant_credits
 
     def grant_then_lose_the_database(**kwargs):
         entry = real_grant(**kwargs)
         drop_this_database_connection()  # the credits are written, the invoice is not
         return entry
 
-    monkeypatch.setattr(billing, "grant_credits", grant_then_lose_the_database)
+    monkeypatch.setattr(packs, "grant_credits", grant_then_lose_the_database)
     client.raise_request_exception = False
     crashed = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
     _after_the_connection_died()
@@ -95,7 +96,7 @@ def test_a_stripe_handler_losing_the_database_halfway_keeps_nothing_and_the_retr
     assert _balance(organization) == 0
     assert not StripeEvent.objects.exists()
 
-    monkeypatch.setattr(billing, "grant_credits", real_grant)
+    monkeypatch.setattr(packs, "grant_credits", real_grant)
     retried = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
     assert retried.status_code == 200
     assert retried.json() == {"received": True, "replayed": False}

@@ -1,0 +1,96 @@
+"""Every write and business rule of billing, one module per concern.
+
+`ledger` moves credits (and is the only writer of ledger entries), `low_balance` says when
+they run low, `grants` gives the free plan's monthly credits and expires grants, `plans`
+finds plans, `customers` holds the Stripe customer and its cards, `packs` sells credit
+packs, `subscriptions` changes plans and applies what Stripe says about subscriptions,
+`invoices` issues our invoices, `catalog` keeps Stripe's prices and products in step.
+Callers use the names re-exported here (`billing.services.reserve_credits`).
+"""
+
+from billing.errors import InsufficientCredits, PlanChangeInProgress
+from billing.selectors import owner_emails
+from billing.services.catalog import sync_stripe_catalog
+from billing.services.customers import (
+    customer_portal_url,
+    ensure_stripe_customer,
+    owned_payment_method,
+    start_card_setup,
+)
+from billing.services.grants import (
+    EXPIRY_LOOKBACK,
+    add_months,
+    expire_credits,
+    grant_monthly_credits,
+    grant_signup_credits,
+    included_credit_period,
+    organizations_with_expired_grants,
+)
+from billing.services.invoices import invoice_event_data, issue_invoice
+from billing.services.ledger import (
+    Kind,
+    adjust_credits,
+    expire_grant,
+    grant_credits,
+    refund_reservation,
+    reserve_credits,
+)
+from billing.services.packs import (
+    PackCheckout,
+    apply_pack_payment,
+    buy_pack,
+    charge_pack_purchase,
+    record_pack_payment_failure,
+)
+from billing.services.plans import default_plan, plan_by_slug
+from billing.services.subscriptions import (
+    ENDED_STATUSES,
+    LIVE_STATUSES,
+    PLAN_CHANGE_LOCK_SECONDS,
+    apply_paid_invoice,
+    change_plan,
+    reconcile_subscription,
+    record_invoice_payment_failure,
+    sync_subscription,
+)
+
+__all__ = [
+    "ENDED_STATUSES",
+    "EXPIRY_LOOKBACK",
+    "LIVE_STATUSES",
+    "PLAN_CHANGE_LOCK_SECONDS",
+    "InsufficientCredits",
+    "Kind",
+    "PackCheckout",
+    "PlanChangeInProgress",
+    "add_months",
+    "adjust_credits",
+    "apply_pack_payment",
+    "apply_paid_invoice",
+    "buy_pack",
+    "change_plan",
+    "charge_pack_purchase",
+    "customer_portal_url",
+    "default_plan",
+    "ensure_stripe_customer",
+    "expire_credits",
+    "expire_grant",
+    "grant_credits",
+    "grant_monthly_credits",
+    "grant_signup_credits",
+    "included_credit_period",
+    "invoice_event_data",
+    "issue_invoice",
+    "organizations_with_expired_grants",
+    "owned_payment_method",
+    "owner_emails",
+    "plan_by_slug",
+    "reconcile_subscription",
+    "record_invoice_payment_failure",
+    "record_pack_payment_failure",
+    "refund_reservation",
+    "reserve_credits",
+    "start_card_setup",
+    "sync_stripe_catalog",
+    "sync_subscription",
+]
