@@ -4,8 +4,6 @@ Views stay thin: parse a form, call one service or selector scoped to
 `request.organization`, then redirect with a message. Another organization's ids are 404.
 """
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import login
@@ -20,6 +18,7 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
 from accounts import forms, selectors, services
+from accounts.access import organization_required
 from accounts.middleware import SESSION_KEY
 
 # Attempts per minute: enough for a person who mistypes, too few to guess passwords.
@@ -54,20 +53,6 @@ def _safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-def organization_required(view):
-    """Signed-in users working in an organization; those without one are asked to create one."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.organization:
-            messages.info(request, "You are not in any organization yet: create one to continue.")
-            return redirect("accounts:organization-create")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _current_membership(request):
