@@ -1,26 +1,16 @@
 """Staff screens for organizations, their people and keys.
 
-Suspension, key revocation and credit adjustments go through services; the balance is
-shown, never edited.
+Suspension and key revocation go through services; the balance is shown, never edited
+(billing/admin.py adds the ledger and credit adjustments to the organization's screen).
 """
 
-import uuid
-
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db import IntegrityError
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts import services
 from accounts.models import ApiKey, Membership, Organization, User
-from billing import services as billing
-from billing.models import CreditLedgerEntry
-
-RECENT_LEDGER_ROWS = 20
 
 
 @admin.register(User)
@@ -63,19 +53,6 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
-class CreditAdjustmentForm(forms.Form):
-    amount = forms.IntegerField(help_text="Credits to add (positive) or take away (negative).")
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
-    # One token per rendered form: submitting the same form twice appends one entry.
-    token = forms.UUIDField(widget=forms.HiddenInput)
-
-    def clean_amount(self):
-        amount = self.cleaned_data["amount"]
-        if amount == 0:
-            raise forms.ValidationError("An adjustment moves at least one credit.")
-        return amount
-
-
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "plan", "status", "credit_balance", "created_at")
@@ -89,7 +66,6 @@ class OrganizationAdmin(admin.ModelAdmin):
         "plan",
         "billing_email",
         "credit_balance",
-        "adjust_link",
         "jobs_link",
         "requests_per_minute_override",
         "requests_per_day_override",
@@ -98,16 +74,13 @@ class OrganizationAdmin(admin.ModelAdmin):
         "low_credit_threshold",
         "stripe_customer_id",
         "created_at",
-        "recent_ledger",
     )
     readonly_fields = (
         "status",
         "credit_balance",
-        "adjust_link",
         "jobs_link",
         "stripe_customer_id",
         "created_at",
-        "recent_ledger",
     )
     inlines = [MembershipInline, ApiKeyInline]
     actions = ["suspend", "unsuspend"]
@@ -118,32 +91,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # the ledger keeps them (PROTECT); suspend instead
 
-    @admin.display(description="Adjust credits")
-    def adjust_link(self, obj):
-        url = reverse("admin:accounts_organization_adjust_credits", args=[obj.pk])
-        return format_html('<a class="button" href="{}">Adjust credits…</a>', url)
-
     @admin.display(description="Jobs")
     def jobs_link(self, obj):
         url = reverse("admin:generation_job_changelist") + f"?organization__id__exact={obj.pk}"
         return format_html('<a href="{}">Jobs of {}</a>', url, obj)
-
-    @admin.display(description="Recent ledger")
-    def recent_ledger(self, obj):
-        entries = CreditLedgerEntry.objects.filter(organization=obj).order_by("-created_at", "-pk")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (e.created_at, e.kind, e.amount, e.balance_after, e.actor or "", e.memo)
-                for e in entries.select_related("actor")[:RECENT_LEDGER_ROWS]
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>When</th><th>Kind</th><th>Amount</th><th>Balance</th>"
-            "<th>Staff</th><th>Memo</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
 
     @admin.action(description="Suspend selected organizations (their keys get 403)")
     def suspend(self, request, queryset):
@@ -156,52 +107,6 @@ class OrganizationAdmin(admin.ModelAdmin):
         for organization in queryset:
             services.unsuspend_organization(organization=organization)
         self.message_user(request, f"Unsuspended {len(queryset)} organization(s).")
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/adjust-credits/",
-                self.admin_site.admin_view(self.adjust_credits_view),
-                name="accounts_organization_adjust_credits",
-            ),
-            *super().get_urls(),
-        ]
-
-    def adjust_credits_view(self, request, pk: int):
-        organization = get_object_or_404(Organization, pk=pk)
-        if not self.has_change_permission(request, organization):
-            return redirect("admin:index")
-        form = CreditAdjustmentForm(
-            request.POST or None, initial={"token": uuid.uuid4()} if not request.POST else None
-        )
-        if request.method == "POST" and form.is_valid():
-            try:
-                billing.adjust_credits(
-                    organization=organization,
-                    amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"],
-                    actor=request.user,
-                    reference=f"staff-adjustment:{form.cleaned_data['token']}",
-                )
-            except billing.InsufficientCredits as exc:
-                form.add_error("amount", str(exc))
-            except (ValueError, IntegrityError) as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(
-                    request,
-                    f"Adjusted {organization}: balance now {organization.credit_balance}.",
-                    messages.SUCCESS,
-                )
-                return redirect("admin:accounts_organization_change", organization.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": organization,
-            "title": f"Adjust the credits of {organization}",
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/accounts/organization/adjust_credits.html", context)
 
 
 @admin.register(ApiKey)

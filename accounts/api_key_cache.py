@@ -34,7 +34,6 @@ from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 
 from accounts.models import ApiKey, Organization
-from billing.models import Plan
 from common.cache import SharedVersion
 from common.fastpaths.redis_cache import redis_client
 
@@ -168,6 +167,7 @@ def connect_signals() -> None:
     Bulk `update()`s send no signal: the services that change these rows that way call
     forget_all() themselves.
     """
-    for model in (ApiKey, Organization, Plan):
+    plan = Organization.plan.field.related_model  # billing's, known here only through the FK
+    for model in (ApiKey, Organization, plan):
         post_save.connect(_forget_on_change, sender=model, dispatch_uid=f"api-keys-{model}")
         post_delete.connect(_forget_on_change, sender=model, dispatch_uid=f"api-keys-{model}-")

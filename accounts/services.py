@@ -21,8 +21,8 @@ from django.utils.text import Truncator, slugify
 
 from accounts import api_key_cache
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
+from accounts.signals import organization_created
 from accounts.suspension import SuspendedOrganization, ensure_active
-from billing import services as billing_services
 from billing.models import Plan
 
 API_KEY_PREFIX = "sk_live_"
@@ -54,7 +54,6 @@ class OrganizationLimitReached(Exception):
     pass
 
 
-@transaction.atomic
 def create_organization(
     *, name: str, owner: User, plan: Plan | None = None, billing_email: str = ""
 ) -> Organization:
@@ -65,6 +64,15 @@ def create_organization(
     windows. The first one a person creates is their personal organization, the only one
     that receives the Free plan's included credits.
     """
+    return _create_organization(
+        name=name, owner=owner, plan=plan, billing_email=billing_email, signed_up=False
+    )
+
+
+@transaction.atomic
+def _create_organization(
+    *, name: str, owner: User, plan: Plan | None, billing_email: str, signed_up: bool
+) -> Organization:
     # The person's row lock serializes their concurrent creations, so neither the limit nor
     # the one personal organization can be overrun by a double submit.
     locked = User.objects.select_for_update().only("max_organizations_override").get(pk=owner.pk)
@@ -79,12 +87,15 @@ def create_organization(
     organization = Organization.objects.create(
         name=name,
         slug=_unique_slug(name),
-        plan=plan or billing_services.default_plan(),
+        plan=plan or Plan.objects.default(),
         billing_email=billing_email or owner.email,
         webhook_signing_secret=new_webhook_signing_secret(),
         personal_of=None if Organization.objects.filter(personal_of=owner).exists() else owner,
     )
     Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
+    organization_created.send(
+        sender=Organization, organization=organization, owner=owner, signed_up=signed_up
+    )
     return organization
 
 
@@ -105,8 +116,10 @@ def sign_up(*, email: str, password: str, full_name: str = "") -> SignUp:
             user = User.objects.create_user(email=email, password=password, full_name=full_name)
     except IntegrityError as exc:
         raise EmailAlreadyRegistered(email) from exc
-    organization = create_organization(name=_personal_org_name(user), owner=user)
-    billing_services.grant_signup_credits(organization=organization)
+    # Sign-up credits are billing's reaction to organization_created.
+    organization = _create_organization(
+        name=_personal_org_name(user), owner=user, plan=None, billing_email="", signed_up=True
+    )
     return SignUp(user=user, organization=organization)
 
 

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from accounts import views
-from dashboard import views as dashboard_views
 
 app_name = "accounts"
 
@@ -17,8 +16,6 @@ urlpatterns = [
         views.password_reset_confirm,
         name="password-reset-confirm",
     ),
-    # The overview lives in the dashboard app; its name stays where every redirect expects it.
-    path("dashboard/", dashboard_views.overview, name="dashboard"),
     path("keys/", views.api_keys, name="api-keys"),
     path("keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path("team/", views.team, name="team"),

@@ -4,21 +4,21 @@ Views stay thin: parse a form, call one service or selector scoped to
 `request.organization`, then redirect with a message. Another organization's ids are 404.
 """
 
-from functools import wraps
-
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse, reverse_lazy
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
 from accounts import forms, selectors, services
+from accounts.access import organization_required
 from accounts.middleware import SESSION_KEY
 
 # Attempts per minute: enough for a person who mistypes, too few to guess passwords.
@@ -41,6 +41,11 @@ def _submitted_email(group, request):
     return (request.POST.get("username") or request.POST.get("email") or "").strip().lower()
 
 
+def _start_page() -> str:
+    # Where a signed-in person starts is the project's choice (a page of an upper layer).
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
 def _safe_next(request, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
@@ -50,27 +55,13 @@ def _safe_next(request, default: str) -> str:
     return default
 
 
-def organization_required(view):
-    """Signed-in users working in an organization; those without one are asked to create one."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.organization:
-            messages.info(request, "You are not in any organization yet: create one to continue.")
-            return redirect("accounts:organization-create")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
 def _current_membership(request):
     return selectors.membership_for(user=request.user, organization=request.organization)
 
 
 def home(request):
     if request.user.is_authenticated:
-        return redirect("accounts:dashboard")
+        return redirect(_start_page())
     return render(request, "accounts/landing.html")
 
 
@@ -79,7 +70,7 @@ def home(request):
 
 @ratelimit(group="accounts.sign_up", key="ip", rate=SIGN_UP_RATE_PER_IP, method="POST")
 def sign_up(request):
-    next_url = _safe_next(request, reverse("accounts:dashboard"))
+    next_url = _safe_next(request, _start_page())
     if request.user.is_authenticated:
         return redirect(next_url)
     if request.method == "POST":
@@ -354,7 +345,7 @@ def member_remove(request, membership_id: int):
     if leaving:
         request.session.pop(SESSION_KEY, None)
         messages.success(request, f"You left {organization_name}{_keys_fate(key_count, 'your')}.")
-        return redirect("accounts:dashboard")
+        return redirect(_start_page())
     messages.success(
         request,
         f"{membership.user.email} was removed from {organization_name}"
@@ -409,7 +400,7 @@ def accept_invitation(request, token: str):
         else:
             request.session[SESSION_KEY] = membership.organization_id
             messages.success(request, f"Welcome to {membership.organization.name}!")
-            return redirect("accounts:dashboard")
+            return redirect(_start_page())
     return render(
         request,
         "accounts/invitation_accept.html",
@@ -430,13 +421,13 @@ def switch_organization(request):
     form = forms.SwitchOrganizationForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an organization to switch to.")
-        return redirect("accounts:dashboard")
+        return redirect(_start_page())
     organization = get_object_or_404(
         selectors.organizations_for_user(user=request.user), pk=form.cleaned_data["organization"]
     )
     request.session[SESSION_KEY] = organization.pk
     messages.success(request, f"You are now working in {organization.name}.")
-    return redirect(_safe_next(request, reverse("accounts:dashboard")))
+    return redirect(_safe_next(request, _start_page()))
 
 
 @login_required
@@ -453,7 +444,7 @@ def organization_create(request):
             else:
                 request.session[SESSION_KEY] = organization.pk
                 messages.success(request, f"Organization “{organization.name}” created.")
-                return redirect("accounts:dashboard")
+                return redirect(_start_page())
     else:
         form = forms.OrganizationCreateForm()
     return render(request, "accounts/organization_create.html", {"form": form})

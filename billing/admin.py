@@ -1,8 +1,19 @@
 """Staff screens for the catalog and for money. Money rows are read-only: they change only
 through billing.services (staff adjust credits from the organization's page)."""
 
-from django.contrib import admin
+import uuid
 
+from django import forms
+from django.contrib import admin, messages
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from accounts.admin import OrganizationAdmin
+from accounts.models import Organization
+from billing import services
 from billing.models import (
     CreditLedgerEntry,
     CreditPack,
@@ -13,6 +24,117 @@ from billing.models import (
     Subscription,
     SubscriptionChange,
 )
+
+RECENT_LEDGER_ROWS = 20
+
+
+class CreditAdjustmentForm(forms.Form):
+    amount = forms.IntegerField(help_text="Credits to add (positive) or take away (negative).")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    # One token per rendered form: submitting the same form twice appends one entry.
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("An adjustment moves at least one credit.")
+        return amount
+
+
+# accounts' screen of an organization, with its money: the recent ledger and the staff
+# adjustment (billing.services), which accounts may not call.
+admin.site.unregister(Organization)
+
+
+@admin.register(Organization)
+class OrganizationWithCreditsAdmin(OrganizationAdmin):
+    fields = (
+        "name",
+        "slug",
+        "status",
+        "plan",
+        "billing_email",
+        "credit_balance",
+        "adjust_link",
+        "jobs_link",
+        "requests_per_minute_override",
+        "requests_per_day_override",
+        "output_retention_days_override",
+        "max_concurrent_jobs_override",
+        "low_credit_threshold",
+        "stripe_customer_id",
+        "created_at",
+        "recent_ledger",
+    )
+    readonly_fields = (*OrganizationAdmin.readonly_fields, "adjust_link", "recent_ledger")
+
+    @admin.display(description="Adjust credits")
+    def adjust_link(self, obj):
+        url = reverse("admin:accounts_organization_adjust_credits", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Adjust credits…</a>', url)
+
+    @admin.display(description="Recent ledger")
+    def recent_ledger(self, obj):
+        entries = CreditLedgerEntry.objects.filter(organization=obj).order_by("-created_at", "-pk")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e.created_at, e.kind, e.amount, e.balance_after, e.actor or "", e.memo)
+                for e in entries.select_related("actor")[:RECENT_LEDGER_ROWS]
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Kind</th><th>Amount</th><th>Balance</th>"
+            "<th>Staff</th><th>Memo</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/adjust-credits/",
+                self.admin_site.admin_view(self.adjust_credits_view),
+                name="accounts_organization_adjust_credits",
+            ),
+            *super().get_urls(),
+        ]
+
+    def adjust_credits_view(self, request, pk: int):
+        organization = get_object_or_404(Organization, pk=pk)
+        if not self.has_change_permission(request, organization):
+            return redirect("admin:index")
+        form = CreditAdjustmentForm(
+            request.POST or None, initial={"token": uuid.uuid4()} if not request.POST else None
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.adjust_credits(
+                    organization=organization,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                    reference=f"staff-adjustment:{form.cleaned_data['token']}",
+                )
+            except services.InsufficientCredits as exc:
+                form.add_error("amount", str(exc))
+            except (ValueError, IntegrityError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Adjusted {organization}: balance now {organization.credit_balance}.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:accounts_organization_change", organization.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": organization,
+            "title": f"Adjust the credits of {organization}",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/adjust_credits.html", context)
 
 
 @admin.register(Plan)

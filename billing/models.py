@@ -3,6 +3,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.plans import DEFAULT_PLAN_SLUG, PLANS
+
+
+class PlanQuerySet(models.QuerySet):
+    def default(self) -> "Plan":
+        """The plan a new organization starts on (created from billing.plans if missing)."""
+        plan, _ = self.get_or_create(slug=DEFAULT_PLAN_SLUG, defaults=PLANS[DEFAULT_PLAN_SLUG])
+        return plan
+
 
 class Plan(models.Model):
     """A subscription tier. Staff edit the numbers in the admin."""
@@ -20,6 +29,8 @@ class Plan(models.Model):
     # Each job event fans out to every endpoint: the cap bounds what one event costs to send.
     max_webhook_endpoints = models.PositiveIntegerField(default=10)
     sort_order = models.PositiveSmallIntegerField(default=0)
+
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["sort_order"]

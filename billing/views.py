@@ -5,8 +5,6 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import selectors as account_selectors
+from accounts.access import manager_required, organization_required
 from accounts.suspension import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
@@ -40,26 +38,10 @@ def stripe_webhook(request):
     return JsonResponse({"received": True, "replayed": not applied})
 
 
-def _organization(request):
-    organization = getattr(request, "organization", None)
-    if not organization:
-        raise Http404("No organization")
-    return organization
-
-
-def _managed_organization(request):
-    """The current organization, if the user may spend its money (owner or admin)."""
-    organization = _organization(request)
-    membership = account_selectors.membership_for(user=request.user, organization=organization)
-    if membership is None or not membership.can_manage:
-        raise PermissionDenied("Only owners and admins can change billing.")
-    return organization
-
-
-@login_required
+@organization_required
 @require_GET
 def overview(request):
-    organization = _organization(request)
+    organization = request.organization
     packs = [(pack, uuid.uuid4().hex) for pack in selectors.active_packs()]
     return render(
         request,
@@ -82,11 +64,11 @@ def _json_error(message: str, status: int = 402) -> JsonResponse:
     return JsonResponse({"status": "failed", "message": message}, status=status)
 
 
-@login_required
+@manager_required
 @require_POST
 def card_setup(request):
     """Start saving a card: the client secret Stripe.js confirms with the Card Element."""
-    organization = _managed_organization(request)
+    organization = request.organization
     try:
         client_secret = services.start_card_setup(organization=organization)
     except StripeUnavailable as error:
@@ -94,10 +76,10 @@ def card_setup(request):
     return JsonResponse({"client_secret": client_secret})
 
 
-@login_required
+@manager_required
 @require_POST
 def buy_pack(request, pack_id: int):
-    organization = _managed_organization(request)
+    organization = request.organization
     try:
         pack = selectors.pack(pack_id=pack_id)
     except CreditPack.DoesNotExist as error:
@@ -132,10 +114,10 @@ def buy_pack(request, pack_id: int):
     )
 
 
-@login_required
+@manager_required
 @require_POST
 def change_plan(request):
-    organization = _managed_organization(request)
+    organization = request.organization
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         plan = selectors.plan(slug=request.POST.get("plan", ""))
@@ -179,10 +161,10 @@ def change_plan(request):
     return redirect("billing:overview")
 
 
-@login_required
+@manager_required
 @require_POST
 def customer_portal(request):
-    organization = _managed_organization(request)
+    organization = request.organization
     try:
         url = services.customer_portal_url(
             organization=organization,
@@ -194,20 +176,20 @@ def customer_portal(request):
     return redirect(url)
 
 
-@login_required
+@organization_required
 @require_GET
 def invoice_list(request):
-    organization = _organization(request)
+    organization = request.organization
     page = Paginator(selectors.invoices(organization=organization), 25).get_page(
         request.GET.get("page")
     )
     return render(request, "billing/invoices.html", {"organization": organization, "page": page})
 
 
-@login_required
+@organization_required
 @require_GET
 def invoice_detail(request, number: str):
-    organization = _organization(request)
+    organization = request.organization
     try:
         invoice = selectors.invoice(organization=organization, number=number)
     except Invoice.DoesNotExist as error:
@@ -217,10 +199,10 @@ def invoice_detail(request, number: str):
     )
 
 
-@login_required
+@organization_required
 @require_GET
 def ledger(request):
-    organization = _organization(request)
+    organization = request.organization
     page = Paginator(selectors.ledger_entries(organization=organization), 50).get_page(
         request.GET.get("page")
     )

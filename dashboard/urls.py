@@ -5,6 +5,7 @@ from dashboard import views
 app_name = "dashboard"
 
 urlpatterns = [
+    path("dashboard/", views.overview, name="overview"),
     path("playground/", views.playground, name="playground"),
     path("playground/jobs/<str:public_id>/", views.playground_job, name="playground-job"),
     path("jobs/", views.jobs, name="jobs"),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.views import organization_required
+from accounts.access import organization_required
 from billing import selectors as billing_selectors
 from common.api import rate_limits
 from common.api.errors import ApiError, InvalidParameters

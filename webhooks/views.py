@@ -1,42 +1,26 @@
 """Dashboard pages: the signed-in user's current organization's endpoints and deliveries."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import selectors as account_selectors
+from accounts.access import (
+    can_manage,
+    manager_required,
+    organization_required,
+    require_manager,
+)
 from common.api import rate_limits
 from webhooks import selectors, services
 from webhooks.forms import EndpointForm, ResendFailedForm
 from webhooks.models import Delivery, WebhookEndpoint
 
 
-def _organization(request):
-    organization = request.organization
-    if not organization:
-        raise Http404
-    return organization
-
-
-def _can_manage(request) -> bool:
-    membership = account_selectors.membership_for(
-        user=request.user, organization=_organization(request)
-    )
-    return membership is not None and membership.can_manage
-
-
-def _require_manager(request):
-    if not _can_manage(request):
-        raise PermissionDenied("Only owners and admins manage webhook endpoints.")
-
-
 def _within_change_limit(request) -> bool:
     """Count one webhook change in the window the API counts it in; False (with a message)
     when that window is full."""
-    usage = rate_limits.count_webhook_change(request, _organization(request))
+    usage = rate_limits.count_webhook_change(request, request.organization)
     window = usage.webhook_changes if usage else None
     if window is None or not window.exceeded:
         return True
@@ -50,25 +34,25 @@ def _within_change_limit(request) -> bool:
 
 def _endpoint(request, endpoint_id: str) -> WebhookEndpoint:
     try:
-        return selectors.endpoint(organization=_organization(request), endpoint_id=endpoint_id)
+        return selectors.endpoint(organization=request.organization, endpoint_id=endpoint_id)
     except WebhookEndpoint.DoesNotExist:
         raise Http404 from None
 
 
 def _delivery(request, delivery_id: str) -> Delivery:
     try:
-        return selectors.delivery(organization=_organization(request), delivery_id=delivery_id)
+        return selectors.delivery(organization=request.organization, delivery_id=delivery_id)
     except Delivery.DoesNotExist:
         raise Http404 from None
 
 
-@login_required
+@organization_required
 def endpoint_list(request):
-    organization = _organization(request)
+    organization = request.organization
     form = EndpointForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        _require_manager(request)
+        require_manager(request)
         if not _within_change_limit(request):
             status = 429
         elif form.is_valid():
@@ -96,13 +80,13 @@ def endpoint_list(request):
             "endpoints": selectors.endpoints(organization=organization),
             "job_deliveries": selectors.job_deliveries(organization=organization, limit=20),
             "form": form,
-            "can_manage": _can_manage(request),
+            "can_manage": can_manage(request),
         },
         status=status,
     )
 
 
-@login_required
+@organization_required
 def endpoint_detail(request, endpoint_id: str):
     endpoint = _endpoint(request, endpoint_id)
     return render(
@@ -114,15 +98,14 @@ def endpoint_detail(request, endpoint_id: str):
                 organization=endpoint.organization, endpoint=endpoint, limit=50
             ),
             "resend_form": ResendFailedForm(),
-            "can_manage": _can_manage(request),
+            "can_manage": can_manage(request),
         },
     )
 
 
-@login_required
+@manager_required
 @require_POST
 def endpoint_rotate_secret(request, endpoint_id: str):
-    _require_manager(request)
     endpoint = _endpoint(request, endpoint_id)
     if _within_change_limit(request):
         services.rotate_endpoint_secret(endpoint=endpoint)
@@ -132,48 +115,43 @@ def endpoint_rotate_secret(request, endpoint_id: str):
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
-@login_required
+@manager_required
 @require_POST
 def endpoint_delete(request, endpoint_id: str):
-    _require_manager(request)
     endpoint = _endpoint(request, endpoint_id)
     services.delete_endpoint(endpoint=endpoint)
     messages.success(request, f"Endpoint {endpoint.url} deleted.")
     return redirect("webhooks:endpoints")
 
 
-@login_required
+@manager_required
 @require_POST
 def endpoint_enable(request, endpoint_id: str):
-    _require_manager(request)
     endpoint = services.enable_endpoint(endpoint=_endpoint(request, endpoint_id))
     messages.success(request, "Endpoint enabled.")
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
-@login_required
+@manager_required
 @require_POST
 def endpoint_disable(request, endpoint_id: str):
-    _require_manager(request)
     endpoint = services.disable_endpoint(endpoint=_endpoint(request, endpoint_id))
     messages.success(request, "Endpoint disabled: it receives no events until enabled.")
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
-@login_required
+@manager_required
 @require_POST
 def endpoint_send_test(request, endpoint_id: str):
-    _require_manager(request)
     endpoint = _endpoint(request, endpoint_id)
     services.send_test_event(endpoint=endpoint)
     messages.success(request, "Test event sent. Its delivery appears in the log below.")
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
-@login_required
+@manager_required
 @require_POST
 def endpoint_resend_failed(request, endpoint_id: str):
-    _require_manager(request)
     endpoint = _endpoint(request, endpoint_id)
     form = ResendFailedForm(request.POST)
     if _within_change_limit(request):
@@ -187,7 +165,7 @@ def endpoint_resend_failed(request, endpoint_id: str):
     return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)
 
 
-@login_required
+@organization_required
 def delivery_detail(request, delivery_id: str):
     delivery = _delivery(request, delivery_id)
     return render(
@@ -196,15 +174,14 @@ def delivery_detail(request, delivery_id: str):
         {
             "delivery": delivery,
             "body": services.event_body(delivery.event).decode(),
-            "can_manage": _can_manage(request),
+            "can_manage": can_manage(request),
         },
     )
 
 
-@login_required
+@manager_required
 @require_POST
 def delivery_redeliver(request, delivery_id: str):
-    _require_manager(request)
     delivery = _delivery(request, delivery_id)
     if _within_change_limit(request):
         services.retry_delivery(delivery=delivery)

@@ -1,9 +1,9 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from accounts.api.base import OrganizationApiView
 from accounts.api.serializers import AccountSerializer
 from accounts.models import ApiKey
-from common.api.views import OrganizationApiView
 
 
 class AccountDetailApi(OrganizationApiView):

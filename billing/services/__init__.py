@@ -42,7 +42,7 @@ from billing.services.packs import (
     charge_pack_purchase,
     record_pack_payment_failure,
 )
-from billing.services.plans import default_plan, plan_by_slug
+from billing.services.plans import plan_by_slug
 from billing.services.subscriptions import (
     ENDED_STATUSES,
     LIVE_STATUSES,
@@ -71,7 +71,6 @@ __all__ = [
     "change_plan",
     "charge_pack_purchase",
     "customer_portal_url",
-    "default_plan",
     "ensure_stripe_customer",
     "expire_credits",
     "expire_grant",

@@ -1,13 +1,7 @@
-"""The plans organizations are on: the default one, and each by its slug."""
+"""The plans organizations are on, each by its slug (the default one: `Plan.objects.default()`)."""
 
 from billing.models import Plan
-from billing.plans import DEFAULT_PLAN_SLUG, PLANS
-
-
-def default_plan() -> Plan:
-    """The plan a new organization starts on (created from billing.plans if missing)."""
-    plan, _ = Plan.objects.get_or_create(slug=DEFAULT_PLAN_SLUG, defaults=PLANS[DEFAULT_PLAN_SLUG])
-    return plan
+from billing.plans import PLANS
 
 
 def plan_by_slug(slug: str) -> Plan:

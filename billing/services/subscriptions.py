@@ -15,7 +15,6 @@ from billing.models import Invoice, Plan, Subscription, SubscriptionChange
 from billing.services.customers import ensure_stripe_customer, owned_payment_method
 from billing.services.invoices import issue_invoice
 from billing.services.ledger import grant_credits
-from billing.services.plans import default_plan
 from billing.stripe_gateway import plan_price_id
 
 # Longer than any Stripe call takes; if the process dies, the lock lapses by itself.
@@ -202,7 +201,7 @@ def sync_subscription(
         if status in LIVE_STATUSES and plan is not None:
             target = plan
         elif status in ENDED_STATUSES:
-            target = default_plan()
+            target = Plan.objects.default()
         if target is not None and organization.plan_id != target.pk:
             changes["plan"] = [organization.plan.slug, target.slug]
             _set_plan(

@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
+from accounts.api.base import OrganizationApiView
 from accounts.models import ApiKey
 from common.api import idempotency
 from common.api.errors import (
@@ -23,7 +24,7 @@ from common.api.errors import (
     NotFound,
     _flatten_validation,
 )
-from common.api.views import OrganizationApiView, json_object
+from common.api.views import json_object
 from common.fastpaths.drf import render
 from generation import catalog, limits, selectors, services, waiting
 from generation.api import serializers

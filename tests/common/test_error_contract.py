@@ -1,7 +1,7 @@
 import pytest
 from django.urls import path
 
-from common.api.views import OrganizationApiView
+from accounts.api.base import OrganizationApiView
 from common.errors import InvalidRequest, Refused
 from tests.accounts.factories import OrganizationFactory, api_key_for, auth_header
 

@@ -3,9 +3,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts.api.base import OrganizationApiView
 from accounts.models import ApiKey
 from common.api.errors import InvalidParameters, WebhookEndpointLimitReached
-from common.api.views import SAFE_METHODS, OrganizationApiView
+from common.api.views import SAFE_METHODS
 from webhooks import selectors, services
 from webhooks.api.serializers import (
     DeliveryListQuerySerializer,
