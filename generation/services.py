@@ -6,10 +6,8 @@ single place its side effects (credits, wake-ups, and later webhooks) happen.
 """
 
 import logging
-import math
 import secrets
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,11 +30,11 @@ from common.api.errors import (
     PaymentRequired,
     ServiceUnavailable,
 )
-from generation import catalog, events, limits, waiting
-from generation.engines.base import Mode
+from generation import catalog, events, waiting
 from generation.images import InputImage
 from generation.models import Job, JobImage, ModelCatalogEntry
-from generation.moderation.safety import SafetySetting
+from generation.pricing import request_cost
+from generation.requests import GenerationRequest
 from webhooks.models import EventType
 
 logger = logging.getLogger(__name__)
@@ -51,35 +49,6 @@ class ErrorCode:
     TIMEOUT = "timeout"
     WORKER_LOST = "worker_lost"
     CONTENT_MODERATED = "content_moderated"
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """A validated request in the dialect-neutral shape every dialect parses into."""
-
-    dialect: str
-    mode: str = Mode.TEXT_TO_IMAGE
-    model: str | None = None  # a catalog id; None means the default model
-    prompt: str = ""
-    negative_prompt: str = ""
-    width: int = limits.DEFAULT_SIDE
-    height: int = limits.DEFAULT_SIDE
-    steps: int = limits.DEFAULT_STEPS
-    guidance_scale: float = limits.DEFAULT_GUIDANCE
-    seed: int | None = None  # None: chosen at random and returned
-    style: str = ""
-    num_images: int = 1
-    strength: float | None = None
-    input_image: InputImage | None = None
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    webhook_events: tuple[str, ...] = field(default_factory=tuple)
-    safety_setting: str = SafetySetting.BLOCK_MEDIUM_AND_ABOVE
-
-
-def request_cost(*, model: ModelCatalogEntry, num_images: int, width: int, height: int) -> int:
-    """credits_per_image * num_images * ceil(width * height / 1,048,576) (API.md, Models)."""
-    return model.credits_per_image * num_images * math.ceil(width * height / limits.MEGAPIXEL)
 
 
 def moderate_prompt(

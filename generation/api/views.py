@@ -24,7 +24,7 @@ from common.api.errors import (
     _flatten_validation,
 )
 from common.api.views import OrganizationApiView, json_object
-from generation import catalog, limits, selectors, services, waiting
+from generation import catalog, limits, payloads, selectors, services, waiting
 from generation.api import serializers
 from generation.models import Job
 
@@ -144,7 +144,7 @@ class JobSubmissionApi(OrganizationApiView):
         if job.status == Job.Status.FAILED and job.error_code == ContentModerated.code:
             raise ContentModerated(job.error_message or None)
         status = 200 if job.is_finished else 202
-        return Response(serializers.render(serializers.JobSerializer, job), status=status)
+        return Response(serializers.render(payloads.JobSerializer, job), status=status)
 
 
 class TextToImageApi(JobSubmissionApi):
@@ -153,7 +153,7 @@ class TextToImageApi(JobSubmissionApi):
     @extend_schema(
         operation_id="text_to_image",
         request=serializers.TextToImageRequestSerializer,
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -169,7 +169,7 @@ class ImageToImageApi(JobSubmissionApi):
             "application/json": serializers.ImageToImageRequestSerializer,
             "multipart/form-data": serializers.ImageToImageRequestSerializer,
         },
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -185,7 +185,7 @@ class VariationsApi(JobSubmissionApi):
             "application/json": serializers.VariationsRequestSerializer,
             "multipart/form-data": serializers.VariationsRequestSerializer,
         },
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -236,7 +236,7 @@ class OpenAIImageGenerationApi(JobSubmissionApi):
             )
             error.status_code, error.code = 500, "internal_error"
             raise error
-        body = serializers.render_openai(job, base64_images=parsed.wants_base64)
+        body = payloads.render_openai(job, base64_images=parsed.wants_base64)
         if not job.is_finished:
             body.update(id=job.public_id, status="processing")
         return Response(body, status=200 if job.is_finished else 202)
@@ -248,7 +248,7 @@ class TaskSyncApi(JobSubmissionApi):
     @extend_schema(
         operation_id="tasks_sync",
         request=serializers.TaskRequestSerializer,
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -265,7 +265,7 @@ class TaskAsyncApi(JobSubmissionApi):
     @extend_schema(
         operation_id="tasks_async",
         request=serializers.TaskRequestSerializer,
-        responses={202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -312,9 +312,9 @@ class _JobApi(OrganizationApiView):
 class JobDetailApi(_JobApi):
     required_scope = ApiKey.Scope.READ
 
-    @extend_schema(operation_id="jobs_retrieve", responses=serializers.JobSerializer)
+    @extend_schema(operation_id="jobs_retrieve", responses=payloads.JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(serializers.render(serializers.JobSerializer, self.get_job(job_ref)))
+        return Response(serializers.render(payloads.JobSerializer, self.get_job(job_ref)))
 
 
 class JobCancelApi(_JobApi):
@@ -324,22 +324,22 @@ class JobCancelApi(_JobApi):
         operation_id="jobs_cancel",
         request=None,
         responses={
-            200: serializers.JobSerializer,
+            200: payloads.JobSerializer,
             404: serializers.ApiErrorSerializer,
             409: serializers.ApiErrorSerializer,
         },
     )
     def post(self, request, job_ref: str):
         job = services.cancel_job(organization=self.organization, job=self.get_job(job_ref))
-        return Response(serializers.render(serializers.JobSerializer, job))
+        return Response(serializers.render(payloads.JobSerializer, job))
 
 
 class V2JobDetailApi(_JobApi):
     required_scope = ApiKey.Scope.READ
 
-    @extend_schema(operation_id="v2_jobs_retrieve", responses=serializers.V2JobSerializer)
+    @extend_schema(operation_id="v2_jobs_retrieve", responses=payloads.V2JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(serializers.render(serializers.V2JobSerializer, self.get_job(job_ref)))
+        return Response(serializers.render(payloads.V2JobSerializer, self.get_job(job_ref)))
 
 
 class ModelListApi(OrganizationApiView):
