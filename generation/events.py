@@ -1,7 +1,7 @@
 """A job's webhook events (job.progress, job.completed, job.failed), in its dialect's shape.
 
-Called by generation.services inside the transaction that changes the job's state, so an
-event is sent exactly when that change commits.
+Called by generation.lifecycle and generation.moderation_cases inside the transaction that
+changes the job's state, so an event is sent exactly when that change commits.
 """
 
 from generation import payloads

@@ -1,0 +1,177 @@
+"""Submission: check a generation request, reserve its cost, create the job, enqueue it.
+
+`submit_job` is the one way in for every dialect; the job then moves through
+generation.lifecycle, run by the worker's run_job (generation.pipeline).
+"""
+
+import logging
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from accounts.models import ApiKey, Organization
+from accounts.suspension import SuspendedOrganization, ensure_active
+from billing import services as billing
+from common import db
+from common.api.errors import (
+    ContentModerated,
+    Forbidden,
+    InvalidParameters,
+    PaymentRequired,
+    ServiceUnavailable,
+)
+from generation import blocklist, catalog, moderation_cases
+from generation.images import InputImage
+from generation.models import Job, ModelCatalogEntry
+from generation.moderation.prompts import PromptRefusal, check_prompt
+from generation.pricing import request_cost
+from generation.requests import GenerationRequest
+from generation.tasks import run_job
+
+logger = logging.getLogger(__name__)
+
+
+def moderate_prompt(
+    *, organization: Organization, request: GenerationRequest, api_key: ApiKey | None = None
+) -> None:
+    """Raise ContentModerated when the prompt is refused, before any credit is reserved.
+
+    The refusal is recorded first, outside any transaction, so it outlives the failed
+    request.
+    """
+    verdict = check_prompt(
+        request.prompt,
+        negative_prompt=request.negative_prompt,
+        blocked_terms=blocklist.blocked_terms(),
+    )
+    if verdict.allowed:
+        return
+    moderation_cases.record_prompt_refusal(
+        organization=organization,
+        api_key=api_key,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        verdict=verdict,
+    )
+    if verdict.reason == PromptRefusal.BLOCKED_TERM:
+        raise ContentModerated(
+            f"The request uses a blocked term ({', '.join(verdict.matched_terms)}). "
+            "Nothing was charged."
+        )
+    raise ContentModerated("The prompt was refused as profane. Nothing was charged.")
+
+
+def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
+    if request.model is None:
+        return catalog.default_model()
+    model = catalog.get_model(request.model)
+    if model is None:
+        available = ", ".join(m.id for m in catalog.enabled_models())
+        raise InvalidParameters(
+            {"model": [f"Unknown model '{request.model}'. Available models: {available}."]}
+        )
+    if not model.supports(request.mode):
+        raise InvalidParameters({"model": [f"The model '{model.id}' does not do {request.mode}."]})
+    return model
+
+
+def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
+    return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
+
+
+def _enqueue(job_id: uuid.UUID) -> None:
+    """Publish run_job now, inside the submit transaction, and fail loudly if we can't.
+
+    Published before COMMIT rather than on commit: a broker that is down then raises
+    here, the transaction rolls back, and neither the reservation nor the job row is left
+    (API.md: 503, nothing charged, no job left behind), with no compensating writes to get
+    wrong. A worker that receives the message before the COMMIT lands does not see the job
+    yet and retries shortly (run_job); a COMMIT that fails after the publish leaves a
+    message for a job that never existed, which run_job drops after its retries.
+    """
+    try:
+        run_job.apply_async(args=[str(job_id)], retry=False)
+    except (KombuError, OSError) as exc:
+        logger.warning("Job queue unreachable; refusing submission: %s", exc)
+        raise ServiceUnavailable(
+            "The job queue is unreachable. Nothing was charged; retry shortly."
+        ) from exc
+
+
+def submit_job(
+    *, organization: Organization, api_key: ApiKey | None, request: GenerationRequest
+) -> Job:
+    """Accept a generation request: check it, reserve its cost, create the job, enqueue it.
+
+    Raises Forbidden (organization suspended), InvalidParameters (unknown model),
+    ContentModerated (prompt refused), PaymentRequired (balance below the cost) or
+    ServiceUnavailable (queue down); in every case nothing is charged and no job exists.
+    Rate limits are counted before parsing by the API view (a malformed request uses a
+    slot too).
+    """
+    try:
+        ensure_active(organization, refused="it cannot generate images")
+    except SuspendedOrganization as exc:
+        raise Forbidden(str(exc), message="Organization suspended") from None
+    model = _resolve_model(request)
+    moderate_prompt(organization=organization, request=request, api_key=api_key)
+    cost = request_cost(
+        model=model, num_images=request.num_images, width=request.width, height=request.height
+    )
+    job_id = uuid.uuid4()
+    reference = f"job:{job_id}"
+    now = timezone.now()
+    input_path = _store_input_image(job_id, request.input_image) if request.input_image else ""
+    try:
+        with transaction.atomic():
+            job = Job(
+                id=job_id,
+                organization=organization,
+                api_key=api_key,
+                dialect=request.dialect,
+                mode=request.mode,
+                model=model,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                width=request.width,
+                height=request.height,
+                steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
+                style=request.style,
+                num_images=request.num_images,
+                safety_setting=request.safety_setting,
+                strength=request.strength,
+                input_image_path=input_path,
+                credits_reserved=cost,
+                reservation_reference=reference,
+                webhook_url=request.webhook_url,
+                webhook_secret=request.webhook_secret,
+                webhook_events=list(request.webhook_events),
+                created_at=now,
+                expires_at=now + timedelta(days=organization.output_retention_days),
+                deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            )
+            db.insert(job)  # the ORM's INSERT compiler costs more than the row
+            job.servable_images = []  # nothing rendered yet: the response needs no query
+            # Last but the publish: the reservation locks the organization's row until
+            # COMMIT, and every submission of the organization queues behind that lock.
+            try:
+                billing.reserve_credits(
+                    organization=organization, amount=cost, reference=reference, job_id=job_id
+                )
+            except billing.InsufficientCredits as exc:
+                raise PaymentRequired(str(exc)) from None
+            _enqueue(job.id)
+    except BaseException:
+        if input_path:
+            default_storage.delete(input_path)
+        raise
+    return job
