@@ -21,7 +21,7 @@ from accounts import services as account_services
 from accounts.views import organization_required
 from billing import selectors as billing_selectors
 from common.api import rate_limits
-from common.api.errors import ApiError, InvalidParameters
+from common.errors import Refused
 from dashboard import charts, forms
 from generation import selectors as generation_selectors
 from generation import services as generation_services
@@ -143,11 +143,11 @@ def _submit(request, form: forms.PlaygroundForm) -> Job | None:
             api_key=None,
             request=serializer.to_generation_request(dialect=Job.Dialect.V1),
         )
-    except InvalidParameters as error:
-        for field, errors in error.fields.items():
+    except Refused as error:
+        if error.fields is None:
+            messages.error(request, f"{error.message}. {error.details or ''}".strip())
+        for field, errors in (error.fields or {}).items():
             form.add_error(field if field in form.fields else None, " ".join(errors))
-    except ApiError as error:
-        messages.error(request, f"{error.message}. {error.details or ''}".strip())
     return None
 
 

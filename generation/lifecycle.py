@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing import services as billing
-from common.api.errors import JobNotCancelable
 from generation import events, waiting
+from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
 from webhooks.models import EventType
 

@@ -20,14 +20,14 @@ from accounts.models import ApiKey, Organization
 from accounts.suspension import SuspendedOrganization, ensure_active
 from billing import services as billing
 from common import db
-from common.api.errors import (
-    ContentModerated,
-    Forbidden,
-    InvalidParameters,
-    PaymentRequired,
-    ServiceUnavailable,
-)
 from generation import blocklist, catalog, moderation_cases
+from generation.errors import (
+    InsufficientCredits,
+    InvalidModel,
+    OrganizationSuspended,
+    PromptRefused,
+    QueueUnavailable,
+)
 from generation.images import InputImage
 from generation.models import Job, ModelCatalogEntry
 from generation.moderation.prompts import PromptRefusal, check_prompt
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 def moderate_prompt(
     *, organization: Organization, request: GenerationRequest, api_key: ApiKey | None = None
 ) -> None:
-    """Raise ContentModerated when the prompt is refused, before any credit is reserved.
+    """Raise PromptRefused when the prompt is refused, before any credit is reserved.
 
     The refusal is recorded first, outside any transaction, so it outlives the failed
     request.
@@ -61,11 +61,11 @@ def moderate_prompt(
         verdict=verdict,
     )
     if verdict.reason == PromptRefusal.BLOCKED_TERM:
-        raise ContentModerated(
+        raise PromptRefused(
             f"The request uses a blocked term ({', '.join(verdict.matched_terms)}). "
             "Nothing was charged."
         )
-    raise ContentModerated("The prompt was refused as profane. Nothing was charged.")
+    raise PromptRefused("The prompt was refused as profane. Nothing was charged.")
 
 
 def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
@@ -74,11 +74,11 @@ def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
     model = catalog.get_model(request.model)
     if model is None:
         available = ", ".join(m.id for m in catalog.enabled_models())
-        raise InvalidParameters(
+        raise InvalidModel(
             {"model": [f"Unknown model '{request.model}'. Available models: {available}."]}
         )
     if not model.supports(request.mode):
-        raise InvalidParameters({"model": [f"The model '{model.id}' does not do {request.mode}."]})
+        raise InvalidModel({"model": [f"The model '{model.id}' does not do {request.mode}."]})
     return model
 
 
@@ -100,7 +100,7 @@ def _enqueue(job_id: uuid.UUID) -> None:
         run_job.apply_async(args=[str(job_id)], retry=False)
     except (KombuError, OSError) as exc:
         logger.warning("Job queue unreachable; refusing submission: %s", exc)
-        raise ServiceUnavailable(
+        raise QueueUnavailable(
             "The job queue is unreachable. Nothing was charged; retry shortly."
         ) from exc
 
@@ -110,16 +110,16 @@ def submit_job(
 ) -> Job:
     """Accept a generation request: check it, reserve its cost, create the job, enqueue it.
 
-    Raises Forbidden (organization suspended), InvalidParameters (unknown model),
-    ContentModerated (prompt refused), PaymentRequired (balance below the cost) or
-    ServiceUnavailable (queue down); in every case nothing is charged and no job exists.
+    Raises OrganizationSuspended, InvalidModel, PromptRefused, InsufficientCredits (balance
+    below the cost) or QueueUnavailable (generation.errors); in every case nothing is charged
+    and no job exists.
     Rate limits are counted before parsing by the API view (a malformed request uses a
     slot too).
     """
     try:
         ensure_active(organization, refused="it cannot generate images")
     except SuspendedOrganization as exc:
-        raise Forbidden(str(exc), message="Organization suspended") from None
+        raise OrganizationSuspended(str(exc)) from None
     model = _resolve_model(request)
     moderate_prompt(organization=organization, request=request, api_key=api_key)
     cost = request_cost(
@@ -168,7 +168,7 @@ def submit_job(
                     organization=organization, amount=cost, reference=reference, job_id=job_id
                 )
             except billing.InsufficientCredits as exc:
-                raise PaymentRequired(str(exc)) from None
+                raise InsufficientCredits(str(exc)) from None
             _enqueue(job.id)
     except BaseException:
         if input_path:
