@@ -28,3 +28,16 @@ class QueueUnavailable(Unavailable):
 class JobNotCancelable(Refused):
     code = "job_not_cancelable"
     message = "The job can no longer be canceled"
+
+
+class SubmissionsRateLimited(Refused):
+    """A window of the organization's plan is full; `retry_after` seconds until it resets."""
+
+    code = "rate_limit_exceeded"
+    message = "Rate limit exceeded"
+
+    def __init__(self, *, window: str, limit: int, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(
+            f"The {window} limit of {limit} submissions is reached; retry in {retry_after} seconds."
+        )

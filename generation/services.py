@@ -1,7 +1,7 @@
 """Every change to jobs: submission and each state change after it, by the names callers use.
 
 The rules live in modules by concern, so that no module imports back the one that enqueues
-the worker's task: generation.submission checks, charges and enqueues run_job;
+the worker's task: generation.submission counts, checks, charges and enqueues run_job;
 generation.lifecycle makes each state change after it, with its side effects;
 generation.pipeline is what run_job does. Callers outside those modules import them here.
 """
@@ -18,7 +18,7 @@ from generation.lifecycle import (
 )
 from generation.pricing import request_cost
 from generation.requests import GenerationRequest
-from generation.submission import moderate_prompt, submit_job
+from generation.submission import moderate_prompt, submit, submit_job
 
 __all__ = [
     "ErrorCode",
@@ -32,5 +32,6 @@ __all__ = [
     "report_progress",
     "request_cost",
     "start_job",
+    "submit",
     "submit_job",
 ]

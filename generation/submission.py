@@ -1,13 +1,15 @@
 """Submission: check a generation request, reserve its cost, create the job, enqueue it.
 
-`submit_job` is the one way in for every dialect; the job then moves through
-generation.lifecycle, run by the worker's run_job (generation.pipeline).
+`submit` is the one way in for the API and the pages alike: the rate-limit windows, the
+body's validation, then `submit_job`. The job then moves through generation.lifecycle, run
+by the worker's run_job (generation.pipeline).
 """
 
 import logging
 import secrets
 import uuid
 from datetime import timedelta
+from typing import Protocol
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -20,6 +22,7 @@ from accounts.models import ApiKey, Organization
 from accounts.suspension import SuspendedOrganization, ensure_active
 from billing import services as billing
 from common import db
+from common.api import rate_limits
 from generation import blocklist, catalog, moderation_cases
 from generation.errors import (
     InsufficientCredits,
@@ -27,6 +30,7 @@ from generation.errors import (
     OrganizationSuspended,
     PromptRefused,
     QueueUnavailable,
+    SubmissionsRateLimited,
 )
 from generation.images import InputImage
 from generation.models import Job, ModelCatalogEntry
@@ -36,6 +40,13 @@ from generation.requests import GenerationRequest
 from generation.tasks import run_job
 
 logger = logging.getLogger(__name__)
+
+
+class SubmissionBody(Protocol):
+    """A dialect's request body, not yet validated (generation.api.serializers)."""
+
+    def generation_request(self) -> GenerationRequest:
+        """The body as a GenerationRequest, or raise InvalidRequest per field."""
 
 
 def moderate_prompt(
@@ -112,9 +123,7 @@ def submit_job(
 
     Raises OrganizationSuspended, InvalidModel, PromptRefused, InsufficientCredits (balance
     below the cost) or QueueUnavailable (generation.errors); in every case nothing is charged
-    and no job exists.
-    Rate limits are counted before parsing by the API view (a malformed request uses a
-    slot too).
+    and no job exists. Callers go through `submit`, which counts the rate limits first.
     """
     try:
         ensure_active(organization, refused="it cannot generate images")
@@ -175,3 +184,32 @@ def submit_job(
             default_storage.delete(input_path)
         raise
     return job
+
+
+def submit(
+    *,
+    organization: Organization,
+    api_key: ApiKey | None,
+    body: SubmissionBody,
+    counted: bool = False,
+) -> Job:
+    """Count the submission in the plan's windows, validate `body`, then `submit_job` it.
+
+    `counted` when the caller has counted it already: the API's base view counts the
+    windows in the round trip that confirms the key, so an API call costs no second one.
+    A malformed request uses a slot too. Raises SubmissionsRateLimited, InvalidRequest, or
+    whatever `submit_job` raises; in every case nothing is charged and no job exists.
+    """
+    if not counted:
+        _count_submission(organization)
+    return submit_job(organization=organization, api_key=api_key, request=body.generation_request())
+
+
+def _count_submission(organization: Organization) -> None:
+    # The windows are the organization's: counting them needs no HTTP request.
+    usage = rate_limits.count_submission(None, organization)
+    window = usage.full_window if usage else None
+    if window is not None:
+        raise SubmissionsRateLimited(
+            window=window.name, limit=window.limit, retry_after=window.seconds_left()
+        )

@@ -8,6 +8,8 @@ from django.core.validators import MinValueValidator
 from django.utils.functional import cached_property
 from rest_framework import serializers
 
+from common.api.errors import _flatten_validation
+from common.errors import InvalidRequest
 from generation import limits
 from generation.api import fields
 from generation.engines.base import Mode
@@ -60,10 +62,26 @@ def _fields_of(serializer_class: type[RequestSerializer]):
     return serializers.Serializer.fields.func(serializer_class())
 
 
+# The fields whose errors alone make a submission's message "Invalid image dimensions".
+DIMENSIONS = frozenset({"width", "height", "size", "parameters.width", "parameters.height"})
+
+
+class SubmissionSerializer(RequestSerializer):
+    """A submission's body: validated by generation.submission.submit, after its rate limit."""
+
+    def generation_request(self) -> GenerationRequest:
+        """The body as a GenerationRequest, or raise InvalidRequest with each field's messages."""
+        if not self.is_valid():
+            fields = _flatten_validation(self.errors)
+            message = "Invalid image dimensions" if set(fields) <= DIMENSIONS else None
+            raise InvalidRequest(fields, message=message)
+        return self.to_generation_request()
+
+
 # --- v1: text to image, image to image, variations -------------------------------------
 
 
-class TextToImageRequestSerializer(RequestSerializer):
+class TextToImageRequestSerializer(SubmissionSerializer):
     prompt = fields.prompt_field()
     model = fields.model_field()
     width = fields.side_field(default=limits.DEFAULT_SIDE)
@@ -125,7 +143,7 @@ class ImageToImageRequestSerializer(_SizedByInputImage, TextToImageRequestSerial
     mode = Mode.IMAGE_TO_IMAGE
 
 
-class VariationsRequestSerializer(_SizedByInputImage, RequestSerializer):
+class VariationsRequestSerializer(_SizedByInputImage, SubmissionSerializer):
     image = fields.InputImageField()
     model = fields.model_field()
     num_images = fields.num_images_field()
@@ -158,7 +176,7 @@ class V2ParametersSerializer(_SizedByInputImage, RequestSerializer):
     safety_setting = fields.safety_setting_field()
 
 
-class V2GenerateRequestSerializer(RequestSerializer):
+class V2GenerateRequestSerializer(SubmissionSerializer):
     prompt = fields.prompt_field()
     model = fields.model_field(required=True)
     webhookUrl = fields.WebhookUrlField()
@@ -219,7 +237,7 @@ ASPECT_RATIOS = {
 _SIZE = re.compile(r"([0-9]{1,6})[xX]([0-9]{1,6})")
 
 
-class OpenAIImageRequestSerializer(RequestSerializer):
+class OpenAIImageRequestSerializer(SubmissionSerializer):
     model = fields.model_field()
     prompt = fields.prompt_field()
     n = fields.num_images_field(required=False, default=None, allow_null=True)
@@ -290,7 +308,7 @@ class TaskOptionsSerializer(RequestSerializer):
     num_images = fields.num_images_field(maximum=limits.TASKS_NUM_IMAGES_MAX)
 
 
-class TaskRequestSerializer(RequestSerializer):
+class TaskRequestSerializer(SubmissionSerializer):
     text_data = fields.prompt_field()
     options = TaskOptionsSerializer(required=False)
     callback_url = fields.WebhookUrlField()

@@ -1,7 +1,8 @@
 """The generation API: one thin view per operation and dialect over the same Job.
 
-A submission view parses its dialect into a GenerationRequest, hands it to
-`services.submit_job`, optionally waits for the job, and renders it in its dialect.
+A submission view hands its dialect's body to `services.submit` (which validates it into
+a GenerationRequest and submits it), optionally waits for the job, and renders it in its
+dialect.
 """
 
 import logging
@@ -11,7 +12,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
@@ -40,16 +40,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="1-255 characters."
 )
 JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers.ApiErrorSerializer)
-
-
-def _parse(serializer_class, request):
-    serializer = serializer_class(data=json_object(request))
-    if not serializer.is_valid():
-        fields = _flatten_validation(serializer.errors)
-        dimensions = {"width", "height", "size", "parameters.width", "parameters.height"}
-        message = "Invalid image dimensions" if set(fields) <= dimensions else None
-        raise InvalidParameters(fields, message=message)
-    return serializer
 
 
 def _prefer(request) -> dict[str, str]:
@@ -113,7 +103,7 @@ class JobSubmissionApi(OrganizationApiView):
 
     required_scope = ApiKey.Scope.GENERATE
     counts_as_submission = True
-    request_serializer: type[drf_serializers.Serializer]
+    request_serializer: type[serializers.SubmissionSerializer]
     # Whether this endpoint waits for the result (Prefer and webhook_url can still say no).
     waits = True
     # API.md: with a webhook_url the call answers 202 at once.
@@ -121,13 +111,13 @@ class JobSubmissionApi(OrganizationApiView):
 
     def post(self, request):
         wait = _wait_seconds(request) if self.waits else None
-        parsed = _parse(self.request_serializer, request)
-        generation_request = parsed.to_generation_request()
-        if generation_request.webhook_url and self.webhook_means_async:
-            wait = None
-        job = services.submit_job(
-            organization=self.organization, api_key=request.auth, request=generation_request
+        parsed = self.request_serializer(data=json_object(request))
+        # Counted already, with the key's confirmation (OrganizationApiView).
+        job = services.submit(
+            organization=self.organization, api_key=request.auth, body=parsed, counted=True
         )
+        if job.webhook_url and self.webhook_means_async:
+            wait = None
         idempotency.keep_answer(request)
         applied = None
         if wait is not None:
