@@ -6,7 +6,7 @@ Run from the repository root:
         [--jobs N] [--save detections.jsonl]
 
 Every picture goes through the path a job takes: an EngineRequest built like
-generation.tasks._engine_request (catalog engine settings of the model), LocalEngine.generate,
+generation.pipeline._engine_request (catalog engine settings of the model), LocalEngine.generate,
 then generation.moderation.images.check_image at each safety setting. The sample is every
 prompt x style (and none) x local catalog model x size, one seed each, plus the case reported
 in the issue ('a fox in the snow', 512 x 512, 10 steps, imagen-v2, 40 seeds). `held-out`

@@ -20,12 +20,12 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.access import organization_required
 from billing import selectors as billing_selectors
-from common.api import rate_limits
-from common.api.errors import ApiError, InvalidParameters
+from common.errors import Refused
 from dashboard import charts, forms
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.api.serializers import TextToImageRequestSerializer
+from generation.errors import SubmissionsRateLimited
 from generation.image_urls import signed_url
 from generation.models import Job
 from webhooks import selectors as webhook_selectors
@@ -121,33 +121,20 @@ def _job_api_body(job: Job) -> dict:
 
 def _submit(request, form: forms.PlaygroundForm) -> Job | None:
     """Submit the form's request as the API would: same limits, validation and charge."""
-    organization = request.organization
-    usage = rate_limits.count_submission(request, organization)
-    window = usage.full_window if usage else None
-    if window is not None:
-        messages.error(
-            request,
-            f"The {window.name} limit of {window.limit} submissions is reached; "
-            f"retry in {window.seconds_left()} seconds.",
-        )
-        return None
-    serializer = TextToImageRequestSerializer(data=form.api_body())
-    if not serializer.is_valid():
-        for field, errors in serializer.errors.items():
-            for error in errors:
-                form.add_error(field if field in form.fields else None, str(error))
-        return None
     try:
-        return generation_services.submit_job(
-            organization=organization,
+        return generation_services.submit(
+            organization=request.organization,
             api_key=None,
-            request=serializer.to_generation_request(dialect=Job.Dialect.V1),
+            body=TextToImageRequestSerializer(data=form.api_body()),
         )
-    except InvalidParameters as error:
-        for field, errors in error.fields.items():
-            form.add_error(field if field in form.fields else None, " ".join(errors))
-    except ApiError as error:
-        messages.error(request, f"{error.message}. {error.details or ''}".strip())
+    except SubmissionsRateLimited as error:
+        messages.error(request, error.details)
+    except Refused as error:
+        if error.fields is None:
+            messages.error(request, f"{error.message}. {error.details or ''}".strip())
+        for field, errors in (error.fields or {}).items():
+            for message in errors:
+                form.add_error(field if field in form.fields else None, message)
     return None
 
 

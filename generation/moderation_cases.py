@@ -1,8 +1,8 @@
 """Moderation's writes: refused prompts, quarantined jobs, and staff decisions on them.
 
-Prompts are judged in generation.services.moderate_prompt, which records a refusal here.
+Prompts are judged in generation.submission.moderate_prompt, which records a refusal here.
 Images are judged in the worker (`judge_images`); a flagged job is failed and refunded
-through generation.services.fail_job, its images are stored but quarantined, and a
+through generation.lifecycle.fail_job, its images are stored but quarantined, and a
 ModerationCase opens. Staff then approve the case (images released, job completed, no
 charge, the owners told by email) or reject it (REJECTIONS_TO_SUSPEND rejections within
 REJECTION_WINDOW suspend the organization).
@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiKey, Organization, User
 from billing.services import owner_emails
-from generation import events, services
+from generation import events, lifecycle
 from generation.models import Job, JobImage, ModerationCase, PromptRefusal
 from webhooks.models import EventType
 
@@ -89,10 +89,10 @@ def quarantine_job(*, job: Job, images: list[bytes], verdicts: list) -> Moderati
             scores[label] = max(scores.get(label, 0.0), score)
     flagged = sorted({label for verdict in verdicts for label in verdict.flagged_classes})
     with transaction.atomic():
-        failed = services.fail_job(
-            job_id=job.pk, code=services.ErrorCode.CONTENT_MODERATED, message=FLAGGED_MESSAGE
+        failed = lifecycle.fail_job(
+            job_id=job.pk, code=lifecycle.ErrorCode.CONTENT_MODERATED, message=FLAGGED_MESSAGE
         )
-        if failed.error_code != services.ErrorCode.CONTENT_MODERATED:
+        if failed.error_code != lifecycle.ErrorCode.CONTENT_MODERATED:
             transaction.on_commit(lambda: [default_storage.delete(p) for p in paths])
             return None
         # A job quarantined before its worker died and then run again has its rows already.

@@ -1,24 +1,22 @@
 """Each dialect's input (parsed into one GenerationRequest) and output (rendered from a Job)."""
 
-import base64
 import re
 from datetime import date
 
-from django.core.files.storage import default_storage
 from django.core.validators import MinValueValidator
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from common.api.fields import UtcDateTimeField
+from common.api.errors import _flatten_validation
+from common.errors import InvalidRequest
 from common.fastpaths.drf import RequestSerializer
 from generation import limits
 from generation.api import fields
 from generation.engines.base import Mode
-from generation.image_urls import signed_url
 from generation.images import fit_to_limits
 from generation.models import Job
 from generation.moderation.safety import SafetySetting
-from generation.services import GenerationRequest
+from generation.payloads import V2_STATUS, JobSerializer
+from generation.requests import GenerationRequest
 
 Dialect = Job.Dialect
 FINISH_EVENTS = ("job.completed", "job.failed")
@@ -28,10 +26,26 @@ def _finish_events(url: str | None) -> tuple[str, ...]:
     return FINISH_EVENTS if url else ()
 
 
+# The fields whose errors alone make a submission's message "Invalid image dimensions".
+DIMENSIONS = frozenset({"width", "height", "size", "parameters.width", "parameters.height"})
+
+
+class SubmissionSerializer(RequestSerializer):
+    """A submission's body: validated by generation.submission.submit, after its rate limit."""
+
+    def generation_request(self) -> GenerationRequest:
+        """The body as a GenerationRequest, or raise InvalidRequest with each field's messages."""
+        if not self.is_valid():
+            fields = _flatten_validation(self.errors)
+            message = "Invalid image dimensions" if set(fields) <= DIMENSIONS else None
+            raise InvalidRequest(fields, message=message)
+        return self.to_generation_request()
+
+
 # --- v1: text to image, image to image, variations -------------------------------------
 
 
-class TextToImageRequestSerializer(RequestSerializer):
+class TextToImageRequestSerializer(SubmissionSerializer):
     prompt = fields.prompt_field()
     model = fields.model_field()
     width = fields.side_field(default=limits.DEFAULT_SIDE)
@@ -93,7 +107,7 @@ class ImageToImageRequestSerializer(_SizedByInputImage, TextToImageRequestSerial
     mode = Mode.IMAGE_TO_IMAGE
 
 
-class VariationsRequestSerializer(_SizedByInputImage, RequestSerializer):
+class VariationsRequestSerializer(_SizedByInputImage, SubmissionSerializer):
     image = fields.InputImageField()
     model = fields.model_field()
     num_images = fields.num_images_field()
@@ -126,7 +140,7 @@ class V2ParametersSerializer(_SizedByInputImage, RequestSerializer):
     safety_setting = fields.safety_setting_field()
 
 
-class V2GenerateRequestSerializer(RequestSerializer):
+class V2GenerateRequestSerializer(SubmissionSerializer):
     prompt = fields.prompt_field()
     model = fields.model_field(required=True)
     webhookUrl = fields.WebhookUrlField()
@@ -187,7 +201,7 @@ ASPECT_RATIOS = {
 _SIZE = re.compile(r"([0-9]{1,6})[xX]([0-9]{1,6})")
 
 
-class OpenAIImageRequestSerializer(RequestSerializer):
+class OpenAIImageRequestSerializer(SubmissionSerializer):
     model = fields.model_field()
     prompt = fields.prompt_field()
     n = fields.num_images_field(required=False, default=None, allow_null=True)
@@ -258,7 +272,7 @@ class TaskOptionsSerializer(RequestSerializer):
     num_images = fields.num_images_field(maximum=limits.TASKS_NUM_IMAGES_MAX)
 
 
-class TaskRequestSerializer(RequestSerializer):
+class TaskRequestSerializer(SubmissionSerializer):
     text_data = fields.prompt_field()
     options = TaskOptionsSerializer(required=False)
     callback_url = fields.WebhookUrlField()
@@ -297,74 +311,7 @@ class ApiErrorSerializer(serializers.Serializer):
     error = ApiErrorBodySerializer()
 
 
-# ----------------------------------------------------------------------------
-
-
-def servable_images(job: Job):
-    images = getattr(job, "servable_images", None)
-    if images is None:
-        images = [i for i in job.images.all() if i.storage_path and not i.quarantined]
-    return images
-
-
-class ImageSerializer(serializers.Serializer):
-    url = serializers.SerializerMethodField()
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
-
-    def get_url(self, image) -> str:
-        return signed_url(storage_path=image.storage_path, job_expires_at=self.context["expires"])
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(source="error_code")
-    message = serializers.CharField(source="error_message")
-
-
-def _images(job: Job) -> list[dict]:
-    return ImageSerializer(
-        servable_images(job), many=True, context={"expires": job.expires_at}
-    ).data
-
-
-V1_STATUS = {Job.Status.QUEUED: "processing", Job.Status.RUNNING: "processing"}
-
-
-class JobSerializer(serializers.Serializer):
-    """The v1 job object (API.md)."""
-
-    id = serializers.CharField(source="public_id")
-    status = serializers.SerializerMethodField()
-    prompt = serializers.CharField()
-    negative_prompt = serializers.CharField()
-    model = serializers.CharField(source="model_id")
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
-    steps = serializers.IntegerField()
-    guidance_scale = serializers.FloatField()
-    seed = serializers.IntegerField()
-    style = serializers.SerializerMethodField()
-    num_images = serializers.IntegerField()
-    credits_used = serializers.IntegerField()
-    created_at = UtcDateTimeField()
-    completed_at = UtcDateTimeField(allow_null=True)
-    expires_at = UtcDateTimeField()
-    images = serializers.SerializerMethodField()
-    error = serializers.SerializerMethodField()
-
-    def get_status(self, job) -> str:
-        return V1_STATUS.get(job.status, job.status)
-
-    def get_style(self, job) -> str | None:
-        return job.style or None
-
-    @extend_schema_field(ImageSerializer(many=True))
-    def get_images(self, job):
-        return _images(job)
-
-    @extend_schema_field(ErrorSerializer(allow_null=True))
-    def get_error(self, job):
-        return ErrorSerializer(job).data if job.error_code else None
+# A job itself renders from generation.payloads, as its webhook events do.
 
 
 class JobListSerializer(serializers.Serializer):
@@ -397,43 +344,6 @@ class V2SubmittedSerializer(serializers.Serializer):
         return V2_STATUS[job.status]
 
 
-V2_STATUS = {
-    Job.Status.QUEUED: "QUEUED",
-    Job.Status.RUNNING: "PROCESSING",
-    Job.Status.COMPLETED: "COMPLETED",
-    Job.Status.FAILED: "FAILED",
-    Job.Status.CANCELED: "CANCELED",
-}
-
-
-class V2ResultSerializer(serializers.Serializer):
-    images = ImageSerializer(many=True)
-
-
-class V2JobSerializer(serializers.Serializer):
-    jobId = serializers.UUIDField(source="pk")
-    status = serializers.SerializerMethodField()
-    progress = serializers.IntegerField()
-    model = serializers.CharField(source="model_id")
-    prompt = serializers.CharField()
-    createdAt = UtcDateTimeField(source="created_at")
-    completedAt = UtcDateTimeField(source="completed_at", allow_null=True)
-    creditsUsed = serializers.IntegerField(source="credits_used")
-    result = serializers.SerializerMethodField()
-    error = serializers.SerializerMethodField()
-
-    def get_status(self, job) -> str:
-        return V2_STATUS[job.status]
-
-    @extend_schema_field(V2ResultSerializer(allow_null=True))
-    def get_result(self, job):
-        return {"images": _images(job)} if job.status == Job.Status.COMPLETED else None
-
-    @extend_schema_field(ErrorSerializer(allow_null=True))
-    def get_error(self, job):
-        return ErrorSerializer(job).data if job.error_code else None
-
-
 class OpenAIImageSerializer(serializers.Serializer):
     url = serializers.CharField(required=False)
     b64_json = serializers.CharField(required=False)
@@ -451,21 +361,6 @@ class OpenAIImagesResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     data = OpenAIImageSerializer(many=True)
     meta = OpenAIMetaSerializer()
-
-
-def render_openai(job: Job, *, base64_images: bool) -> dict:
-    if base64_images:
-        data = []
-        for image in servable_images(job):
-            with default_storage.open(image.storage_path, "rb") as file:
-                data.append({"b64_json": base64.b64encode(file.read()).decode()})
-    else:
-        data = [{"url": image["url"]} for image in _images(job)]
-    return {
-        "created": int(job.created_at.timestamp()),
-        "data": data,
-        "meta": {"usage": {"credits_used": job.credits_used}},
-    }
 
 
 class ModelSerializer(serializers.Serializer):

@@ -1,7 +1,8 @@
 """The generation API: one thin view per operation and dialect over the same Job.
 
-A submission view parses its dialect into a GenerationRequest, hands it to
-`services.submit_job`, optionally waits for the job, and renders it in its dialect.
+A submission view hands its dialect's body to `services.submit` (which validates it into
+a GenerationRequest and submits it), optionally waits for the job, and renders it in its
+dialect.
 """
 
 import logging
@@ -11,7 +12,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
 from accounts.api.base import OrganizationApiView
@@ -26,7 +26,7 @@ from common.api.errors import (
 )
 from common.api.views import json_object
 from common.fastpaths.drf import render
-from generation import catalog, limits, selectors, services, waiting
+from generation import catalog, limits, payloads, selectors, services, waiting
 from generation.api import serializers
 from generation.models import Job
 
@@ -42,16 +42,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="1-255 characters."
 )
 JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers.ApiErrorSerializer)
-
-
-def _parse(serializer_class, request):
-    serializer = serializer_class(data=json_object(request))
-    if not serializer.is_valid():
-        fields = _flatten_validation(serializer.errors)
-        dimensions = {"width", "height", "size", "parameters.width", "parameters.height"}
-        message = "Invalid image dimensions" if set(fields) <= dimensions else None
-        raise InvalidParameters(fields, message=message)
-    return serializer
 
 
 def _prefer(request) -> dict[str, str]:
@@ -115,7 +105,7 @@ class JobSubmissionApi(OrganizationApiView):
 
     required_scope = ApiKey.Scope.GENERATE
     counts_as_submission = True
-    request_serializer: type[drf_serializers.Serializer]
+    request_serializer: type[serializers.SubmissionSerializer]
     # Whether this endpoint waits for the result (Prefer and webhook_url can still say no).
     waits = True
     # API.md: with a webhook_url the call answers 202 at once.
@@ -123,13 +113,13 @@ class JobSubmissionApi(OrganizationApiView):
 
     def post(self, request):
         wait = _wait_seconds(request) if self.waits else None
-        parsed = _parse(self.request_serializer, request)
-        generation_request = parsed.to_generation_request()
-        if generation_request.webhook_url and self.webhook_means_async:
-            wait = None
-        job = services.submit_job(
-            organization=self.organization, api_key=request.auth, request=generation_request
+        parsed = self.request_serializer(data=json_object(request))
+        # Counted already, with the key's confirmation (OrganizationApiView).
+        job = services.submit(
+            organization=self.organization, api_key=request.auth, body=parsed, counted=True
         )
+        if job.webhook_url and self.webhook_means_async:
+            wait = None
         idempotency.keep_answer(request)
         applied = None
         if wait is not None:
@@ -146,7 +136,7 @@ class JobSubmissionApi(OrganizationApiView):
         if job.status == Job.Status.FAILED and job.error_code == ContentModerated.code:
             raise ContentModerated(job.error_message or None)
         status = 200 if job.is_finished else 202
-        return Response(render(serializers.JobSerializer, job), status=status)
+        return Response(render(payloads.JobSerializer, job), status=status)
 
 
 class TextToImageApi(JobSubmissionApi):
@@ -155,7 +145,7 @@ class TextToImageApi(JobSubmissionApi):
     @extend_schema(
         operation_id="text_to_image",
         request=serializers.TextToImageRequestSerializer,
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -171,7 +161,7 @@ class ImageToImageApi(JobSubmissionApi):
             "application/json": serializers.ImageToImageRequestSerializer,
             "multipart/form-data": serializers.ImageToImageRequestSerializer,
         },
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -187,7 +177,7 @@ class VariationsApi(JobSubmissionApi):
             "application/json": serializers.VariationsRequestSerializer,
             "multipart/form-data": serializers.VariationsRequestSerializer,
         },
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -238,7 +228,7 @@ class OpenAIImageGenerationApi(JobSubmissionApi):
             )
             error.status_code, error.code = 500, "internal_error"
             raise error
-        body = serializers.render_openai(job, base64_images=parsed.wants_base64)
+        body = payloads.render_openai(job, base64_images=parsed.wants_base64)
         if not job.is_finished:
             body.update(id=job.public_id, status="processing")
         return Response(body, status=200 if job.is_finished else 202)
@@ -250,7 +240,7 @@ class TaskSyncApi(JobSubmissionApi):
     @extend_schema(
         operation_id="tasks_sync",
         request=serializers.TaskRequestSerializer,
-        responses={200: serializers.JobSerializer, 202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={200: payloads.JobSerializer, 202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -267,7 +257,7 @@ class TaskAsyncApi(JobSubmissionApi):
     @extend_schema(
         operation_id="tasks_async",
         request=serializers.TaskRequestSerializer,
-        responses={202: serializers.JobSerializer, **JOB_ERRORS},
+        responses={202: payloads.JobSerializer, **JOB_ERRORS},
         parameters=[IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
@@ -314,9 +304,9 @@ class _JobApi(OrganizationApiView):
 class JobDetailApi(_JobApi):
     required_scope = ApiKey.Scope.READ
 
-    @extend_schema(operation_id="jobs_retrieve", responses=serializers.JobSerializer)
+    @extend_schema(operation_id="jobs_retrieve", responses=payloads.JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(render(serializers.JobSerializer, self.get_job(job_ref)))
+        return Response(render(payloads.JobSerializer, self.get_job(job_ref)))
 
 
 class JobCancelApi(_JobApi):
@@ -326,22 +316,22 @@ class JobCancelApi(_JobApi):
         operation_id="jobs_cancel",
         request=None,
         responses={
-            200: serializers.JobSerializer,
+            200: payloads.JobSerializer,
             404: serializers.ApiErrorSerializer,
             409: serializers.ApiErrorSerializer,
         },
     )
     def post(self, request, job_ref: str):
         job = services.cancel_job(organization=self.organization, job=self.get_job(job_ref))
-        return Response(render(serializers.JobSerializer, job))
+        return Response(render(payloads.JobSerializer, job))
 
 
 class V2JobDetailApi(_JobApi):
     required_scope = ApiKey.Scope.READ
 
-    @extend_schema(operation_id="v2_jobs_retrieve", responses=serializers.V2JobSerializer)
+    @extend_schema(operation_id="v2_jobs_retrieve", responses=payloads.V2JobSerializer)
     def get(self, request, job_ref: str):
-        return Response(render(serializers.V2JobSerializer, self.get_job(job_ref)))
+        return Response(render(payloads.V2JobSerializer, self.get_job(job_ref)))
 
 
 class ModelListApi(OrganizationApiView):

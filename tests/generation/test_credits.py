@@ -5,7 +5,7 @@ import pytest
 from billing.models import CreditLedgerEntry
 from generation import catalog
 from generation.models import Job
-from generation.services import request_cost
+from generation.pricing import request_cost
 from generation.tasks import run_job
 from tests.generation.factories import ASYNC, customer, headers
 

@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from django.test import override_settings
 from django.utils import timezone
 
-from generation import services, tasks
+from generation import lifecycle, tasks
 from generation.image_urls import signed_url
 from generation.models import Job
 from tests.generation.factories import ASYNC, customer, headers, image_bytes
@@ -27,8 +27,8 @@ def balance(organization):
 
 
 def complete(public_id: str, *, size=(512, 512), count=1) -> Job:
-    job = services.start_job(job_id=Job.objects.get(public_id=public_id).pk)
-    return services.complete_job(job=job, images=[image_bytes("PNG", size=size)] * count)
+    job = lifecycle.start_job(job_id=Job.objects.get(public_id=public_id).pk)
+    return lifecycle.complete_job(job=job, images=[image_bytes("PNG", size=size)] * count)
 
 
 def test_completed_job_keeps_its_reservation_as_credits_used(client):
@@ -127,10 +127,10 @@ def test_reaper_fails_and_refunds_jobs_past_their_deadline(client):
 def test_job_completing_after_the_reaper_is_not_charged(client):
     organization, key = customer(credits=10)
     job_id = submit(client, key, {"prompt": "p", "width": 512, "height": 512})["id"]
-    job = services.start_job(job_id=Job.objects.get(public_id=job_id).pk)
+    job = lifecycle.start_job(job_id=Job.objects.get(public_id=job_id).pk)
     Job.objects.filter(pk=job.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
     tasks.reap_stuck_jobs()
-    services.complete_job(job=job, images=[image_bytes("PNG", size=(512, 512))])
+    lifecycle.complete_job(job=job, images=[image_bytes("PNG", size=(512, 512))])
     body = client.get(f"/v1/jobs/{job_id}", **headers(key)).json()
     assert (body["status"], body["credits_used"], body["images"]) == ("failed", 0, [])
     assert balance(organization) == 10
@@ -140,9 +140,9 @@ def test_job_completing_after_the_reaper_is_not_charged(client):
 def test_job_redelivered_too_often_fails_with_a_refund(client):
     organization, key = customer(credits=10)
     job_id = Job.objects.get(public_id=submit(client, key)["id"]).pk
-    assert services.start_job(job_id=job_id) is not None
-    assert services.start_job(job_id=job_id) is not None  # the worker died: redelivered
-    assert services.start_job(job_id=job_id) is None
+    assert lifecycle.start_job(job_id=job_id) is not None
+    assert lifecycle.start_job(job_id=job_id) is not None  # the worker died: redelivered
+    assert lifecycle.start_job(job_id=job_id) is None
     job = Job.objects.get(pk=job_id)
     assert (job.status, job.error_code) == (Job.Status.FAILED, "worker_lost")
     assert balance(organization) == 10

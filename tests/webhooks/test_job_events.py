@@ -130,6 +130,87 @@ def test_tasks_callback_url_gets_the_result(receiver, submit_and_run):
     assert event["data"]["width"] == 1024
 
 
+V1_JOB_KEYS = [
+    "id",
+    "status",
+    "prompt",
+    "negative_prompt",
+    "model",
+    "width",
+    "height",
+    "steps",
+    "guidance_scale",
+    "seed",
+    "style",
+    "num_images",
+    "credits_used",
+    "created_at",
+    "completed_at",
+    "expires_at",
+    "images",
+    "error",
+]
+V2_JOB_KEYS = [
+    "jobId",
+    "status",
+    "progress",
+    "model",
+    "prompt",
+    "createdAt",
+    "completedAt",
+    "creditsUsed",
+    "result",
+    "error",
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "keys", "images_at", "image_keys"),
+    [
+        (
+            "/v1/text-to-image",
+            {"prompt": "a fox", "width": 256, "height": 256},
+            V1_JOB_KEYS,
+            ("images",),
+            ["url", "width", "height"],
+        ),
+        (
+            "/v1/tasks/async",
+            {"text_data": "a fox"},
+            V1_JOB_KEYS,
+            ("images",),
+            ["url", "width", "height"],
+        ),
+        (
+            "/v2/images/generate",
+            {"prompt": "a fox", "model": "imagen-v2", "parameters": {"width": 256, "height": 256}},
+            V2_JOB_KEYS,
+            ("result", "images"),
+            ["url", "width", "height"],
+        ),
+        (
+            "/v1/images/generations",
+            {"prompt": "a fox", "size": "256x256"},
+            ["created", "data", "meta"],
+            ("data",),
+            ["url"],
+        ),
+    ],
+)
+def test_job_completed_data_keeps_its_dialects_keys_in_order(
+    receiver, submit_and_run, path, body, keys, images_at, image_keys
+):
+    organization, key = customer(credits=100)
+    WebhookEndpointFactory(organization=organization, url=receiver.url())
+    submit_and_run(key, path, body)
+    data = bodies(receiver)[-1]["data"]
+    assert list(data) == keys
+    images = data
+    for name in images_at:
+        images = images[name]
+    assert [list(image) for image in images] == [image_keys]
+
+
 @pytest.fixture
 def broken_model(monkeypatch):
     """A catalog model whose engine reports some progress, then fails."""

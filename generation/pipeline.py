@@ -1,0 +1,98 @@
+"""What the worker does with a job: render it, judge the images, then complete or quarantine.
+
+Called by generation.tasks.run_job, which owns the retries; every state change goes
+through generation.lifecycle, and a flagged job through generation.moderation_cases.
+"""
+
+import logging
+import time
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.files.storage import default_storage
+
+from generation import lifecycle, moderation_cases
+from generation.engines import EngineError, EngineRequest, get_engine
+from generation.models import Job
+
+logger = logging.getLogger(__name__)
+
+# The engine may report progress many times a second; the row is written at most this often.
+PROGRESS_WRITE_INTERVAL = 0.5
+
+
+def _engine_request(job: Job) -> EngineRequest:
+    init_image = None
+    if job.input_image_path:
+        with default_storage.open(job.input_image_path, "rb") as file:
+            init_image = file.read()
+    return EngineRequest(
+        prompt=job.prompt,
+        width=job.width,
+        height=job.height,
+        seed=job.seed,
+        negative_prompt=job.negative_prompt,
+        steps=job.steps,
+        guidance_scale=job.guidance_scale,
+        style=job.style or None,
+        num_images=job.num_images,
+        mode=job.mode,
+        init_image=init_image,
+        strength=job.strength if job.strength is not None else 0.75,
+        settings=dict(job.model.engine_settings),
+    )
+
+
+class _ThrottledProgress:
+    """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.written_at = None
+
+    def __call__(self, progress: int) -> None:
+        now = time.monotonic()
+        if self.written_at is not None and now - self.written_at < PROGRESS_WRITE_INTERVAL:
+            return
+        if progress <= self.job.progress or progress >= 100:
+            return
+        self.written_at = now
+        lifecycle.report_progress(job=self.job, progress=progress)
+
+
+def run_job(*, job_id) -> bool:
+    """Render a job's images and complete it (or quarantine it), or fail it with a full refund.
+
+    Return False, doing nothing, when there is no such job: its submit transaction may not
+    have committed yet. A job canceled, finished or failed meanwhile is left as it is.
+    """
+    try:
+        job = lifecycle.start_job(job_id=job_id)
+    except Job.DoesNotExist:
+        return False
+    if job is None:
+        return True
+    try:
+        images = get_engine(job.model.engine).generate(
+            _engine_request(job), _ThrottledProgress(job)
+        )
+        # Judged before anything is stored as servable (DESIGN.md, Nothing flagged is served).
+        verdicts = moderation_cases.judge_images(job=job, images=images)
+    except SoftTimeLimitExceeded:
+        lifecycle.fail_job(
+            job_id=job.pk, code=lifecycle.ErrorCode.TIMEOUT, message="The job took too long."
+        )
+    except EngineError as exc:
+        lifecycle.fail_job(job_id=job.pk, code=exc.code, message=exc.message)
+    except Exception:
+        logger.exception("Engine failed on job %s", job.pk)
+        lifecycle.fail_job(
+            job_id=job.pk,
+            code=lifecycle.ErrorCode.ENGINE_ERROR,
+            message="The image could not be generated.",
+        )
+    else:
+        if all(verdict.allowed for verdict in verdicts):
+            lifecycle.complete_job(job=job, images=images)
+        else:
+            moderation_cases.quarantine_job(job=job, images=images, verdicts=verdicts)
+    return True

@@ -1,0 +1,32 @@
+"""The dialect-neutral generation request: what every dialect's body parses into."""
+
+from dataclasses import dataclass, field
+
+from generation import limits
+from generation.engines.base import Mode
+from generation.images import InputImage
+from generation.moderation.safety import SafetySetting
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request in the dialect-neutral shape every dialect parses into."""
+
+    dialect: str
+    mode: str = Mode.TEXT_TO_IMAGE
+    model: str | None = None  # a catalog id; None means the default model
+    prompt: str = ""
+    negative_prompt: str = ""
+    width: int = limits.DEFAULT_SIDE
+    height: int = limits.DEFAULT_SIDE
+    steps: int = limits.DEFAULT_STEPS
+    guidance_scale: float = limits.DEFAULT_GUIDANCE
+    seed: int | None = None  # None: chosen at random and returned
+    style: str = ""
+    num_images: int = 1
+    strength: float | None = None
+    input_image: InputImage | None = None
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_events: tuple[str, ...] = field(default_factory=tuple)
+    safety_setting: str = SafetySetting.BLOCK_MEDIUM_AND_ABOVE

@@ -1,0 +1,215 @@
+"""Submission: check a generation request, reserve its cost, create the job, enqueue it.
+
+`submit` is the one way in for the API and the pages alike: the rate-limit windows, the
+body's validation, then `submit_job`. The job then moves through generation.lifecycle, run
+by the worker's run_job (generation.pipeline).
+"""
+
+import logging
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Protocol
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from accounts.models import ApiKey, Organization
+from accounts.suspension import SuspendedOrganization, ensure_active
+from billing import services as billing
+from common.api import rate_limits
+from common.fastpaths import orm
+from generation import blocklist, catalog, moderation_cases
+from generation.errors import (
+    InsufficientCredits,
+    InvalidModel,
+    OrganizationSuspended,
+    PromptRefused,
+    QueueUnavailable,
+    SubmissionsRateLimited,
+)
+from generation.images import InputImage
+from generation.models import Job, ModelCatalogEntry
+from generation.moderation.prompts import PromptRefusalReason, check_prompt
+from generation.pricing import request_cost
+from generation.requests import GenerationRequest
+from generation.tasks import run_job
+
+logger = logging.getLogger(__name__)
+
+
+class SubmissionBody(Protocol):
+    """A dialect's request body, not yet validated (generation.api.serializers)."""
+
+    def generation_request(self) -> GenerationRequest:
+        """The body as a GenerationRequest, or raise InvalidRequest per field."""
+
+
+def moderate_prompt(
+    *, organization: Organization, request: GenerationRequest, api_key: ApiKey | None = None
+) -> None:
+    """Raise PromptRefused when the prompt is refused, before any credit is reserved.
+
+    The refusal is recorded first, outside any transaction, so it outlives the failed
+    request.
+    """
+    verdict = check_prompt(
+        request.prompt,
+        negative_prompt=request.negative_prompt,
+        blocked_terms=blocklist.blocked_terms(),
+    )
+    if verdict.allowed:
+        return
+    moderation_cases.record_prompt_refusal(
+        organization=organization,
+        api_key=api_key,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        verdict=verdict,
+    )
+    if verdict.reason == PromptRefusalReason.BLOCKED_TERM:
+        raise PromptRefused(
+            f"The request uses a blocked term ({', '.join(verdict.matched_terms)}). "
+            "Nothing was charged."
+        )
+    raise PromptRefused("The prompt was refused as profane. Nothing was charged.")
+
+
+def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
+    if request.model is None:
+        return catalog.default_model()
+    model = catalog.get_model(request.model)
+    if model is None:
+        available = ", ".join(m.id for m in catalog.enabled_models())
+        raise InvalidModel(
+            {"model": [f"Unknown model '{request.model}'. Available models: {available}."]}
+        )
+    if not model.supports(request.mode):
+        raise InvalidModel({"model": [f"The model '{model.id}' does not do {request.mode}."]})
+    return model
+
+
+def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
+    return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
+
+
+def _enqueue(job_id: uuid.UUID) -> None:
+    """Publish run_job now, inside the submit transaction, and fail loudly if we can't.
+
+    Published before COMMIT rather than on commit: a broker that is down then raises
+    here, the transaction rolls back, and neither the reservation nor the job row is left
+    (API.md: 503, nothing charged, no job left behind), with no compensating writes to get
+    wrong. A worker that receives the message before the COMMIT lands does not see the job
+    yet and retries shortly (run_job); a COMMIT that fails after the publish leaves a
+    message for a job that never existed, which run_job drops after its retries.
+    """
+    try:
+        run_job.apply_async(args=[str(job_id)], retry=False)
+    except (KombuError, OSError) as exc:
+        logger.warning("Job queue unreachable; refusing submission: %s", exc)
+        raise QueueUnavailable(
+            "The job queue is unreachable. Nothing was charged; retry shortly."
+        ) from exc
+
+
+def submit_job(
+    *, organization: Organization, api_key: ApiKey | None, request: GenerationRequest
+) -> Job:
+    """Accept a generation request: check it, reserve its cost, create the job, enqueue it.
+
+    Raises OrganizationSuspended, InvalidModel, PromptRefused, InsufficientCredits (balance
+    below the cost) or QueueUnavailable (generation.errors); in every case nothing is charged
+    and no job exists. Callers go through `submit`, which counts the rate limits first.
+    """
+    try:
+        ensure_active(organization, refused="it cannot generate images")
+    except SuspendedOrganization as exc:
+        raise OrganizationSuspended(str(exc)) from None
+    model = _resolve_model(request)
+    moderate_prompt(organization=organization, request=request, api_key=api_key)
+    cost = request_cost(
+        model=model, num_images=request.num_images, width=request.width, height=request.height
+    )
+    job_id = uuid.uuid4()
+    reference = f"job:{job_id}"
+    now = timezone.now()
+    input_path = _store_input_image(job_id, request.input_image) if request.input_image else ""
+    try:
+        with transaction.atomic():
+            job = Job(
+                id=job_id,
+                organization=organization,
+                api_key=api_key,
+                dialect=request.dialect,
+                mode=request.mode,
+                model=model,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                width=request.width,
+                height=request.height,
+                steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
+                style=request.style,
+                num_images=request.num_images,
+                safety_setting=request.safety_setting,
+                strength=request.strength,
+                input_image_path=input_path,
+                credits_reserved=cost,
+                reservation_reference=reference,
+                webhook_url=request.webhook_url,
+                webhook_secret=request.webhook_secret,
+                webhook_events=list(request.webhook_events),
+                created_at=now,
+                expires_at=now + timedelta(days=organization.output_retention_days),
+                deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+            )
+            orm.insert(job)  # the ORM's INSERT compiler costs more than the row
+            job.servable_images = []  # nothing rendered yet: the response needs no query
+            # Last but the publish: the reservation locks the organization's row until
+            # COMMIT, and every submission of the organization queues behind that lock.
+            try:
+                billing.reserve_credits(
+                    organization=organization, amount=cost, reference=reference, job_id=job_id
+                )
+            except billing.InsufficientCredits as exc:
+                raise InsufficientCredits(str(exc)) from None
+            _enqueue(job.id)
+    except BaseException:
+        if input_path:
+            default_storage.delete(input_path)
+        raise
+    return job
+
+
+def submit(
+    *,
+    organization: Organization,
+    api_key: ApiKey | None,
+    body: SubmissionBody,
+    counted: bool = False,
+) -> Job:
+    """Count the submission in the plan's windows, validate `body`, then `submit_job` it.
+
+    `counted` when the caller has counted it already: the API's base view counts the
+    windows in the round trip that confirms the key, so an API call costs no second one.
+    A malformed request uses a slot too. Raises SubmissionsRateLimited, InvalidRequest, or
+    whatever `submit_job` raises; in every case nothing is charged and no job exists.
+    """
+    if not counted:
+        _count_submission(organization)
+    return submit_job(organization=organization, api_key=api_key, request=body.generation_request())
+
+
+def _count_submission(organization: Organization) -> None:
+    # The windows are the organization's: counting them needs no HTTP request.
+    usage = rate_limits.count_submission(None, organization)
+    window = usage.full_window if usage else None
+    if window is not None:
+        raise SubmissionsRateLimited(
+            window=window.name, limit=window.limit, retry_after=window.seconds_left()
+        )
