@@ -57,15 +57,13 @@ class RowReader:
         self._fields = model._meta.concrete_fields
         self._attnames = [field.attname for field in self._fields]
 
+    @functools.cache  # noqa: B019 - one reader per model, kept for the process's life
     def select(self, where: str) -> str:
         """`SELECT <every concrete column> FROM <the model's table> WHERE <where>`."""
-        return self._select(connection.vendor) + " WHERE " + where
-
-    @functools.cache  # noqa: B019 - one reader per model, kept for the process's life
-    def _select(self, vendor: str) -> str:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(field.column) for field in self._fields)
-        return f"SELECT {columns} FROM {quote(self.model._meta.db_table)}"  # noqa: S608 - names from the model
+        table = quote(self.model._meta.db_table)
+        return f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608 - names from the model
 
     @functools.cache  # noqa: B019 - one reader per model, kept for the process's life
     def _converters(self, vendor: str) -> list[tuple]:
