@@ -80,8 +80,7 @@ class CreditLedgerEntry(models.Model):
     reference = models.CharField(max_length=200, unique=True)
     # The generation Job's primary key, for the entries of a job (its reservation, capture or
     # refund). A plain UUID, not a foreign key: billing sits below generation and imports
-    # nothing of it (tests/reporting/test_layering.py holds that since the usage rollups,
-    # which read jobs, moved to reporting).
+    # nothing of it (the import contracts in pyproject.toml hold that).
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
