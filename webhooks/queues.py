@@ -6,10 +6,12 @@ to `webhooks_retry`. A worker consuming both takes from them in turn, so one org
 failing receivers cost a fresh delivery at most one turn per worker slot.
 """
 
+from celery import signature
 from django.db import transaction
 
 from webhooks.models import Delivery
 
+DELIVER_WEBHOOK_TASK = "webhooks.tasks.deliver_webhook"
 FRESH_QUEUE = "webhooks"
 RETRY_QUEUE = "webhooks_retry"
 
@@ -39,9 +41,8 @@ def enqueue_on_commit(queued: list[tuple[int, str]]) -> None:
         transaction.on_commit(lambda: enqueue(queued), robust=True)
 
 
-def enqueue(queued: list[tuple[int, str]], countdown: float | None = None) -> None:
+def enqueue(queued: list[tuple[int, str]]) -> None:
     """Send each (delivery id, queue) to its worker lane."""
-    from webhooks.tasks import deliver_webhook
-
+    # By the task's name: webhooks.tasks calls the services that enqueue.
     for delivery_id, queue in queued:
-        deliver_webhook.apply_async(args=[delivery_id], countdown=countdown, queue=queue)
+        signature(DELIVER_WEBHOOK_TASK, args=[delivery_id]).apply_async(queue=queue)

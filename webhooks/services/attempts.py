@@ -1,20 +1,29 @@
 """Making the next attempt of a delivery and recording what came of it."""
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from webhooks import queues
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 from webhooks.services import health, transport
 from webhooks.services.retries import MAX_COUNTDOWN, next_retry_wait
 from webhooks.services.transport import Outcome
 
 
-def attempt_delivery(*, delivery_id: int) -> Attempt | None:
+@dataclass(frozen=True)
+class Attempted:
+    """An attempt made and recorded; `retry_in` is the wait before the next one when a
+    delayed task is to make it, None when the delivery is done or the sweep will send it."""
+
+    attempt: Attempt
+    retry_in: timedelta | None
+
+
+def attempt_delivery(*, delivery_id: int) -> Attempted | None:
     """Make the next attempt of a pending, due delivery and record it; None if not due.
 
     The delivery is claimed by pushing its due time past the attempt's longest run, so
@@ -53,12 +62,12 @@ def _bookkeeping_transaction():
         yield
 
 
-def _record(*, delivery: Delivery, outcome: Outcome, attempted_at: datetime) -> Attempt:
+def _record(*, delivery: Delivery, outcome: Outcome, attempted_at: datetime) -> Attempted:
     with _bookkeeping_transaction():
         return _record_in_transaction(delivery=delivery, outcome=outcome, attempted_at=attempted_at)
 
 
-def _record_in_transaction(*, delivery, outcome: Outcome, attempted_at: datetime) -> Attempt:
+def _record_in_transaction(*, delivery, outcome: Outcome, attempted_at: datetime) -> Attempted:
     attempt = Attempt.objects.create(
         delivery=delivery,
         attempted_at=attempted_at,
@@ -92,12 +101,6 @@ def _record_in_transaction(*, delivery, outcome: Outcome, attempted_at: datetime
             delivery.status = Delivery.Status.FAILED
     delivery.next_attempt_at = None if wait is None else now + wait
     delivery.save(update_fields=["status", "attempt_count", "next_attempt_at"])
-    if wait is not None and wait <= MAX_COUNTDOWN:
-        delivery_id = delivery.pk
-        transaction.on_commit(
-            lambda: queues.enqueue(
-                [(delivery_id, queues.RETRY_QUEUE)], countdown=wait.total_seconds()
-            ),
-            robust=True,
-        )
-    return attempt
+    return Attempted(
+        attempt=attempt, retry_in=wait if wait is not None and wait <= MAX_COUNTDOWN else None
+    )
