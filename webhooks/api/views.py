@@ -4,7 +4,6 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from common.api.errors import InvalidParameters, WebhookEndpointLimitReached
 from common.api.views import SAFE_METHODS, OrganizationApiView
 from webhooks import selectors, services
 from webhooks.api.serializers import (
@@ -68,12 +67,9 @@ class WebhookEndpointsApi(WebhookApiView):
     )
     def get(self, request):
         query = _parse(EndpointListQuerySerializer, request.query_params)
-        try:
-            page = selectors.endpoint_page(
-                organization=self.organization, limit=query["limit"], cursor=query.get("cursor")
-            )
-        except selectors.InvalidCursor:
-            raise InvalidParameters({"cursor": ["Not a cursor this API returned."]}) from None
+        page = selectors.endpoint_page(
+            organization=self.organization, limit=query["limit"], cursor=query.get("cursor")
+        )
         endpoints = EndpointSerializer(page.endpoints, many=True, context=self.secrets_context())
         return Response({"data": endpoints.data, "next_cursor": page.next_cursor})
 
@@ -84,12 +80,7 @@ class WebhookEndpointsApi(WebhookApiView):
     )
     def post(self, request):
         fields = _parse(EndpointCreateSerializer, self.json_object())
-        try:
-            endpoint = services.create_endpoint(organization=self.organization, **fields)
-        except services.InvalidEndpoint as exc:
-            raise InvalidParameters(exc.fields) from None
-        except services.EndpointLimitReached as exc:
-            raise WebhookEndpointLimitReached(str(exc)) from None
+        endpoint = services.create_endpoint(organization=self.organization, **fields)
         return Response(
             EndpointSerializer(endpoint, context=self.secrets_context()).data,
             status=status.HTTP_201_CREATED,

@@ -11,8 +11,6 @@ from webhooks.services.emission import (
     send_test_event,
 )
 from webhooks.services.endpoints import (
-    EndpointLimitReached,
-    InvalidEndpoint,
     create_endpoint,
     delete_endpoint,
     disable_endpoint,
@@ -25,8 +23,6 @@ from webhooks.services.wire import TIMESTAMP_FORMAT, event_body
 
 __all__ = [
     "TIMESTAMP_FORMAT",
-    "EndpointLimitReached",
-    "InvalidEndpoint",
     "JobWebhookTarget",
     "attempt_delivery",
     "create_endpoint",

@@ -8,28 +8,10 @@ from django.utils import timezone
 from accounts.models import Organization
 from common import outbound
 from webhooks import signing
+from webhooks.errors import EndpointLimitReached, InvalidEndpoint
 from webhooks.models import EventType, WebhookEndpoint
 
 SECRET_ROTATION_OVERLAP = timedelta(hours=24)
-
-
-class InvalidEndpoint(Exception):
-    """The endpoint's fields are not acceptable; `fields` maps each field to its messages."""
-
-    def __init__(self, fields: dict[str, list[str]]):
-        self.fields = fields
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
-
-
-class EndpointLimitReached(Exception):
-    """The organization already has as many endpoints as its plan allows."""
-
-    def __init__(self, *, organization: Organization, count: int):
-        plan = organization.plan
-        super().__init__(
-            f"The {plan.name} plan allows {plan.max_webhook_endpoints} webhook endpoints and "
-            f"this organization has {count}. Delete one or upgrade the plan to add another."
-        )
 
 
 def check_endpoint_fields(*, url: str, events: list[str] | None) -> dict[str, list[str]]:
