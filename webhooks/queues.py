@@ -43,6 +43,6 @@ def enqueue_on_commit(queued: list[tuple[int, str]]) -> None:
 
 def enqueue(queued: list[tuple[int, str]]) -> None:
     """Send each (delivery id, queue) to its worker lane."""
-    # By the task's name: webhooks.tasks calls the services that enqueue.
+    # By the task's name, not its module: webhooks.tasks imports the services calling this.
     for delivery_id, queue in queued:
         signature(DELIVER_WEBHOOK_TASK, args=[delivery_id]).apply_async(queue=queue)
