@@ -9,15 +9,12 @@ from datetime import datetime
 from django.db.models import Prefetch, Q
 
 from accounts.models import Organization
+from webhooks.errors import InvalidCursor
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 
 
 def endpoints(*, organization: Organization):
     return WebhookEndpoint.objects.filter(organization=organization).order_by("-created_at")
-
-
-class InvalidCursor(Exception):
-    """The cursor is not one a page of endpoints returned."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at, public_id = json.loads(raw)
         return datetime.fromisoformat(created_at), str(public_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidCursor(cursor) from None
+        raise InvalidCursor from None
 
 
 def endpoint_page(*, organization: Organization, limit: int, cursor: str | None) -> EndpointPage:

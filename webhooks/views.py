@@ -12,7 +12,9 @@ from accounts.access import (
     require_manager,
 )
 from common.api import rate_limits
+from common.errors import Refused
 from webhooks import selectors, services
+from webhooks.errors import EndpointLimitReached
 from webhooks.forms import EndpointForm, ResendFailedForm
 from webhooks.models import Delivery, WebhookEndpoint
 
@@ -63,13 +65,12 @@ def endpoint_list(request):
                     events=form.cleaned_data["events"] or None,
                     description=form.cleaned_data["description"],
                 )
-            except services.InvalidEndpoint as exc:
-                for field, errors in exc.fields.items():
+            except Refused as refusal:
+                for field, errors in (refusal.fields or {None: [refusal.details]}).items():
                     for error in errors:
                         form.add_error(field, error)
-            except services.EndpointLimitReached as exc:
-                form.add_error(None, str(exc))
-                status = 409
+                if isinstance(refusal, EndpointLimitReached):
+                    status = 409  # as the API answers it
             else:
                 messages.success(request, "Endpoint added. Copy its signing secret below.")
                 return redirect("webhooks:endpoint", endpoint_id=endpoint.public_id)

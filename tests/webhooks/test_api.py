@@ -97,6 +97,24 @@ def test_a_non_public_url_is_refused(api, url, settings):
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_a_non_public_url_is_refused_in_the_documented_shape(api, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    response = api.post("/v1/webhook-endpoints", {"url": "http://169.254.169.254/hook"})
+    reason = (
+        "The URL resolves to a non-public address (169.254.169.254); "
+        "only public internet addresses can receive requests."
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid_parameters",
+            "message": "Invalid parameters",
+            "details": f"url: {reason}",
+            "fields": {"url": [reason]},
+        }
+    }
+
+
 def test_an_unknown_event_type_is_refused(api, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     response = api.post(

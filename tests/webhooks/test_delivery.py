@@ -413,25 +413,6 @@ def test_non_public_addresses_are_refused_at_delivery(url, receiver, emit, setti
     assert receiver.received == []
 
 
-def test_credits_low_is_emitted_once_per_crossing(
-    receiver, emit, django_capture_on_commit_callbacks
-):
-    organization = OrganizationFactory(low_credit_threshold=10)
-    WebhookEndpointFactory(organization=organization, url=receiver.url())
-    with django_capture_on_commit_callbacks(execute=True):
-        services.notify_if_credits_low(organization, 12, 11)  # still above
-        services.notify_if_credits_low(organization, 11, 9)  # crosses
-        services.notify_if_credits_low(organization, 9, 5)  # already below
-        services.notify_if_credits_low(organization, 5, 50)  # topped up
-        services.notify_if_credits_low(organization, 50, 3)  # crosses again
-    bodies = [json.loads(r.body) for r in receiver.received]
-    assert [(b["type"], b["data"]["balance"]) for b in bodies] == [
-        ("credits.low", 9),
-        ("credits.low", 3),
-    ]
-    assert bodies[0]["data"]["threshold"] == 10
-
-
 EXPECTED_WAITS = [
     timedelta(seconds=5),
     timedelta(minutes=5),

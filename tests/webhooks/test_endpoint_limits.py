@@ -105,6 +105,20 @@ def test_a_bad_list_query_is_refused(client, query):
     assert list(error["fields"]) == list(query)
 
 
+def test_a_cursor_the_api_did_not_return_is_refused_in_the_documented_shape(client):
+    organization = organization_with_endpoints(1)
+    response = api_for(client, organization).get("/v1/webhook-endpoints", cursor="zz")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid_parameters",
+            "message": "Invalid parameters",
+            "details": "cursor: Not a cursor this API returned.",
+            "fields": {"cursor": ["Not a cursor this API returned."]},
+        }
+    }
+
+
 @pytest.mark.usefixtures("steady_window")
 def test_creating_endpoints_past_the_rate_limit_is_429_and_creates_nothing(client):
     organization = OrganizationFactory(plan=PlanFactory(slug="enterprise"))

@@ -12,6 +12,7 @@ from tests.webhooks.factories import WebhookEndpointFactory
 from tests.webhooks.receiver import Answer, Receiver
 from webhooks import services
 from webhooks.models import Delivery
+from webhooks.services import sweep
 
 pytestmark = pytest.mark.usefixtures("private_networks_allowed")
 
@@ -98,8 +99,8 @@ def test_another_organizations_failing_endpoints_do_not_delay_a_delivery(
 def test_a_sweep_pass_sends_every_organizations_due_deliveries(
     receiver, failing_receiver, monkeypatch
 ):
-    monkeypatch.setattr(services, "SWEEP_BATCH", 10)
-    monkeypatch.setattr(services, "SWEEP_BATCH_PER_ORGANIZATION", 3, raising=False)
+    monkeypatch.setattr(sweep, "SWEEP_BATCH", 10)
+    monkeypatch.setattr(sweep, "SWEEP_BATCH_PER_ORGANIZATION", 3)
     failing_receiver.answer(*[Answer(status=500)] * 30)
     noisy = WebhookEndpointFactory(url=failing_receiver.url(), failing_since=timezone.now())
     for index in range(12):

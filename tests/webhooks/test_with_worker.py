@@ -1,5 +1,5 @@
 """End to end through the broker: emitted on commit, routed to the `webhooks` queue, sent
-by a real Celery worker consuming that queue."""
+by a real Celery worker consuming that queue; retried through `webhooks_retry`."""
 
 import time
 
@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from tests.webhooks.factories import WebhookEndpointFactory
+from tests.webhooks.receiver import Answer
 from webhooks import services
 from webhooks.models import Delivery
 
@@ -18,7 +19,12 @@ pytestmark = [
 
 
 @pytest.fixture
-def webhooks_worker(transactional_db):
+def queues():
+    return ["webhooks"]
+
+
+@pytest.fixture
+def webhooks_worker(transactional_db, queues):
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
     from django.db import connections
@@ -29,14 +35,15 @@ def webhooks_worker(transactional_db):
         connections.close_all()  # the worker thread's, so the test database can be dropped
 
     with app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("webhooks")
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)
     task_postrun.connect(close_worker_connections, weak=False)
     try:
         with start_worker(
             app,
             pool="solo",
             concurrency=1,
-            queues=["webhooks"],
+            queues=queues,
             perform_ping_check=False,
             loglevel="WARNING",
             shutdown_timeout=30,
@@ -64,3 +71,23 @@ def test_a_committed_event_reaches_the_receiver_through_the_webhooks_queue(
             break
         time.sleep(0.1)
     assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+
+
+@pytest.mark.parametrize("queues", [["webhooks", "webhooks_retry"]])
+def test_a_failed_attempt_is_retried_about_five_seconds_later_through_the_retry_queue(
+    receiver, webhooks_worker
+):
+    receiver.answer(Answer(status=500))
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    with transaction.atomic():
+        event = services.emit_event(
+            organization=endpoint.organization, event_type="job.completed", data={"id": "j1"}
+        )
+    for _ in range(150):
+        if Delivery.objects.get().status == Delivery.Status.SUCCEEDED:
+            break
+        time.sleep(0.1)
+    first, retry = receiver.received
+    assert first.headers["webhook-id"] == retry.headers["webhook-id"] == event.public_id
+    assert 4.5 <= retry.at - first.at < 7  # the first wait, 5 s with 10 % jitter
+    assert Delivery.objects.get().attempt_count == 2

@@ -5,7 +5,6 @@ from rest_framework.response import Response
 
 from accounts.api.base import OrganizationApiView
 from accounts.models import ApiKey
-from common.api.errors import InvalidParameters, WebhookEndpointLimitReached
 from common.api.views import SAFE_METHODS
 from webhooks import selectors, services
 from webhooks.api.serializers import (
@@ -69,12 +68,9 @@ class WebhookEndpointsApi(WebhookApiView):
     )
     def get(self, request):
         query = _parse(EndpointListQuerySerializer, request.query_params)
-        try:
-            page = selectors.endpoint_page(
-                organization=self.organization, limit=query["limit"], cursor=query.get("cursor")
-            )
-        except selectors.InvalidCursor:
-            raise InvalidParameters({"cursor": ["Not a cursor this API returned."]}) from None
+        page = selectors.endpoint_page(
+            organization=self.organization, limit=query["limit"], cursor=query.get("cursor")
+        )
         endpoints = EndpointSerializer(page.endpoints, many=True, context=self.secrets_context())
         return Response({"data": endpoints.data, "next_cursor": page.next_cursor})
 
@@ -85,12 +81,7 @@ class WebhookEndpointsApi(WebhookApiView):
     )
     def post(self, request):
         fields = _parse(EndpointCreateSerializer, self.json_object())
-        try:
-            endpoint = services.create_endpoint(organization=self.organization, **fields)
-        except services.InvalidEndpoint as exc:
-            raise InvalidParameters(exc.fields) from None
-        except services.EndpointLimitReached as exc:
-            raise WebhookEndpointLimitReached(str(exc)) from None
+        endpoint = services.create_endpoint(organization=self.organization, **fields)
         return Response(
             EndpointSerializer(endpoint, context=self.secrets_context()).data,
             status=status.HTTP_201_CREATED,
