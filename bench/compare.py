@@ -13,7 +13,7 @@ What it does:
   3. writes a targets file and runs the baseline harness with the product as an extra
      group: gunicorn with 2 sync workers, the same configuration as `bare-sync`.
 
-Compared pairs (DESIGN.md, Performance budgets):
+Compared pairs (docs/architecture.md, Performance budgets):
   POST /v2/images/generate  vs  bare-sync/debit-rl   (budget >= 1.0 x, p99 <= 50 ms)
   GET  /v2/jobs/{id}        vs  bare-sync/auth-db    (budget >= 0.8 x)
   GET  /v1/models           vs  bare-sync/auth-db    (budget >= 0.9 x)
@@ -71,7 +71,7 @@ headers = {"HTTP_AUTHORIZATION": "Bearer " + line["api_key"]}
 job = client.post("/v2/images/generate", {"prompt": "bench", "model": "imagen-fast",
       "parameters": {"width": 256, "height": 256, "steps": 1}},
       content_type="application/json", **headers).json()
-# Reads are capped at 600 a minute per key (API.md), so the load rotates over many keys of
+# Reads are capped at 600 a minute per key (docs/api), so the load rotates over many keys of
 # the same organization: the same hot organization row as the baseline's single account.
 organization = Organization.objects.get(slug=line["organization"])
 keys = [services.create_api_key(organization=organization, name=f"bench {n}").secret
@@ -86,7 +86,7 @@ def sh(*args, **kwargs):
 
 
 # History for the benchmark tenant: one reservation a second going back in time, so that a
-# submission meets a ledger of the given size (DESIGN.md: within 10 % of an empty one).
+# submission meets a ledger of the given size (docs/architecture.md: within 10 % of an empty one).
 LEDGER_HISTORY_SQL = """
 INSERT INTO billing_creditledgerentry
        (organization_id, kind, amount, balance_after, reference, memo, created_at)

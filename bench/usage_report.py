@@ -1,4 +1,4 @@
-"""Time the staff usage report over 1,000,000 jobs (DESIGN.md: renders in under 1 s).
+"""Time the staff usage report over 1,000,000 jobs (docs/architecture.md: renders in under 1 s).
 
     PYTHONPATH=. .venv/bin/python bench/usage_report.py            # 1,000,000 jobs
     PYTHONPATH=. .venv/bin/python bench/usage_report.py --jobs 100000 --runs 5

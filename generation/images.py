@@ -102,7 +102,7 @@ def read_image(data: bytes) -> InputImage:
 
 
 def fit_to_limits(width: int, height: int) -> tuple[int, int]:
-    """The output size for an input of width x height (API.md, image to image).
+    """The output size for an input of width x height (docs/api/images.md).
 
     Scale, keeping the aspect ratio, until both sides lie within 256-2,048, then round
     each side down to a multiple of 8. An input too narrow for both bounds at once is

@@ -1,4 +1,4 @@
-"""The bounds and defaults of a generation request (API.md), stated once for every dialect."""
+"""The bounds and defaults of a generation request (docs/api), stated once for every dialect."""
 
 PROMPT_MAX_LENGTH = 2000
 SIDE_MIN = 256

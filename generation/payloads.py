@@ -47,7 +47,7 @@ V1_STATUS = {Job.Status.QUEUED: "processing", Job.Status.RUNNING: "processing"}
 
 
 class JobSerializer(serializers.Serializer):
-    """The v1 job object (API.md)."""
+    """The v1 job object (docs/api)."""
 
     id = serializers.CharField(source="public_id")
     status = serializers.SerializerMethodField()

@@ -75,7 +75,8 @@ def run_job(*, job_id) -> bool:
         images = get_engine(job.model.engine).generate(
             _engine_request(job), _ThrottledProgress(job)
         )
-        # Judged before anything is stored as servable (DESIGN.md, Nothing flagged is served).
+        # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
+        # is served).
         verdicts = moderation_cases.judge_images(job=job, images=images)
     except SoftTimeLimitExceeded:
         lifecycle.fail_job(

@@ -1,4 +1,4 @@
-"""What a generation request costs, in credits (API.md, Models)."""
+"""What a generation request costs, in credits (docs/api/pricing.md)."""
 
 import math
 
@@ -7,5 +7,5 @@ from generation.models import ModelCatalogEntry
 
 
 def request_cost(*, model: ModelCatalogEntry, num_images: int, width: int, height: int) -> int:
-    """credits_per_image * num_images * ceil(width * height / 1,048,576) (API.md, Models)."""
+    """credits_per_image * num_images * ceil(width * height / 1,048,576) (docs/api/pricing.md)."""
     return model.credits_per_image * num_images * math.ceil(width * height / limits.MEGAPIXEL)

@@ -102,7 +102,7 @@ def _enqueue(job_id: uuid.UUID) -> None:
 
     Published before COMMIT rather than on commit: a broker that is down then raises
     here, the transaction rolls back, and neither the reservation nor the job row is left
-    (API.md: 503, nothing charged, no job left behind), with no compensating writes to get
+    (docs/api: 503, nothing charged, no job left behind), with no compensating writes to get
     wrong. A worker that receives the message before the COMMIT lands does not see the job
     yet and retries shortly (run_job); a COMMIT that fails after the publish leaves a
     message for a job that never existed, which run_job drops after its retries.

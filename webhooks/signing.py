@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com/), as API.md states them.
+"""Standard Webhooks signatures (https://www.standardwebhooks.com/), as docs/api states them.
 
 The `standardwebhooks` package signs, as receivers' libraries verify. The secret's format is
 checked here first, more strictly than the package decodes it (it takes a secret without the

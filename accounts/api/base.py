@@ -1,6 +1,6 @@
 """The base every tenant API view inherits: the organization comes from the key, once.
 
-It also applies what API.md's Conventions ask of every authenticated call: the rate-limit
+It also applies what the API reference's Conventions ask of every authenticated call: the rate-limit
 windows (counted for job submissions, a per-key cap for reads) with their headers on every
 response, and Idempotency-Key on POSTs.
 

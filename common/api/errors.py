@@ -1,4 +1,4 @@
-"""The one error shape of every route under /v1 and /v2 (API.md, Conventions).
+"""The one error shape of every route under /v1 and /v2 (docs/api/README.md).
 
 `{"error": {"code", "message", "details"}}`, plus `fields` for `invalid_parameters`.
 Views raise `ApiError` subclasses and services raise refusals (`common.errors.Refused`,

@@ -1,4 +1,4 @@
-"""Idempotency-Key on creating POSTs (API.md, Conventions), recorded in the shared cache.
+"""Idempotency-Key on creating POSTs (docs/api/README.md), recorded in the shared cache.
 
 A key is claimed atomically (`cache.add`) with the request's fingerprint before the view
 runs, so a concurrent duplicate sees it in flight (409). A successful (2xx) answer is kept

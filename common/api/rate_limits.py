@@ -1,4 +1,4 @@
-"""Rate limits on the shared cache (API.md, Conventions), with django-ratelimit's core.
+"""Rate limits on the shared cache (docs/api/README.md), with django-ratelimit's core.
 
 Windows are django-ratelimit's fixed windows (common.fastpaths.ratelimit: its window edges
 and cache keys). Job submissions count per organization in a minute and a day window;

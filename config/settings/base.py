@@ -211,7 +211,7 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Imagen <billing@imagen.local>")
 
-# The whole request body of an API call, checked before it is read (API.md: 413 over 15 MB).
+# The whole request body of an API call, checked before it is read (docs/api: 413 over 15 MB).
 API_MAX_BODY_BYTES = 15 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

@@ -108,7 +108,7 @@ class JobSubmissionApi(OrganizationApiView):
     request_serializer: type[serializers.SubmissionSerializer]
     # Whether this endpoint waits for the result (Prefer and webhook_url can still say no).
     waits = True
-    # API.md: with a webhook_url the call answers 202 at once.
+    # docs/api: with a webhook_url the call answers 202 at once.
     webhook_means_async = True
 
     def post(self, request):

@@ -1,4 +1,4 @@
-"""The small interface every engine implements (DESIGN.md, Engines)."""
+"""The small interface every engine implements (docs/architecture.md, Engines)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field

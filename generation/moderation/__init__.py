@@ -1,4 +1,4 @@
-"""Content moderation for generation (DESIGN.md, Moderation).
+"""Content moderation for generation (docs/architecture.md, Moderation).
 
 `prompts.check_prompt` runs before any credit is reserved; `images.check_image` runs on every
 generated image before it is stored as servable. Both are pure: they take plain values and

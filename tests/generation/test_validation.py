@@ -1,4 +1,4 @@
-"""Every field's bounds and defaults (API.md): 400 invalid_parameters naming the field."""
+"""Every field's bounds and defaults (docs/api): 400 invalid_parameters naming the field."""
 
 import pytest
 

@@ -243,7 +243,7 @@ CASES: dict[str, Case] = {
 NOT_TENANT_OBJECTS = {
     "accounts:password-reset-confirm": "a signed, expiring token for one user, not an id",
     "accounts:accept-invitation": "a signed token for the invitee, not yet a member",
-    "generation:image": "a signed, expiring capability URL (API.md: image URLs need no key)",
+    "generation:image": "a signed, expiring capability URL (docs/api: image URLs need no key)",
     "billing:buy-pack": "credit packs are the public catalog, shared by every organization",
 }
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from webhooks import queues
 from webhooks.models import Delivery, WebhookEndpoint
 
-# Waits after the 1st, 2nd... failed attempt (API.md); after the last one, the delivery fails.
+# Waits after the 1st, 2nd... failed attempt (docs/api); after the last one, the delivery fails.
 RETRY_SCHEDULE = (
     timedelta(seconds=5),
     timedelta(minutes=5),

@@ -7,7 +7,7 @@ from webhooks import signing
 from webhooks.models import Delivery, Event
 
 USER_AGENT = "Imagen-Webhooks/1.0"
-# API.md's timestamps: ISO 8601 in UTC, to the second (2024-01-15T10:30:00Z).
+# the API reference's timestamps: ISO 8601 in UTC, to the second (2024-01-15T10:30:00Z).
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
