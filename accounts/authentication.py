@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 from rest_framework.authentication import BaseAuthentication
 
-from accounts import services
+from accounts import errors, services
 from accounts.models import ApiKey, Organization
 from common.api.errors import Forbidden, Unauthorized
 
@@ -41,9 +41,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise Unauthorized("Send the key as 'Authorization: Bearer <api key>'.")
         try:
             api_key = services.authenticate_api_key(raw_key, confirm=self.confirm)
-        except services.InvalidApiKey:
+        except errors.InvalidApiKey:
             raise Unauthorized("The API key is unknown, revoked or expired.") from None
-        except services.SuspendedOrganization:
+        except errors.SuspendedOrganization:
             raise Forbidden(
                 "This organization is suspended.", message="Organization suspended"
             ) from None

@@ -20,22 +20,28 @@ from django.utils.crypto import constant_time_compare
 from django.utils.text import Truncator, slugify
 
 from accounts import api_key_cache
+from accounts.errors import (
+    AlreadyMember,
+    EmailAlreadyRegistered,
+    InvalidApiKey,
+    InvalidInvitation,
+    InvalidSettings,
+    InvitationSentRecently,
+    LastOwner,
+    NotAllowed,
+    OrganizationLimitReached,
+    ScopeNotAllowed,
+    SuspendedOrganization,
+    TooManyInvitations,
+)
 from accounts.models import ApiKey, Invitation, Membership, Organization, User
 from accounts.signals import organization_created
-from accounts.suspension import SuspendedOrganization, ensure_active
+from accounts.suspension import ensure_active
 from billing.models import Plan
 
 API_KEY_PREFIX = "sk_live_"
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-class InvalidApiKey(Exception):
-    """The key is malformed, unknown, revoked or expired (all look the same to a caller)."""
-
-
-class EmailAlreadyRegistered(Exception):
-    pass
 
 
 def new_webhook_signing_secret() -> str:
@@ -48,10 +54,6 @@ def _unique_slug(name: str) -> str:
     while Organization.objects.filter(slug=slug).exists():
         slug = f"{base}-{secrets.token_hex(3)}"
     return slug
-
-
-class OrganizationLimitReached(Exception):
-    pass
 
 
 def create_organization(
@@ -144,10 +146,6 @@ SCOPES_BY_ROLE = {
     Membership.Role.ADMIN: tuple(ApiKey.Scope.values),
     Membership.Role.MEMBER: (ApiKey.Scope.GENERATE, ApiKey.Scope.READ),
 }
-
-
-class ScopeNotAllowed(Exception):
-    """A scope above the creator's role was asked for; the message names it."""
 
 
 def _creator_role(*, organization: Organization, user: User) -> str:
@@ -313,34 +311,6 @@ INVITATION_RESEND_COOL_DOWN = timedelta(minutes=10)
 # body shows it shortened and unclickable, so an invitation cannot pose as our own warning.
 INVITATION_SUBJECT = "You have been invited to join an organization on Imagen"
 INVITATION_NAME_LENGTH = 40
-
-
-class TeamError(Exception):
-    """A team change that is not allowed; the message is meant for the person who tried it."""
-
-
-class NotAllowed(TeamError):
-    pass
-
-
-class LastOwner(TeamError):
-    pass
-
-
-class AlreadyMember(TeamError):
-    pass
-
-
-class InvalidInvitation(TeamError):
-    pass
-
-
-class InvitationSentRecently(TeamError):
-    pass
-
-
-class TooManyInvitations(TeamError):
-    pass
 
 
 def _require_manager(*, organization: Organization, actor: User) -> Membership:
@@ -597,10 +567,6 @@ def revoke_invitation(
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
     return invitation
-
-
-class InvalidSettings(Exception):
-    pass
 
 
 def update_organization_settings(

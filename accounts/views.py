@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
-from accounts import forms, selectors, services
+from accounts import errors, forms, selectors, services
 from accounts.access import organization_required
 from accounts.middleware import SESSION_KEY
 
@@ -82,7 +82,7 @@ def sign_up(request):
                     password=form.cleaned_data["password"],
                     full_name=form.cleaned_data["full_name"],
                 )
-            except services.EmailAlreadyRegistered:
+            except errors.EmailAlreadyRegistered:
                 form.add_error(
                     "email",
                     "An account with this email already exists. "
@@ -188,10 +188,10 @@ def api_keys(request):
                     scopes=form.cleaned_data["scopes"],
                     created_by=request.user,
                 )
-            except services.SuspendedOrganization as error:
+            except errors.SuspendedOrganization as error:
                 form.add_error(None, str(error))
                 status = 403
-            except (services.ScopeNotAllowed, services.NotAllowed) as error:
+            except (errors.ScopeNotAllowed, errors.NotAllowed) as error:
                 form.add_error("scopes", str(error))
             else:
                 messages.success(
@@ -224,7 +224,7 @@ def api_key_revoke(request, key_id: int):
     if request.method == "POST":
         try:
             services.revoke_api_key(api_key=api_key, revoked_by=request.user)
-        except services.NotAllowed as error:
+        except errors.NotAllowed as error:
             messages.error(request, str(error))
         else:
             messages.success(request, f"API key “{api_key.name}” is revoked.")
@@ -270,13 +270,13 @@ def invite(request):
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
             )
-        except services.NotAllowed as error:
+        except errors.NotAllowed as error:
             messages.error(request, str(error))
             return redirect("accounts:team")
-        except services.TooManyInvitations as error:
+        except errors.TooManyInvitations as error:
             form.add_error(None, str(error))
             return _team_page(request, invite_form=form, status=429)
-        except services.TeamError as error:
+        except errors.TeamError as error:
             form.add_error(None, str(error))
         else:
             messages.success(request, f"Invitation sent to {invitation.email}.")
@@ -301,7 +301,7 @@ def member_role(request, membership_id: int):
             membership=membership,
             role=form.cleaned_data["role"],
         )
-    except services.TeamError as error:
+    except errors.TeamError as error:
         messages.error(request, str(error))
     else:
         messages.success(
@@ -339,7 +339,7 @@ def member_remove(request, membership_id: int):
             membership=membership,
             keep_keys=keep_keys,
         )
-    except services.TeamError as error:
+    except errors.TeamError as error:
         messages.error(request, str(error))
         return redirect("accounts:team")
     if leaving:
@@ -376,7 +376,7 @@ def invitation_revoke(request, invitation_id: int):
         services.revoke_invitation(
             organization=request.organization, actor=request.user, invitation=invitation
         )
-    except services.TeamError as error:
+    except errors.TeamError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, f"The invitation to {invitation.email} is withdrawn.")
@@ -386,7 +386,7 @@ def invitation_revoke(request, invitation_id: int):
 def accept_invitation(request, token: str):
     try:
         invitation = services.invitation_from_token(token)
-    except services.InvalidInvitation as error:
+    except errors.InvalidInvitation as error:
         return render(
             request, "accounts/invitation_invalid.html", {"reason": str(error)}, status=400
         )
@@ -395,7 +395,7 @@ def accept_invitation(request, token: str):
             return redirect_to_login(request.path)
         try:
             membership = services.accept_invitation(token=token, user=request.user)
-        except services.TeamError as error:
+        except errors.TeamError as error:
             messages.error(request, str(error))
         else:
             request.session[SESSION_KEY] = membership.organization_id
@@ -439,7 +439,7 @@ def organization_create(request):
                 organization = services.create_organization(
                     name=form.cleaned_data["name"], owner=request.user
                 )
-            except services.OrganizationLimitReached as error:
+            except errors.OrganizationLimitReached as error:
                 form.add_error(None, str(error))
             else:
                 request.session[SESSION_KEY] = organization.pk

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import manager_required, organization_required
-from accounts.suspension import SuspendedOrganization
+from accounts.errors import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
 from billing.models import CreditPack, Invoice, Plan

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from accounts import errors as account_errors
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.access import organization_required
@@ -241,10 +242,10 @@ def organization_settings(request):
                 account_services.update_organization_settings(
                     organization=organization, actor=request.user, **form.cleaned_data
                 )
-            except account_services.NotAllowed as error:
+            except account_errors.NotAllowed as error:
                 messages.error(request, str(error))
                 return redirect("dashboard:settings")
-            except account_services.InvalidSettings as error:
+            except account_errors.InvalidSettings as error:
                 form.add_error("output_retention_days", str(error))
             else:
                 messages.success(request, "Settings saved.")

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
+from accounts.errors import SuspendedOrganization
 from accounts.models import ApiKey, Organization
-from accounts.suspension import SuspendedOrganization, ensure_active
+from accounts.suspension import ensure_active
 from billing import services as billing
 from common.api import rate_limits
 from common.fastpaths import orm

@@ -7,7 +7,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import api_key_cache, services
+from accounts import api_key_cache, errors, services
 from accounts.models import ApiKey, Organization
 from billing import services as billing
 from tests.accounts.factories import OrganizationFactory, api_key_for, auth_header
@@ -94,7 +94,7 @@ def test_losing_the_shared_generation_makes_every_key_reload():
     # A change no signal reports, then Redis restarts empty: the old generation is gone.
     Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
     cache.clear()
-    with pytest.raises(services.SuspendedOrganization):
+    with pytest.raises(errors.SuspendedOrganization):
         services.authenticate_api_key(secret)
 
 
@@ -105,7 +105,7 @@ def test_an_entry_older_than_its_maximum_age_is_reloaded(monkeypatch):
     services.authenticate_api_key(secret)
     Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
     monkeypatch.setattr(api_key_cache, "MAX_AGE_SECONDS", 0)
-    with pytest.raises(services.SuspendedOrganization):
+    with pytest.raises(errors.SuspendedOrganization):
         services.authenticate_api_key(secret)
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from accounts import services
+from accounts import errors, services
 from accounts.models import ApiKey
 from tests.accounts.factories import OrganizationFactory, auth_header
 from tests.accounts.pages import logged_in, member_of
@@ -45,7 +45,7 @@ def test_a_member_asking_for_the_webhooks_scope_on_the_keys_page_is_refused(clie
 
 def test_a_member_asking_the_service_for_the_webhooks_scope_is_refused(organization):
     member = member_of(organization)
-    with pytest.raises(services.ScopeNotAllowed, match="Members cannot give a key the webhooks"):
+    with pytest.raises(errors.ScopeNotAllowed, match="Members cannot give a key the webhooks"):
         services.create_api_key(
             organization=organization, name="k", created_by=member.user, scopes=ALL_SCOPES
         )
@@ -137,6 +137,6 @@ def test_demoting_an_admin_takes_the_webhooks_scope_from_their_keys(client, orga
 
 def test_someone_outside_the_organization_cannot_create_its_keys(organization):
     stranger = member_of(OrganizationFactory())
-    with pytest.raises(services.NotAllowed):
+    with pytest.raises(errors.NotAllowed):
         services.create_api_key(organization=organization, name="k", created_by=stranger.user)
     assert not ApiKey.objects.exists()

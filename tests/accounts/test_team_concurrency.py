@@ -3,7 +3,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from accounts import services
+from accounts import errors, services
 from accounts.models import Membership
 from tests.accounts.factories import MembershipFactory, UserFactory
 
@@ -24,7 +24,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner():
                 organization=organization, actor=second.user, membership=first, role=Role.MEMBER
             )
             outcome["second"] = "demoted"
-        except services.TeamError as error:
+        except errors.TeamError as error:
             outcome["second"] = error
         finally:
             connection.close()
@@ -40,7 +40,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner():
         assert racer.is_alive()
     racer.join(timeout=10)
 
-    assert isinstance(outcome["second"], services.TeamError)
+    assert isinstance(outcome["second"], errors.TeamError)
     assert list(
         Membership.objects.filter(organization=organization, role=Role.OWNER).values_list(
             "pk", flat=True

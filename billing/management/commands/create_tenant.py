@@ -4,7 +4,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts import services
+from accounts import errors, services
 from accounts.models import User
 from billing import services as billing_services
 from billing.plans import PLANS
@@ -32,7 +32,7 @@ class Command(BaseCommand):
                     owner=user,
                     plan=billing_services.plan_by_slug(plan),
                 )
-            except services.OrganizationLimitReached as error:
+            except errors.OrganizationLimitReached as error:
                 raise CommandError(
                     f"{user.email}: {error} Raise their limit in the admin to add one."
                 ) from None
