@@ -147,21 +147,22 @@ def error_body(code: str, message: str, details: str | None = None, fields=None)
     return {"error": error}
 
 
-def _flatten_validation(detail, prefix: str = "") -> dict[str, list[str]]:
+def field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested validation errors as one list of messages per dotted field name."""
     if isinstance(detail, dict):
         fields: dict[str, list[str]] = {}
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
             if key == "non_field_errors":
                 name = prefix or "non_field_errors"
-            fields.update(_flatten_validation(value, name))
+            fields.update(field_errors(value, name))
         return fields
     if isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
             return {prefix or "non_field_errors": [str(item) for item in detail]}
         fields = {}
         for index, item in enumerate(detail):
-            fields.update(_flatten_validation(item, f"{prefix}[{index}]"))
+            fields.update(field_errors(item, f"{prefix}[{index}]"))
         return fields
     return {prefix or "non_field_errors": [str(detail)]}
 
@@ -190,7 +191,7 @@ def _translate(exc: Exception) -> ApiError | None:
     if isinstance(exc, Refused):
         return _refusal(exc)
     if isinstance(exc, exceptions.ValidationError):
-        return InvalidParameters(_flatten_validation(exc.detail))
+        return InvalidParameters(field_errors(exc.detail))
     if isinstance(exc, exceptions.ParseError):
         return BadRequest(str(exc.detail))
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):

@@ -6,7 +6,7 @@ from datetime import date
 from django.core.validators import MinValueValidator
 from rest_framework import serializers
 
-from common.api.errors import _flatten_validation
+from common.api.errors import field_errors
 from common.errors import InvalidRequest
 from common.fastpaths.drf import RequestSerializer
 from generation import limits
@@ -36,7 +36,7 @@ class SubmissionSerializer(RequestSerializer):
     def generation_request(self) -> GenerationRequest:
         """The body as a GenerationRequest, or raise InvalidRequest with each field's messages."""
         if not self.is_valid():
-            fields = _flatten_validation(self.errors)
+            fields = field_errors(self.errors)
             message = "Invalid image dimensions" if set(fields) <= DIMENSIONS else None
             raise InvalidRequest(fields, message=message)
         return self.to_generation_request()

@@ -22,7 +22,7 @@ from common.api.errors import (
     ContentModerated,
     InvalidParameters,
     NotFound,
-    _flatten_validation,
+    field_errors,
 )
 from common.api.views import json_object
 from common.fastpaths.drf import render
@@ -289,7 +289,7 @@ class JobListApi(OrganizationApiView):
 def _parse_query(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.query_params)
     if not serializer.is_valid():
-        raise InvalidParameters(_flatten_validation(serializer.errors))
+        raise InvalidParameters(field_errors(serializer.errors))
     return serializer.validated_data
 
 
