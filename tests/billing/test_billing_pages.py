@@ -119,3 +119,27 @@ def test_a_second_plan_change_while_one_runs_is_refused(client, owner):
     )
     assert response.status_code == 409
     assert "already being changed" in response.json()["message"]
+
+
+def test_a_member_sees_billing_without_card_form_or_buttons(client):
+    membership = MembershipFactory(role="member")
+    CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
+    client.force_login(membership.user)
+    page = client.get("/billing/").content.decode()
+    assert "Starter: 100 credits for $5.00" in page
+    assert "only its owners and admins can buy credits" in page
+    assert 'id="card-form"' not in page
+    assert "Buy Starter" not in page
+    assert "billing.js" not in page
+
+
+def test_the_local_card_form_labels_every_field(client, owner, settings):
+    settings.STRIPE_JS_URL = "http://127.0.0.1:8420/js.stripe.com/v3/"
+    page = client.get("/billing/").content.decode()
+    for field, label in [
+        ("number", "Card number"),
+        ("exp-month", "Expiry month"),
+        ("exp-year", "Expiry year"),
+        ("cvc", "CVC"),
+    ]:
+        assert f'<label for="card-{field}">{label}</label>' in page
