@@ -16,6 +16,7 @@ from accounts.access import can_manage, manager_required, organization_required
 from accounts.errors import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
+from billing.ledger_labels import label_entries
 from billing.models import CreditPack, Invoice, Plan
 from common.api.errors import json_error
 
@@ -218,6 +219,7 @@ def ledger(request):
         {
             "organization": organization,
             "page": page,
+            "entries": label_entries(list(page.object_list)),
             "expiring": selectors.expiring_credits(organization=organization),
         },
     )

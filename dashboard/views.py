@@ -54,9 +54,8 @@ def _with_image_urls(jobs: list[Job]) -> list[Job]:
 
 
 def _job_or_404(request, public_id: str) -> Job:
-    job = None
-    if public_id.startswith("img_"):
-        job = generation_selectors.get_job(organization=request.organization, job_ref=public_id)
+    # By its img_ id, or by its UUID as the credit history links it.
+    job = generation_selectors.get_job(organization=request.organization, job_ref=public_id)
     if job is None:
         raise Http404("No such job.")
     job.image_urls = _image_urls(job)
