@@ -152,7 +152,7 @@ def test_a_subscription_asks_for_confirmation_and_declining_changes_nothing(page
         dialog.dismiss()
 
     page.on("dialog", decline)
-    page.get_by_role("button", name="Subscribe with this card").click()
+    page.locator("button.subscribe[data-plan=pro]").click()
     assert len(asked) == 1
     assert asked[0].startswith("Subscribe to Pro for $")
     assert page.locator("#payment-message").is_hidden()
