@@ -24,6 +24,11 @@ def ledger_mismatches() -> list[dict]:
     )
 
 
+def credit_balance(*, organization: Organization) -> int:
+    """The balance as committed now (the organization object may be a cached copy)."""
+    return Organization.objects.values_list("credit_balance", flat=True).get(pk=organization.pk)
+
+
 def ledger_entries(*, organization: Organization):
     return CreditLedgerEntry.objects.filter(organization=organization).order_by(
         "-created_at", "-id"

@@ -12,14 +12,19 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import manager_required, organization_required
+from accounts.access import can_manage, manager_required, organization_required
 from accounts.errors import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
+from billing.ledger_labels import label_entries
 from billing.models import CreditPack, Invoice, Plan
 from common.api.errors import json_error
 
 logger = logging.getLogger(__name__)
+
+# Stripe's own Stripe.js: its Card Element collects the card. Any other STRIPE_JS_URL is
+# localstripe's fake, whose bare inputs the page replaces with labelled, checked fields.
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
 
 
 @csrf_exempt
@@ -56,6 +61,8 @@ def overview(request):
             "invoices": selectors.invoices(organization=organization)[:5],
             "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
             "stripe_js_url": settings.STRIPE_JS_URL,
+            "local_card_form": settings.STRIPE_JS_URL != STRIPE_JS_URL,
+            "can_manage": can_manage(request),
         },
     )
 
@@ -212,6 +219,7 @@ def ledger(request):
         {
             "organization": organization,
             "page": page,
+            "entries": label_entries(list(page.object_list)),
             "expiring": selectors.expiring_credits(organization=organization),
         },
     )

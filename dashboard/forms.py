@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator
 from accounts.forms import PageForm
 from generation import catalog, limits
 from generation.models import Job
+from generation.pricing import request_cost, started_megapixels
 
 POSITIVE_INTEGER_MAX = 2_147_483_647
 SIZES = ("512x512", "768x768", "1024x1024", "1024x768", "768x1024", "1536x1024", "1024x1536")
@@ -66,6 +67,40 @@ class PlaygroundForm(PageForm):
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = _model_choices()
         self.fields["model"].initial = catalog.default_model().id
+
+    def prices(self) -> dict:
+        """Every choice's cost, priced by generation.pricing: the page looks costs up.
+
+        `costs[model][size][n - 1]` is the cost of n images; `credits_per_image` and
+        `megapixels` (started, per image) are there to explain it.
+        """
+        sizes = {size: tuple(int(side) for side in size.split("x")) for size in SIZES}
+        models = catalog.enabled_models()
+        return {
+            "credits_per_image": {model.id: model.credits_per_image for model in models},
+            "megapixels": {
+                size: started_megapixels(width=w, height=h) for size, (w, h) in sizes.items()
+            },
+            "costs": {
+                model.id: {
+                    size: [
+                        request_cost(model=model, num_images=n, width=w, height=h)
+                        for n in range(1, limits.NUM_IMAGES_MAX + 1)
+                    ]
+                    for size, (w, h) in sizes.items()
+                }
+                for model in models
+            },
+        }
+
+    def current_cost(self) -> int | None:
+        """The cost of the choices the form shows, or None while they are not a valid request."""
+        try:
+            num_images = int(self["num_images"].value())
+            costs = self.prices()["costs"][self["model"].value()][self["size"].value()]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return costs[num_images - 1] if 1 <= num_images <= len(costs) else None
 
     def api_body(self) -> dict:
         """The request body of the equivalent POST /v1/text-to-image."""

@@ -36,6 +36,8 @@ RECENT_JOBS = 6
 HISTORY_LIMIT = 100
 # How often the playground asks whether its job is done.
 POLL_INTERVAL_MS = 1000
+# The session key of the playground's last submitted choices, shown again after the run.
+PLAYGROUND_CHOICES = "playground_choices"
 
 
 def _image_urls(job: Job) -> list[str]:
@@ -52,9 +54,8 @@ def _with_image_urls(jobs: list[Job]) -> list[Job]:
 
 
 def _job_or_404(request, public_id: str) -> Job:
-    job = None
-    if public_id.startswith("img_"):
-        job = generation_selectors.get_job(organization=request.organization, job_ref=public_id)
+    # By its img_ id, or by its UUID as the credit history links it.
+    job = generation_selectors.get_job(organization=request.organization, job_ref=public_id)
     if job is None:
         raise Http404("No such job.")
     job.image_urls = _image_urls(job)
@@ -148,6 +149,7 @@ def playground(request):
         if form.is_valid():
             job = _submit(request, form)
             if job is not None:
+                request.session[PLAYGROUND_CHOICES] = form.cleaned_data
                 messages.success(
                     request,
                     f"Job {job.public_id} submitted: {job.num_images} "
@@ -157,7 +159,7 @@ def playground(request):
                 return redirect(f"{reverse('dashboard:playground')}?job={job.public_id}")
         status = 400 if form.errors else 200
     else:
-        form = forms.PlaygroundForm()
+        form = forms.PlaygroundForm(initial=request.session.get(PLAYGROUND_CHOICES))
         status = 200
         if request.GET.get("job"):
             job = _job_or_404(request, request.GET["job"])
@@ -167,6 +169,8 @@ def playground(request):
         body = _job_api_body(job)
     else:
         body = {"prompt": "a lighthouse at dusk", "width": 1024, "height": 1024}
+    cost = form.current_cost()
+    balance = billing_selectors.credit_balance(organization=organization)
     return render(
         request,
         "dashboard/playground.html",
@@ -176,6 +180,10 @@ def playground(request):
             "organization": organization,
             "curl": _curl_command(request, body),
             "poll_interval_ms": POLL_INTERVAL_MS,
+            "prices": form.prices(),
+            "cost": cost,
+            "balance": balance,
+            "balance_after": None if cost is None else balance - cost,
         },
         status=status,
     )

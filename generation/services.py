@@ -18,14 +18,16 @@ from generation.lifecycle import (
 )
 from generation.pricing import request_cost
 from generation.requests import GenerationRequest
-from generation.submission import moderate_prompt, submit, submit_job
+from generation.submission import Estimate, estimate, moderate_prompt, submit, submit_job
 
 __all__ = [
     "ErrorCode",
+    "Estimate",
     "GenerationRequest",
     "cancel_job",
     "complete_job",
     "delete_expired_images",
+    "estimate",
     "fail_job",
     "moderate_prompt",
     "reap_stuck_jobs",

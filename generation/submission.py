@@ -8,6 +8,7 @@ by the worker's run_job (generation.pipeline).
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from kombu.exceptions import KombuError
 from accounts.errors import SuspendedOrganization
 from accounts.models import ApiKey, Organization
 from accounts.suspension import ensure_active
+from billing import selectors as billing_selectors
 from billing import services as billing
 from common.api import rate_limits
 from common.fastpaths import orm
@@ -204,6 +206,28 @@ def submit(
     if not counted:
         _count_submission(organization)
     return submit_job(organization=organization, api_key=api_key, request=body.generation_request())
+
+
+@dataclass(frozen=True)
+class Estimate:
+    credits: int
+    balance: int
+
+
+def estimate(*, organization: Organization, body: SubmissionBody) -> Estimate:
+    """What `body` would cost if submitted now, and the balance: nothing counted or reserved.
+
+    Validated as `submit` validates it (InvalidRequest, InvalidModel), so an estimate is
+    refused exactly when, and as, the submission would be for its body.
+    """
+    request = body.generation_request()
+    model = _resolve_model(request)
+    return Estimate(
+        credits=request_cost(
+            model=model, num_images=request.num_images, width=request.width, height=request.height
+        ),
+        balance=billing_selectors.credit_balance(organization=organization),
+    )
 
 
 def _count_submission(organization: Organization) -> None:

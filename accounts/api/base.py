@@ -33,6 +33,8 @@ class OrganizationApiView(APIView):
     # A POST that changes webhook endpoints or sends deliveries again: it uses a slot of the
     # organization's webhook-change window (rate_limits.WEBHOOK_CHANGES_PER_MINUTE).
     counts_as_webhook_change = False
+    # A POST that only reads (an estimate): it counts against the key's read cap instead.
+    counts_as_read = False
     # POSTs accept Idempotency-Key unless a view opts out.
     idempotent_posts = True
 
@@ -106,7 +108,7 @@ class OrganizationApiView(APIView):
             return rate_limits.count_webhook_change(
                 request, self.organization, read_along=read_along
             )
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS or self.counts_as_read:
             return rate_limits.count_read(
                 request, self.organization, request.auth, read_along=read_along
             )

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from common.api.errors import field_errors
 from common.errors import InvalidRequest
 from common.fastpaths.drf import RequestSerializer
-from generation import limits
+from generation import limits, pricing
 from generation.api import fields
 from generation.engines.base import Mode
 from generation.images import fit_to_limits
@@ -363,11 +363,24 @@ class OpenAIImagesResponseSerializer(serializers.Serializer):
     meta = OpenAIMetaSerializer()
 
 
+class ModelPricingSerializer(serializers.Serializer):
+    credits_per_image = serializers.IntegerField()
+    megapixel = serializers.SerializerMethodField(help_text="Pixels in one megapixel.")
+    formula = serializers.SerializerMethodField(help_text="A request's cost in credits.")
+
+    def get_megapixel(self, model) -> int:
+        return limits.MEGAPIXEL
+
+    def get_formula(self, model) -> str:
+        return pricing.FORMULA
+
+
 class ModelSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField()
     credits_per_image = serializers.IntegerField()
+    pricing = ModelPricingSerializer(source="*")
     capabilities = serializers.ListField(child=serializers.CharField())
     default = serializers.BooleanField(source="is_default")
 

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from generation.api import views
+from generation.api import estimates, views
 
 urlpatterns = [
     path("v1/models", views.ModelListApi.as_view(), name="api-models"),
+    path("v1/estimate", estimates.EstimateApi.as_view(), name="api-estimate"),
     path("v1/usage", views.UsageApi.as_view(), name="api-usage"),
     path("v1/text-to-image", views.TextToImageApi.as_view(), name="api-text-to-image"),
     path("v1/image-to-image", views.ImageToImageApi.as_view(), name="api-image-to-image"),

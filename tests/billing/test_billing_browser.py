@@ -21,16 +21,26 @@ pytestmark = [
 
 @pytest.fixture
 def page(stripe_server, live_server, client, settings, monkeypatch):
+    yield from _billing_page(stripe_server, live_server, client, settings, monkeypatch, "owner")
+
+
+@pytest.fixture
+def member_page(stripe_server, live_server, client, settings, monkeypatch):
+    yield from _billing_page(stripe_server, live_server, client, settings, monkeypatch, "member")
+
+
+def _billing_page(stripe_server, live_server, client, settings, monkeypatch, role):
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls here are safe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.STRIPE_JS_URL = f"{stripe_server}/js.stripe.com/v3/"
     PlanFactory(slug="free")
+    PlanFactory(slug="pro")
     CreditPack.objects.update(active=False)  # only this test's pack on the page
     CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
     services.sync_stripe_catalog()
-    membership = MembershipFactory(organization=OrganizationFactory(billing_email=""))
+    membership = MembershipFactory(organization=OrganizationFactory(billing_email=""), role=role)
     client.force_login(membership.user)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
@@ -45,6 +55,7 @@ def page(stripe_server, live_server, client, settings, monkeypatch):
             ]
         )
         page = context.new_page()
+        page.set_default_timeout(15_000)
         page.organization = membership.organization
         page.goto(f"{live_server.url}/billing/")
         yield page
@@ -54,12 +65,11 @@ def page(stripe_server, live_server, client, settings, monkeypatch):
 
 
 def _type_card(page, number: str):
-    card = page.locator("#card-element")
-    card.get_by_placeholder("number").fill(number)
-    card.get_by_placeholder("exp_month").fill("12")
-    card.get_by_placeholder("exp_year").fill("34")
-    card.get_by_placeholder("cvc").fill("123")
-    card.get_by_placeholder("postal_code").fill("75001")
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry month").fill("12")
+    page.get_by_label("Expiry year").fill("2034")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Postal code (optional)").fill("75001")
 
 
 def _balance(organization) -> int:
@@ -80,3 +90,77 @@ def test_a_declined_card_in_the_browser_says_why_and_adds_nothing(page):
     page.wait_for_selector("#payment-message.error", timeout=15_000)
     assert page.inner_text("#payment-message") == "Your card was declined."
     assert not wait_for(lambda: _balance(page.organization) > 0, timeout=2)
+
+
+def test_a_number_typed_with_spaces_and_a_four_digit_year_buys_the_pack(page):
+    page.get_by_label("Card number").press_sequentially("4242 4242 4242 4242")
+    page.get_by_label("Expiry month").press_sequentially("12")
+    page.get_by_label("Expiry year").press_sequentially("2030")
+    page.get_by_label("CVC").press_sequentially("123")
+    assert page.get_by_label("Card number").input_value() == "4242 4242 4242 4242"
+    assert page.get_by_label("Expiry month").input_value() == "12"
+    page.get_by_role("button", name="Buy Starter").click()
+    page.wait_for_selector("#payment-message.success")
+    assert wait_for(lambda: _balance(page.organization) == 100)
+
+
+def test_digits_typed_without_spaces_are_grouped_by_four(page):
+    page.get_by_label("Card number").press_sequentially("4000000000000002")
+    assert page.get_by_label("Card number").input_value() == "4000 0000 0000 0002"
+
+
+def test_buying_with_no_card_entered_says_to_enter_it(page):
+    page.get_by_role("button", name="Buy Starter").click()
+    message = page.locator("#packs #payment-message.error")
+    assert message.inner_text().startswith("Enter your card")
+    assert _balance(page.organization) == 0
+
+
+def test_a_mistyped_card_number_says_what_is_wrong_next_to_the_field(page):
+    _type_card(page, "4242 4242 4242 4241")
+    page.get_by_role("button", name="Buy Starter").click()
+    error = "This card number is not valid: check it for a typo."
+    assert page.inner_text("#card-number-error") == error
+    assert error in page.inner_text("#packs #payment-message.error")
+
+
+def test_an_expired_card_is_refused_before_it_is_sent(page):
+    _type_card(page, "4242424242424242")
+    page.get_by_label("Expiry year").fill("2020")
+    page.get_by_role("button", name="Buy Starter").click()
+    assert page.inner_text("#card-exp-year-error") == "This card has expired."
+
+
+def test_the_result_of_a_purchase_shows_under_the_button_pressed(page):
+    _type_card(page, "4000000000000002")
+    button = page.get_by_role("button", name="Buy Starter")
+    button.click()
+    message = page.locator("#packs #payment-message.error")
+    message.wait_for()
+    assert message.inner_text() == "Your card was declined."
+    assert message.is_visible()
+    box, pressed = message.bounding_box(), button.bounding_box()
+    assert 0 < box["y"] - pressed["y"] < 200
+
+
+def test_a_subscription_asks_for_confirmation_and_declining_changes_nothing(page):
+    _type_card(page, "4242424242424242")
+    asked = []
+
+    def decline(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", decline)
+    page.locator("button.subscribe[data-plan=pro]").click()
+    assert len(asked) == 1
+    assert asked[0].startswith("Subscribe to Pro for $")
+    assert page.locator("#payment-message").is_hidden()
+    assert Organization.objects.get(pk=page.organization.pk).plan.slug == "free"
+
+
+def test_a_member_sees_billing_read_only(member_page):
+    assert member_page.locator("#card-form").count() == 0
+    assert member_page.get_by_role("button", name="Buy Starter").count() == 0
+    assert member_page.get_by_role("button", name="Subscribe with this card").count() == 0
+    assert "only its owners and admins" in member_page.inner_text("#read-only-billing")

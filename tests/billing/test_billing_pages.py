@@ -1,3 +1,4 @@
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from billing import services
 from billing.models import CreditLedgerEntry, CreditPack, Invoice
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.billing.factories import give_credits
+from tests.generation.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +81,47 @@ def test_ledger_history_is_paginated(client, owner):
     assert second.count("<td>Grant</td>") == 10
 
 
+def test_credit_history_says_what_a_job_charge_was_for_and_links_the_job(client, owner):
+    give_credits(owner, 10)
+    job_id = uuid.uuid4()
+    services.reserve_credits(organization=owner, amount=3, reference=f"job:{job_id}", job_id=job_id)
+    page = client.get("/billing/ledger/").content.decode()
+    assert f'Image generation (<a href="/jobs/{job_id}/">the job</a>)' in page
+    assert "Reserve" not in page
+
+
+def test_credit_history_links_a_pack_purchase_to_its_invoice(client, owner):
+    services.grant_credits(
+        organization=owner,
+        amount=100,
+        reference="stripe:payment_intent:pi_123",
+        kind=CreditLedgerEntry.Kind.PURCHASE,
+        memo="Starter credit pack",
+    )
+    invoice = _invoice(owner)
+    invoice.stripe_payment_intent_id = "pi_123"
+    invoice.save(update_fields=["stripe_payment_intent_id"])
+    page = client.get("/billing/ledger/").content.decode()
+    assert (
+        f'Starter credit pack (<a href="/billing/invoices/{invoice.number}/">'
+        f"invoice {invoice.number}</a>)" in page
+    )
+
+
+def test_credit_history_names_a_staff_adjustment_and_its_reason(client, owner):
+    services.adjust_credits(
+        organization=owner, amount=5, reason="Outage credit", actor=None, reference="staff:1"
+    )
+    page = client.get("/billing/ledger/").content.decode()
+    assert "Adjustment by Imagen staff: Outage credit" in page
+    assert " UTC</td>" in page
+
+
+def test_the_ledgers_job_link_opens_the_job(client, owner):
+    job = JobFactory(organization=owner)
+    assert client.get(f"/jobs/{job.pk}/").status_code == 200
+
+
 def test_a_member_cannot_spend_the_organizations_money(client):
     membership = MembershipFactory(role="member")
     client.force_login(membership.user)
@@ -119,3 +162,35 @@ def test_a_second_plan_change_while_one_runs_is_refused(client, owner):
     )
     assert response.status_code == 409
     assert "already being changed" in response.json()["message"]
+
+
+def test_a_member_sees_billing_without_card_form_or_buttons(client):
+    membership = MembershipFactory(role="member")
+    CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
+    client.force_login(membership.user)
+    page = client.get("/billing/").content.decode()
+    assert "Starter: 100 credits for $5.00" in page
+    assert "only its owners and admins can buy credits" in page
+    assert 'id="card-form"' not in page
+    assert "Buy Starter" not in page
+    assert "billing.js" not in page
+
+
+def test_the_local_card_form_labels_every_field(client, owner, settings):
+    settings.STRIPE_JS_URL = "http://127.0.0.1:8420/js.stripe.com/v3/"
+    page = client.get("/billing/").content.decode()
+    for field, label in [
+        ("number", "Card number"),
+        ("exp-month", "Expiry month"),
+        ("exp-year", "Expiry year"),
+        ("cvc", "CVC"),
+    ]:
+        assert f'<label for="card-{field}">{label}</label>' in page
+
+
+def test_invoice_page_writes_credits_with_thousands_separators(client, owner):
+    invoice = _invoice(owner)
+    invoice.credits_added = 1000
+    invoice.save(update_fields=["credits_added"])
+    page = client.get(f"/billing/invoices/{invoice.number}/").content.decode()
+    assert "Credits added: <strong>1,000</strong>" in page

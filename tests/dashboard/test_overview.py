@@ -91,3 +91,9 @@ def test_every_dashboard_page_links_the_api_docs_and_the_sections(client):
         content = client.get(path).content.decode()
         for href in ("/playground/", "/jobs/", "/settings/", "/billing/", "/webhooks/", "/docs/"):
             assert f'href="{href}"' in content, (path, href)
+
+
+def test_overview_names_the_role_with_its_article(client):
+    owner = MembershipFactory(role="owner")
+    client.force_login(owner.user)
+    assert "You are an owner of this organization." in client.get("/dashboard/").content.decode()

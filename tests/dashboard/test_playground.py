@@ -1,8 +1,14 @@
+import json
+import re
+
 import pytest
 
 from accounts.models import Organization
 from billing.models import CreditLedgerEntry
+from dashboard.forms import SIZES
+from generation import catalog
 from generation.models import Job
+from generation.pricing import request_cost
 from tests.accounts.factories import MembershipFactory, OrganizationFactory
 from tests.accounts.pages import logged_in, page_messages
 from tests.billing.factories import give_credits
@@ -127,3 +133,44 @@ def test_playground_result_shows_the_images_and_stops_polling_once_done(client):
     content = logged_in(client, owner).get(f"/playground/jobs/{job.public_id}/").content.decode()
     assert content.count('<img src="http://testserver/images/') == 2
     assert "data-poll-url" not in content
+
+
+def test_playground_shows_the_cost_of_its_choices_and_the_balance_after(client):
+    owner = owner_with(20)
+    logged_in(client, owner)
+    client.post("/playground/", {**FORM, "model": "imagen-v3", "size": "1536x1024"})
+    content = client.get("/playground/").content.decode()
+    # 2 credits per image x 2 images x 2 started megapixels; 20 - 8 left before this run's 8.
+    assert '<strong id="cost-credits">8 credits</strong>' in content
+    assert '<strong id="balance-after">4 credits</strong>' in content
+
+
+def test_playground_says_when_the_balance_is_short_for_the_request(client):
+    owner = owner_with(1)
+    content = logged_in(client, owner).post("/playground/", FORM).content.decode()
+    assert '<p id="cost-short" class="message error">Not enough credits' in content
+
+
+def test_playground_prices_every_choice_with_the_servers_pricing_rule(client):
+    response = logged_in(client, owner_with(0)).get("/playground/")
+    prices = json.loads(
+        re.search(
+            r'<script id="playground-prices" type="application/json">(.*?)</script>',
+            response.content.decode(),
+        ).group(1)
+    )
+    for model in catalog.enabled_models():
+        for size in SIZES:
+            width, height = (int(side) for side in size.split("x"))
+            assert prices["costs"][model.id][size] == [
+                request_cost(model=model, num_images=n, width=width, height=height)
+                for n in range(1, 5)
+            ]
+
+
+def test_playground_keeps_its_choices_after_a_run(client):
+    owner = owner_with(10)
+    logged_in(client, owner).post("/playground/", FORM)
+    job = Job.objects.get(organization=owner.organization)
+    form = client.get(f"/playground/?job={job.public_id}").context["form"]
+    assert {name: form[name].value() for name in FORM} == FORM

@@ -42,12 +42,11 @@ def shop(stripe_server, settings):
 
 
 def _type_card(page, number: str) -> None:
-    card = page.locator("#card-element")
-    card.get_by_placeholder("number").fill(number)
-    card.get_by_placeholder("exp_month").fill("12")
-    card.get_by_placeholder("exp_year").fill("34")
-    card.get_by_placeholder("cvc").fill("123")
-    card.get_by_placeholder("postal_code").fill("75001")
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry month").fill("12")
+    page.get_by_label("Expiry year").fill("2034")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Postal code (optional)").fill("75001")
 
 
 def _reload_until(page, locator, text: str, timeout: float = 20.0) -> None:
