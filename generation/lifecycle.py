@@ -72,7 +72,8 @@ def report_progress(*, job: Job, progress: int) -> None:
             events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
 
 
-def _image_path(job: Job, index: int) -> str:
+def image_path(job: Job, index: int) -> str:
+    """Where a completed job's image `index` is stored."""
     return f"jobs/{job.organization_id}/{job.pk}/{index}.png"
 
 
@@ -82,7 +83,7 @@ def complete_job(*, job: Job, images: list[bytes]) -> Job:
         raise ValueError(f"Expected {job.num_images} images, got {len(images)}")
     paths = []
     for index, png in enumerate(images):
-        path = _image_path(job, index)
+        path = image_path(job, index)
         if default_storage.exists(path):  # a redelivered job renders the same bytes again
             default_storage.delete(path)
         paths.append(default_storage.save(path, ContentFile(png)))

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiKey, Organization, User
 from billing.services import owner_emails
-from generation import events, lifecycle
+from generation import events, image_urls, lifecycle
 from generation.models import Job, JobImage, ModerationCase, PromptRefusal
 from webhooks.models import EventType
 
@@ -69,7 +69,7 @@ def judge_images(*, job: Job, images: list[bytes]) -> list:
 
 
 def _quarantine_path(job: Job, index: int) -> str:
-    return f"quarantine/{job.organization_id}/{job.pk}/{index}.png"
+    return f"{image_urls.QUARANTINE_PREFIX}{job.organization_id}/{job.pk}/{index}.png"
 
 
 def quarantine_job(*, job: Job, images: list[bytes], verdicts: list) -> ModerationCase | None:
@@ -144,7 +144,7 @@ def approve_case(*, case: ModerationCase, staff: User) -> ModerationCase:
         case = _lock_pending(case)
         case.status, case.decided_by, case.decided_at = ModerationCase.Status.APPROVED, staff, now
         case.save(update_fields=["status", "decided_by", "decided_at"])
-        JobImage.objects.filter(job_id=case.job_id).update(quarantined=False)
+        released = _release_images(job_id=case.job_id)
         Job.objects.filter(pk=case.job_id).update(
             status=Job.Status.COMPLETED,
             credits_used=0,
@@ -156,7 +156,30 @@ def approve_case(*, case: ModerationCase, staff: User) -> ModerationCase:
         job = Job.objects.select_related("organization").get(pk=case.job_id)
         events.emit_job_event(job=job, event_type=EventType.JOB_COMPLETED)
         transaction.on_commit(lambda: _send_approval_email(case_id=case.pk))
+        transaction.on_commit(lambda: [default_storage.delete(p) for p in released])
     return case
+
+
+def _release_images(*, job_id) -> list[str]:
+    """Move a job's quarantined files to where completed jobs keep theirs; return the old paths.
+
+    Image URLs never serve a quarantine path (generation.image_urls), whatever the row says,
+    so a file is servable only once it has left quarantine.
+    """
+    job = Job.objects.get(pk=job_id)
+    released = []
+    for image in JobImage.objects.filter(job_id=job_id):
+        if image.storage_path.startswith(image_urls.QUARANTINE_PREFIX):
+            path = lifecycle.image_path(job, image.index)
+            if default_storage.exists(path):  # left by a copy whose approval rolled back
+                default_storage.delete(path)
+            with default_storage.open(image.storage_path, "rb") as file:
+                new_path = default_storage.save(path, file)
+            released.append(image.storage_path)
+            image.storage_path = new_path
+        image.quarantined = False
+        image.save(update_fields=["storage_path", "quarantined"])
+    return released
 
 
 def reject_case(*, case: ModerationCase, staff: User) -> ModerationCase:

@@ -1,23 +1,46 @@
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponseForbidden, HttpResponseGone
+from django.http import (
+    FileResponse,
+    HttpResponseForbidden,
+    HttpResponseGone,
+    HttpResponseRedirect,
+)
 from django.views.decorators.http import require_safe
 
-from generation.image_urls import InvalidImageUrl, storage_path_from
+from generation import image_urls
 
 
 @require_safe
 def image(request, token: str):
-    """Serve a generated PNG to whoever holds a valid signed URL (no API key)."""
+    """Serve a generated PNG to whoever holds a valid signed URL (no API key).
+
+    From a bucket, the answer is a redirect to a short-lived presigned URL of the object;
+    from local disk, the file itself.
+    """
     try:
-        path = storage_path_from(token)
-    except InvalidImageUrl:
+        grant = image_urls.grant_from(token)
+        presigned = image_urls.presigned_url(grant)
+    except image_urls.InvalidImageUrl:
         return HttpResponseForbidden(
             "This image link is invalid or has expired.", content_type="text/plain"
         )
-    try:
-        file = default_storage.open(path, "rb")
-    except FileNotFoundError:
-        return HttpResponseGone("This image was deleted.", content_type="text/plain")
-    response = FileResponse(file, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=300"
+    if presigned is None:
+        try:
+            response = FileResponse(
+                default_storage.open(grant.storage_path, "rb"), content_type="image/png"
+            )
+        except FileNotFoundError:
+            return _deleted()
+        response["Cache-Control"] = "private, max-age=300"
+        return response
+    # One HEAD request, so a deleted image answers 410 here rather than the bucket's 404.
+    if not default_storage.exists(grant.storage_path):
+        return _deleted()
+    url, lifetime = presigned
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = f"private, max-age={lifetime}"
     return response
+
+
+def _deleted():
+    return HttpResponseGone("This image was deleted.", content_type="text/plain")

@@ -53,6 +53,17 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_is_clean_with_images_in_a_bucket():
+    bucket = {
+        "AWS_STORAGE_BUCKET_NAME": "imagen-images",
+        "AWS_S3_ENDPOINT_URL": "https://s3.example.com",
+        "AWS_S3_REGION_NAME": "eu-west-1",
+    }
+    result = check_deploy({**PRODUCTION_ENVIRONMENT, **bucket})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
 @pytest.mark.parametrize("variable", ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"])
 def test_check_deploy_fails_without_a_stripe_secret(variable):
     environment = {**PRODUCTION_ENVIRONMENT, variable: ""}

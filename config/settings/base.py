@@ -201,11 +201,23 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-if env("AWS_STORAGE_BUCKET_NAME", default=""):
-    STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": env("AWS_STORAGE_BUCKET_NAME"), "default_acl": "private"},
-    }
+# Images in a bucket (AWS S3 or any S3-compatible server), shared by every web host and
+# worker. django-storages reads these settings; it reads the credentials
+# (AWS_S3_ACCESS_KEY_ID / AWS_ACCESS_KEY_ID and AWS_S3_SECRET_ACCESS_KEY /
+# AWS_SECRET_ACCESS_KEY) from the environment itself, and without them boto3 finds its own
+# (an instance or task role), so no secret passes through settings.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+    AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+    AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default=None)
+    # Objects are private: they are reached only through presigned URLs.
+    AWS_DEFAULT_ACL = "private"
+    AWS_QUERYSTRING_AUTH = True
+    # Signature V4: every AWS region and S3-compatible server takes it, and its presigned
+    # URLs carry their lifetime (botocore would otherwise presign with the legacy V2).
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -254,6 +266,9 @@ STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
 # Generation.
 JOB_WAIT_SECONDS = env.int("JOB_WAIT_SECONDS", default=30)
 IMAGE_URL_TTL_SECONDS = env.int("IMAGE_URL_TTL_SECONDS", default=3600)
+# With a bucket, an image URL redirects to a presigned URL of the object valid this long
+# (never past the image URL's own expiry): short, as whoever holds it needs no signature.
+IMAGE_PRESIGNED_URL_SECONDS = env.int("IMAGE_PRESIGNED_URL_SECONDS", default=300)
 # run_job's limits; a job unfinished JOB_DEADLINE_SECONDS after submission is failed and
 # refunded by the reaper; a job whose worker died is retried up to JOB_MAX_ATTEMPTS times.
 JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=120)

@@ -99,3 +99,54 @@ def flagged_model(monkeypatch):
     from tests.generation.engines import register_flagged_model
 
     return register_flagged_model(monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-protocol server on a free loopback port, for the whole session."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, settings):
+    """A new private bucket on the loopback S3 server, used as the default storage.
+
+    The AWS_* settings are the ones config/settings/base.py reads from the environment
+    when AWS_STORAGE_BUCKET_NAME is set; STORAGES is set last, which makes Django drop
+    its cached storage backends. Yields a boto3 Bucket to look into it.
+    """
+    import uuid
+
+    import boto3
+
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    bucket = boto3.resource(
+        "s3", endpoint_url=s3_server, region_name="us-east-1", **credentials
+    ).Bucket(f"imagen-test-{uuid.uuid4().hex[:12]}")
+    bucket.create()
+    settings.AWS_STORAGE_BUCKET_NAME = bucket.name
+    settings.AWS_S3_ENDPOINT_URL = s3_server
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.AWS_S3_ADDRESSING_STYLE = "path"
+    settings.AWS_S3_ACCESS_KEY_ID = credentials["aws_access_key_id"]
+    settings.AWS_S3_SECRET_ACCESS_KEY = credentials["aws_secret_access_key"]
+    settings.AWS_DEFAULT_ACL = "private"
+    settings.AWS_QUERYSTRING_AUTH = True
+    settings.AWS_S3_SIGNATURE_VERSION = "s3v4"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+    }
+    yield bucket
+    bucket.objects.all().delete()
+    bucket.delete()
