@@ -14,6 +14,8 @@ STRIPE_PORT="${STRIPE_PORT:-8420}"
 .venv/bin/python -m pip install --quiet --upgrade "pip>=25.1"
 .venv/bin/python -m pip install --quiet --group main
 
+# The Procfile names its commands (gunicorn, celery) as production's PATH has them.
+export PATH="$PWD/.venv/bin:$PATH"
 export DJANGO_SETTINGS_MODULE=config.settings.local
 export SITE_URL="${SITE_URL:-http://127.0.0.1:$PORT}"
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$STRIPE_PORT}"
