@@ -26,7 +26,7 @@ from billing import selectors as billing_selectors
 from billing import services as billing
 from common.api import rate_limits
 from common.fastpaths import orm
-from generation import blocklist, catalog, moderation_cases
+from generation import blocklist, catalog, engines, moderation_cases
 from generation.errors import (
     InsufficientCredits,
     InvalidModel,
@@ -100,8 +100,9 @@ def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
     return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
 
 
-def _enqueue(job_id: uuid.UUID) -> None:
-    """Publish run_job now, inside the submit transaction, and fail loudly if we can't.
+def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
+    """Publish run_job to `queue` now, inside the submit transaction, and fail loudly if
+    we can't.
 
     Published before COMMIT rather than on commit: a broker that is down then raises
     here, the transaction rolls back, and neither the reservation nor the job row is left
@@ -111,7 +112,7 @@ def _enqueue(job_id: uuid.UUID) -> None:
     message for a job that never existed, which run_job drops after its retries.
     """
     try:
-        run_job.apply_async(args=[str(job_id)], retry=False)
+        run_job.apply_async(args=[str(job_id)], queue=queue, retry=False)
     except (KombuError, OSError) as exc:
         logger.warning("Job queue unreachable; refusing submission: %s", exc)
         raise QueueUnavailable(
@@ -181,7 +182,8 @@ def submit_job(
                 )
             except billing.InsufficientCredits as exc:
                 raise InsufficientCredits(str(exc)) from None
-            _enqueue(job.id)
+            # A retry of run_job (the job not yet committed) goes back to the same queue.
+            _enqueue(job.id, queue=engines.queue_for(model.engine))
     except BaseException:
         if input_path:
             default_storage.delete(input_path)

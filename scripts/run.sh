@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's run command: set everything up and start the product with the embedded
-# defaults (SQLite, a Celery worker on the filesystem broker, localstripe as Stripe,
-# console email) on http://127.0.0.1:${PORT:-8000}. Ctrl-C stops everything it started.
+# The README's run command: set everything up and start the Procfile's processes with honcho,
+# the commands production runs, on the embedded defaults (SQLite, kombu's filesystem broker
+# in var/broker shared by every process, localstripe as Stripe, console email) on
+# http://127.0.0.1:${PORT:-8000}. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,16 +14,24 @@ STRIPE_PORT="${STRIPE_PORT:-8420}"
 .venv/bin/python -m pip install --quiet --upgrade "pip>=25.1"
 .venv/bin/python -m pip install --quiet --group main
 
+# The Procfile names its commands (gunicorn, celery) as production's PATH has them.
+export PATH="$PWD/.venv/bin:$PATH"
 export DJANGO_SETTINGS_MODULE=config.settings.local
 export SITE_URL="${SITE_URL:-http://127.0.0.1:$PORT}"
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$STRIPE_PORT}"
 export STRIPE_JS_URL="${STRIPE_JS_URL:-$STRIPE_API_BASE/js.stripe.com/v3/}"
+# The demo runs with DEBUG, a printed login and private networks allowed: loopback only.
+export WEB_HOST="${WEB_HOST:-127.0.0.1}"
+# Without Redis the cache lives in each process's memory; one web process keeps the rate
+# limits and the idempotency records whole.
+[ -n "${REDIS_URL:-}" ] || export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
 mkdir -p var/log
 
 pids=()
 stop_all() {
   trap - INT TERM EXIT
   echo; echo "Stopping…"
+  # honcho stops its processes' groups (SIGTERM, then SIGKILL after 5 s) before it exits.
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -30,17 +39,18 @@ trap stop_all INT TERM EXIT
 
 .venv/bin/python manage.py migrate --noinput >var/log/migrate.log
 
+# Stripe is an outside service, not one of the product's processes: localstripe stands in
+# for it here, so the Procfile stays exactly what production runs.
 .venv/bin/python scripts/localstripe_loopback.py --port "$STRIPE_PORT" >var/log/localstripe.log 2>&1 &
 pids+=($!)
 
-.venv/bin/celery -A config worker --beat -Q celery,webhooks,webhooks_retry --loglevel INFO --concurrency 2 \
-  --schedule var/celerybeat-schedule >var/log/worker.log 2>&1 &
-pids+=($!)
+# Every process type of the Procfile, one of each; the web one on $PORT.
+.venv/bin/honcho start --no-colour --port "$PORT" >var/log/run.log 2>&1 &
+honcho=$!
+pids+=("$honcho")
 
-.venv/bin/python manage.py runserver "127.0.0.1:$PORT" --noreload >var/log/web.log 2>&1 &
-pids+=($!)
-
-for _ in $(seq 60); do
+for _ in $(seq 120); do
+  kill -0 "$honcho" 2>/dev/null || { echo "A process failed to start: see var/log/run.log." >&2; exit 1; }
   .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" \
     2>/dev/null && break
   sleep 0.5
@@ -53,5 +63,6 @@ done
 echo
 echo "Imagen is running on http://127.0.0.1:$PORT  (API docs: http://127.0.0.1:$PORT/docs/)"
 .venv/bin/python manage.py ensure_demo
-echo "Logs are in var/log/. Press Ctrl-C to stop."
+echo "Logs: var/log/run.log (every process, each line prefixed web.1, worker.1, webhooks.1 or"
+echo "beat.1), var/log/localstripe.log, var/log/migrate.log. Press Ctrl-C to stop."
 wait -n "${pids[@]}"

@@ -1,23 +1,46 @@
-"""Engines turn an EngineRequest into PNG bytes; the model catalog names which one runs."""
+"""Engines turn an EngineRequest into PNG bytes; the model catalog names which one runs.
+
+Each engine's jobs go to its own Celery queue, so a worker is sized for its engine family:
+`local` renders on the worker's CPU, `upstream` waits on another server's HTTP answer (and
+`gpu` will need a GPU host). The Procfile's `worker` line consumes every queue named here.
+"""
 
 from importlib import import_module
+from typing import NamedTuple
 
 from generation.engines.base import Engine, EngineError, EngineRequest
 
+
+class Registered(NamedTuple):
+    path: str  # the engine class, imported only by the worker that runs it
+    queue: str
+
+
 _ENGINES = {
-    "local": "generation.engines.local.LocalEngine",
-    "openai_compatible": "generation.engines.openai_compatible.OpenAICompatibleEngine",
+    "local": Registered("generation.engines.local.LocalEngine", queue="local"),
+    "openai_compatible": Registered(
+        "generation.engines.openai_compatible.OpenAICompatibleEngine", queue="upstream"
+    ),
 }
+# A catalog entry naming no registered engine still reaches a worker, which fails its job
+# with `unknown_engine` and refunds it rather than leaving it in a queue nobody consumes.
+UNKNOWN_ENGINE_QUEUE = "local"
 
 
 def get_engine(name: str) -> Engine:
     """Return the engine registered under `name` (a catalog entry's `engine`)."""
     try:
-        dotted = _ENGINES[name]
+        dotted = _ENGINES[name].path
     except KeyError:
         raise EngineError("unknown_engine", f"No engine named {name!r}") from None
     module_name, _, class_name = dotted.rpartition(".")
     return getattr(import_module(module_name), class_name)()
 
 
-__all__ = ["Engine", "EngineError", "EngineRequest", "get_engine"]
+def queue_for(name: str) -> str:
+    """The Celery queue that runs the jobs of engine `name`."""
+    registered = _ENGINES.get(name)
+    return registered.queue if registered else UNKNOWN_ENGINE_QUEUE
+
+
+__all__ = ["Engine", "EngineError", "EngineRequest", "get_engine", "queue_for"]

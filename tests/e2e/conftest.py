@@ -12,6 +12,7 @@ from django.conf import settings as django_settings
 from django.db import connections
 
 from generation import catalog
+from tests import procfile
 from tests.billing.conftest import localstripe_server, stripe_server  # noqa: F401
 from tests.webhooks.receiver import Receiver
 
@@ -101,7 +102,8 @@ def webhook_receiver(settings):
 
 @pytest.fixture
 def celery_worker(transactional_db):
-    """A real Celery worker in a thread, consuming both queues: jobs and webhook deliveries."""
+    """A real Celery worker in a thread, consuming the queues of the Procfile's workers: jobs,
+    webhook deliveries and the periodic tasks."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
 
@@ -111,7 +113,7 @@ def celery_worker(transactional_db):
         # The worker thread's own connections, so the test database can be dropped.
         connections.close_all()
 
-    queues = ["celery", "webhooks", "webhooks_retry"]
+    queues = procfile.queues("worker") + procfile.queues("webhooks")
     with app.connection_for_write() as connection:
         # Messages earlier tests published for rows that no longer exist.
         for queue in queues:

@@ -17,7 +17,11 @@ def broken_model(monkeypatch):
     from generation import engines
     from generation.models import ModelCatalogEntry
 
-    monkeypatch.setitem(engines._ENGINES, "broken", "tests.generation.engines.BrokenEngine")
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "broken",
+        engines.Registered("tests.generation.engines.BrokenEngine", queue="local"),
+    )
     return ModelCatalogEntry.objects.create(
         id="imagen-broken",
         name="Broken",
@@ -58,7 +62,15 @@ def steady_window(monkeypatch):
 
 
 @pytest.fixture
-def celery_worker(transactional_db):
+def worker_queues():
+    """The queues the Procfile's generation worker consumes (a test may name fewer)."""
+    from tests import procfile
+
+    return procfile.queues("worker")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, worker_queues):
     """A real Celery worker, in a thread, consuming the configured broker (Redis in CI)."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
@@ -71,12 +83,16 @@ def celery_worker(transactional_db):
         connections.close_all()
 
     task_postrun.connect(close_worker_connections, weak=False)
-    app.control.purge()  # messages earlier tests published for jobs that no longer exist
+    with app.connection_for_write() as connection:
+        # Messages earlier tests published for jobs that no longer exist.
+        for queue in worker_queues:
+            connection.default_channel.queue_purge(queue)
     try:
         with start_worker(
             app,
             pool="solo",
             concurrency=1,
+            queues=worker_queues,
             perform_ping_check=False,
             loglevel="WARNING",
             shutdown_timeout=30,

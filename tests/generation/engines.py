@@ -43,7 +43,11 @@ def register_flagged_model(monkeypatch, *, picture: str = "figure_from_behind"):
     from generation import engines
     from generation.models import ModelCatalogEntry
 
-    monkeypatch.setitem(engines._ENGINES, "flagged", "tests.generation.engines.FlaggedEngine")
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "flagged",
+        engines.Registered("tests.generation.engines.FlaggedEngine", queue="local"),
+    )
     return ModelCatalogEntry.objects.create(
         id=f"imagen-flagged-{picture.replace('_', '-')}",
         name="Flagged",

@@ -123,7 +123,11 @@ def test_engine_failure_refunds_in_full_and_reports_the_error(client, broken_mod
 def test_unexpected_engine_crash_refunds_and_hides_the_internals(client, broken_model, monkeypatch):
     from generation import engines
 
-    monkeypatch.setitem(engines._ENGINES, "broken", "tests.generation.engines.CrashingEngine")
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "broken",
+        engines.Registered("tests.generation.engines.CrashingEngine", queue="local"),
+    )
     organization, key = customer(credits=10)
     job_id = post(
         client, key, "/v2/images/generate", {"prompt": "p", "model": broken_model.id}
@@ -180,7 +184,11 @@ def test_cancel_of_a_running_job_is_409(client):
 def test_time_limit_fails_the_job_with_a_full_refund(client, broken_model, monkeypatch):
     from generation import engines
 
-    monkeypatch.setitem(engines._ENGINES, "broken", "tests.generation.engines.TimedOutEngine")
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "broken",
+        engines.Registered("tests.generation.engines.TimedOutEngine", queue="local"),
+    )
     organization, key = customer(credits=10)
     body = {"prompt": "p", "model": broken_model.id}
     job_id = post(client, key, "/v1/text-to-image", body).json()["id"]

@@ -284,3 +284,20 @@ def test_upstream_model_refuses_image_to_image_at_submission(client, upstream):
     assert response.status_code == 400
     assert "does not do variations" in json.dumps(response.json())
     assert upstream.received == []
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("worker_queues", [["upstream"]])
+@pytest.mark.usefixtures("celery_worker")
+def test_an_upstream_job_is_run_by_a_worker_consuming_only_the_upstream_queue(client, upstream):
+    upstream_model(upstream)
+    _, key = customer(credits=10)
+    response = client.post(
+        "/v1/text-to-image",
+        {"model": "upstream-image", "prompt": "A lighthouse", "width": 512, "height": 384},
+        content_type="application/json",
+        **headers(key),
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], len(upstream.received)) == ("completed", 1)

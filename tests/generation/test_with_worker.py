@@ -27,6 +27,20 @@ def test_v1_text_to_image_waits_and_answers_200_completed(client):
     assert organization.credit_balance == 9
 
 
+@pytest.mark.parametrize("worker_queues", [["local"]])
+@pytest.mark.usefixtures("celery_worker")
+def test_a_local_job_is_run_by_a_worker_consuming_only_the_local_queue(client):
+    _, key = customer(credits=10)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox", "model": "imagen-v2", "width": 512, "height": 512},
+        content_type="application/json",
+        **headers(key),
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "completed"
+
+
 @pytest.mark.usefixtures("celery_worker")
 def test_v2_answers_202_then_polling_reaches_completed(client):
     _, key = customer(credits=10)

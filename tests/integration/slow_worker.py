@@ -1,4 +1,5 @@
-"""A real `celery worker` process that also knows the test-only slow engine.
+"""A real `celery worker` process, consuming the Procfile generation worker's queues, that
+also knows the test-only slow engine.
 
 Run as `python -m tests.integration.slow_worker` with DATABASE_URL naming the test
 database and REDIS_URL the broker; VISIBILITY_TIMEOUT (seconds) is how long Redis keeps a
@@ -14,8 +15,11 @@ django.setup()
 
 from config.celery import app  # noqa: E402
 from generation import engines  # noqa: E402
+from tests import procfile  # noqa: E402
 
-engines._ENGINES["slow"] = "tests.integration.slow_engine.SlowEngine"
+engines._ENGINES["slow"] = engines.Registered(
+    "tests.integration.slow_engine.SlowEngine", queue="local"
+)
 app.conf.broker_transport_options = {
     **app.conf.broker_transport_options,
     "visibility_timeout": float(os.environ.get("VISIBILITY_TIMEOUT", "3600")),
@@ -28,6 +32,8 @@ if __name__ == "__main__":
     app.worker_main(
         [
             "worker",
+            # The Procfile's generation worker's queues: where the slow engine's jobs go.
+            f"--queues={','.join(procfile.queues('worker'))}",
             f"--pool={os.environ.get('WORKER_POOL', 'solo')}",
             "--concurrency=1",
             "--loglevel=INFO",

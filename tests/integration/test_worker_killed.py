@@ -19,6 +19,7 @@ from billing.models import CreditLedgerEntry
 from generation import catalog
 from generation.models import Job, ModelCatalogEntry
 from generation.tasks import reap_stuck_jobs
+from tests import procfile
 from tests.billing.conftest import wait_for
 from tests.generation.factories import ASYNC, customer, headers
 from tests.integration.faults import (
@@ -38,7 +39,9 @@ def start_worker(tmp_path):
     """Start `celery worker` processes on the test database and broker; kill them after."""
     from config.celery import app
 
-    app.control.purge()
+    with app.connection_for_write() as connection:
+        for queue in procfile.queues("worker"):
+            connection.default_channel.queue_purge(queue)
     # Messages abandoned by earlier runs would otherwise be redelivered to these workers.
     redis.Redis.from_url(os.environ["REDIS_URL"]).delete(
         "unacked", "unacked_index", "unacked_mutex"

@@ -217,7 +217,11 @@ def broken_model(monkeypatch):
     from generation import catalog, engines
     from generation.models import ModelCatalogEntry
 
-    monkeypatch.setitem(engines._ENGINES, "broken", "tests.generation.engines.BrokenEngine")
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "broken",
+        engines.Registered("tests.generation.engines.BrokenEngine", queue="local"),
+    )
     catalog.clear_local_cache()
     yield ModelCatalogEntry.objects.create(
         id="imagen-broken",

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.db import transaction
 
+from tests import procfile
 from tests.webhooks.factories import WebhookEndpointFactory
 from tests.webhooks.receiver import Answer
 from webhooks import services
@@ -73,7 +74,8 @@ def test_a_committed_event_reaches_the_receiver_through_the_webhooks_queue(
     assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
 
 
-@pytest.mark.parametrize("queues", [["webhooks", "webhooks_retry"]])
+# The Procfile's webhooks worker, as production runs it.
+@pytest.mark.parametrize("queues", [procfile.queues("webhooks")])
 def test_a_failed_attempt_is_retried_about_five_seconds_later_through_the_retry_queue(
     receiver, webhooks_worker
 ):
