@@ -15,8 +15,9 @@ instrumentation off; after a warm-up (every key once, so they are remembered) it
 switched on for exactly N requests. The product runs on its own database
 (`imagen_instructions`) and Redis db 9, prepared once and kept (`--prepare` makes them
 again; `INSTRUCTIONS_DATABASE_URL` and `INSTRUCTIONS_REDIS_URL` name others, so that two
-people can measure at once); key entries never age and last_used_at is never due, because under valgrind a run
-is some 50 times slower and those clocks would otherwise fire in some runs and not others.
+people can measure at once); key entries never age and last_used_at is never due, because
+under valgrind a run is some 50 times slower and those clocks would otherwise fire in some
+runs and not others.
 """
 
 import argparse

@@ -22,7 +22,9 @@ from accounts.errors import SuspendedOrganization
 from accounts.models import ApiKey, Organization
 from accounts.suspension import ensure_active
 from billing import services as billing
+from common import metrics
 from common.api import rate_limits
+from common.errors import Refused
 from common.fastpaths import orm
 from generation import blocklist, catalog, moderation_cases
 from generation.errors import (
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 class SubmissionBody(Protocol):
     """A dialect's request body, not yet validated (generation.api.serializers)."""
+
+    dialect: str
 
     def generation_request(self) -> GenerationRequest:
         """The body as a GenerationRequest, or raise InvalidRequest per field."""
@@ -203,7 +207,23 @@ def submit(
     """
     if not counted:
         _count_submission(organization)
-    return submit_job(organization=organization, api_key=api_key, request=body.generation_request())
+    # Counted past the rate limit: its refusals are imagen_rate_limit_refusals_total's.
+    try:
+        job = submit_job(
+            organization=organization, api_key=api_key, request=body.generation_request()
+        )
+    except Refused as refused:
+        _count_outcome(body, organization, refused.code)
+        raise
+    _count_outcome(body, organization, ACCEPTED)
+    return job
+
+
+ACCEPTED = "accepted"
+
+
+def _count_outcome(body: SubmissionBody, organization: Organization, outcome: str) -> None:
+    metrics.SUBMISSIONS.labels(body.dialect, organization.plan.slug, outcome).inc()
 
 
 def _count_submission(organization: Organization) -> None:

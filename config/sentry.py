@@ -1,0 +1,17 @@
+"""Error reports to Sentry, with the Django and Celery integrations (settings call it when
+SENTRY_DSN is set)."""
+
+import sentry_sdk
+from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations.django import DjangoIntegration
+
+
+def init_sentry(*, dsn: str, environment: str, release: str | None) -> None:
+    """Start reporting errors to `dsn`. No personal data: no user, no cookies, no bodies."""
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        release=release,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+    )
