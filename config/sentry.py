@@ -7,11 +7,14 @@ from sentry_sdk.integrations.django import DjangoIntegration
 
 
 def init_sentry(*, dsn: str, environment: str, release: str | None) -> None:
-    """Start reporting errors to `dsn`. No personal data: no user, no cookies, no bodies."""
+    """Start reporting errors to `dsn`. No personal data: no user, no cookies, no bodies.
+
+    That is sentry-sdk's default; its `send_default_pii=False`, which says the same, is
+    deprecated since 2.x's `data_collection` and would only warn.
+    """
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
         release=release,
         integrations=[DjangoIntegration(), CeleryIntegration()],
-        send_default_pii=False,
     )
