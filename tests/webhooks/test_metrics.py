@@ -5,6 +5,7 @@ import pytest
 from tests.common.scraping import TOKEN, scrape, value
 from tests.webhooks.factories import WebhookEndpointFactory
 from tests.webhooks.receiver import Answer
+from tests.webhooks.test_delivery import make_due_and_deliver
 from webhooks import services
 
 pytestmark = [
@@ -66,3 +67,16 @@ def test_an_attempt_answered_gone_is_counted_as_failed(
     before = _attempts(client)
     _emit(WebhookEndpointFactory(url=receiver.url()), django_capture_on_commit_callbacks)
     assert _attempts(client)["failed"] - before["failed"] == 1
+
+
+def test_the_last_failed_retry_is_counted_as_gave_up(
+    client, receiver, django_capture_on_commit_callbacks
+):
+    receiver.answer(*[Answer(status=500)] * 8)
+    before = _attempts(client)
+    _emit(WebhookEndpointFactory(url=receiver.url()), django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(7):
+            make_due_and_deliver()
+    after = _attempts(client)
+    assert (after["retried"] - before["retried"], after["gave_up"] - before["gave_up"]) == (7, 1)
