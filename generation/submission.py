@@ -44,6 +44,9 @@ from generation.tasks import run_job
 
 logger = logging.getLogger(__name__)
 
+# A submission's outcome in imagen_submissions_total when it is not a refusal's code.
+ACCEPTED = "accepted"
+
 
 class SubmissionBody(Protocol):
     """A dialect's request body, not yet validated (generation.api.serializers)."""
@@ -217,9 +220,6 @@ def submit(
         raise
     _count_outcome(body, organization, ACCEPTED)
     return job
-
-
-ACCEPTED = "accepted"
 
 
 def _count_outcome(body: SubmissionBody, organization: Organization, outcome: str) -> None:
