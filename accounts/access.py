@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 
 from accounts import selectors
+from common import log_context
 
 
 def organization_required(view):
@@ -26,6 +27,7 @@ def organization_required(view):
         if not request.organization:
             messages.info(request, "You are not in any organization yet: create one to continue.")
             return redirect("accounts:organization-create")
+        log_context.organization.set(request.organization.slug)
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -14,8 +14,10 @@ Each endpoint runs in a fresh interpreter under `valgrind --tool=callgrind` with
 instrumentation off; after a warm-up (every key once, so they are remembered) it is
 switched on for exactly N requests. The product runs on its own database
 (`imagen_instructions`) and Redis db 9, prepared once and kept (`--prepare` makes them
-again); key entries never age and last_used_at is never due, because under valgrind a run
-is some 50 times slower and those clocks would otherwise fire in some runs and not others.
+again; `INSTRUCTIONS_DATABASE_URL` and `INSTRUCTIONS_REDIS_URL` name others, so that two
+people can measure at once); key entries never age and last_used_at is never due, because
+under valgrind a run is some 50 times slower and those clocks would otherwise fire in some
+runs and not others.
 """
 
 import argparse
@@ -42,8 +44,10 @@ def product_env() -> dict:
 
     return {
         **ENV,
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/imagen_instructions",
-        "REDIS_URL": "redis://127.0.0.1:6379/9",
+        "DATABASE_URL": os.environ.get(
+            "INSTRUCTIONS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/imagen_instructions"
+        ),
+        "REDIS_URL": os.environ.get("INSTRUCTIONS_REDIS_URL", "redis://127.0.0.1:6379/9"),
     }
 
 

@@ -1,15 +1,13 @@
-import contextvars
 import functools
 import io
-import logging
+import time
 import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from common import log_context, metrics
 from common.api.errors import json_error
-
-_request_id = contextvars.ContextVar("request_id", default="-")
 
 API_ROOTS = ("/v1", "/v2")
 API_PREFIXES = ("/v1/", "/v2/")
@@ -28,19 +26,50 @@ class RequestIdMiddleware:
     def __call__(self, request):
         request_id = f"req_{uuid.uuid4().hex[:20]}"
         request.request_id = request_id
-        token = _request_id.set(request_id)
+        token = log_context.request_id.set(request_id)
+        # Whoever learns the request's organization binds it (log_context); reset here.
+        organization_token = log_context.organization.set(log_context.UNKNOWN)
         try:
             response = self.get_response(request)
         finally:
-            _request_id.reset(token)
+            log_context.organization.reset(organization_token)
+            log_context.request_id.reset(token)
         response["X-Request-Id"] = request_id
         return response
 
 
-class RequestIdLogFilter(logging.Filter):
-    def filter(self, record):
-        record.request_id = _request_id.get()
-        return True
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+# A request no route matched (a 404 before any view, a redirect of APPEND_SLASH).
+UNMATCHED_ROUTE = "unmatched"
+
+
+class RequestMetricsMiddleware:
+    """Count every request by its route's pattern, method and status, with its duration.
+
+    The route is the URL pattern (`v2/jobs/<uuid:job_id>`), never the path, so the series
+    stay few whatever the ids; an unknown method counts as `other`. Each label set's
+    histogram child is kept, so a request costs a dict lookup and one observation.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.children = {}
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        elapsed = time.perf_counter() - started
+        match = request.resolver_match
+        route = match.route if match is not None else UNMATCHED_ROUTE
+        method = request.method if request.method in _METHODS else "other"
+        labels = (route, method, response.status_code)
+        child = self.children.get(labels)
+        if child is None:
+            child = self.children[labels] = metrics.REQUEST_SECONDS.labels(
+                route, method, str(response.status_code)
+            )
+        child.observe(elapsed)
+        return response
 
 
 def _read_at_most(stream, limit: int) -> bytes:

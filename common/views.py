@@ -1,12 +1,16 @@
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from common import metrics
 from common.api.errors import internal_error_body, json_error
 from common.middleware import is_api_path
 
@@ -50,6 +54,24 @@ def readyz(request):
                 status=503,
             )
     return JsonResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok")})
+
+
+@never_cache
+def metrics_view(request):
+    """The metrics in Prometheus' text format, for a scraper with METRICS_TOKEN as its bearer
+    token; 404 while METRICS_TOKEN is unset, so nothing is exposed by default."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not constant_time_compare(presented.strip(), token):
+        response = json_error(401, "unauthorized", "A valid metrics token is required")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    registry = metrics.registry_for_scrape(
+        broker_url=settings.CELERY_BROKER_URL, queues=settings.METRICS_QUEUES
+    )
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @csrf_exempt

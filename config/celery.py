@@ -16,6 +16,25 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.setup_logging.connect
+def use_django_logging(**kwargs):
+    """Keep the settings' LOGGING (the LOG_FORMAT and the log context) in workers: with a
+    receiver here Celery configures no logging of its own."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
+@signals.worker_process_shutdown.connect
+def forget_process_metrics(pid, **kwargs):
+    """A prefork child's live gauges leave the shared metrics directory with it."""
+    from common import metrics
+
+    metrics.mark_process_dead(pid)
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def close_old_connections(task=None, **kwargs):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing import services as billing
+from common import metrics
 from generation import events, waiting
 from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
@@ -111,6 +112,7 @@ def complete_job(*, job: Job, images: list[bytes]) -> Job:
         job.credits_used = job.credits_reserved
         events.emit_job_event(job=job, event_type=EventType.JOB_COMPLETED)
         transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
+        _count_finished(Status.COMPLETED)
     return job
 
 
@@ -134,6 +136,7 @@ def fail_job(*, job_id, code: str, message: str) -> Job | None:
             )
             events.emit_job_event(job=job, event_type=EventType.JOB_FAILED)
             transaction.on_commit(lambda: waiting.notify_job_finished(job_id))
+            _count_finished(Status.FAILED, code)
     return job
 
 
@@ -155,8 +158,13 @@ def cancel_job(*, organization: Organization, job: Job) -> Job:
             memo=f"Job {job.public_id} canceled",
         )
         transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
+        _count_finished(Status.CANCELED)
     job.status, job.credits_used, job.completed_at = Status.CANCELED, 0, now
     return job
+
+
+def _count_finished(status: str, code: str = "") -> None:
+    transaction.on_commit(lambda: metrics.JOBS_FINISHED.labels(status, code).inc())
 
 
 def reap_stuck_jobs(*, now=None) -> int:

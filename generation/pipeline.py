@@ -10,6 +10,7 @@ import time
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 
+from common import log_context, metrics
 from generation import lifecycle, moderation_cases
 from generation.engines import EngineError, EngineRequest, get_engine
 from generation.models import Job
@@ -71,10 +72,20 @@ def run_job(*, job_id) -> bool:
         return False
     if job is None:
         return True
+    with log_context.bound(organization=job.organization.slug):
+        _render(job)
+    return True
+
+
+def _render(job: Job) -> None:
     try:
-        images = get_engine(job.model.engine).generate(
-            _engine_request(job), _ThrottledProgress(job)
-        )
+        started = time.monotonic()
+        try:
+            images = get_engine(job.model.engine).generate(
+                _engine_request(job), _ThrottledProgress(job)
+            )
+        finally:
+            metrics.ENGINE_SECONDS.labels(job.model_id).observe(time.monotonic() - started)
         # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
         # is served).
         verdicts = moderation_cases.judge_images(job=job, images=images)
@@ -96,4 +107,3 @@ def run_job(*, job_id) -> bool:
             lifecycle.complete_job(job=job, images=images)
         else:
             moderation_cases.quarantine_job(job=job, images=images, verdicts=verdicts)
-    return True

@@ -24,7 +24,9 @@ from accounts.models import ApiKey, Organization
 from accounts.suspension import ensure_active
 from billing import selectors as billing_selectors
 from billing import services as billing
+from common import metrics
 from common.api import rate_limits
+from common.errors import Refused
 from common.fastpaths import orm
 from generation import blocklist, catalog, engines, moderation_cases
 from generation.errors import (
@@ -44,9 +46,14 @@ from generation.tasks import run_job
 
 logger = logging.getLogger(__name__)
 
+# A submission's outcome in imagen_submissions_total when it is not a refusal's code.
+ACCEPTED = "accepted"
+
 
 class SubmissionBody(Protocol):
     """A dialect's request body, not yet validated (generation.api.serializers)."""
+
+    dialect: str
 
     def generation_request(self) -> GenerationRequest:
         """The body as a GenerationRequest, or raise InvalidRequest per field."""
@@ -207,7 +214,20 @@ def submit(
     """
     if not counted:
         _count_submission(organization)
-    return submit_job(organization=organization, api_key=api_key, request=body.generation_request())
+    # Counted past the rate limit: its refusals are imagen_rate_limit_refusals_total's.
+    try:
+        job = submit_job(
+            organization=organization, api_key=api_key, request=body.generation_request()
+        )
+    except Refused as refused:
+        _count_outcome(body, organization, refused.code)
+        raise
+    _count_outcome(body, organization, ACCEPTED)
+    return job
+
+
+def _count_outcome(body: SubmissionBody, organization: Organization, outcome: str) -> None:
+    metrics.SUBMISSIONS.labels(body.dialect, organization.plan.slug, outcome).inc()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from common import log_context
 from generation import lifecycle, pipeline, waiting
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,9 @@ def run_job(self, job_id: str) -> None:
     Its soft and hard time limits are settings (CELERY_TASK_ANNOTATIONS); acks_late and
     reject_on_worker_lost put the message back when a worker dies mid-job.
     """
-    if pipeline.run_job(job_id=job_id):
-        return
+    with log_context.bound(job_id=job_id):
+        if pipeline.run_job(job_id=job_id):
+            return
     if self.request.retries >= MISSING_JOB_RETRIES:
         logger.warning("Job %s does not exist; dropping its message", job_id)
         return

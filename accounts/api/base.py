@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import api_key_cache, services
 from accounts.authentication import ApiKeyAuthentication
+from common import log_context
 from common.api import idempotency, rate_limits
 from common.api.errors import RateLimitExceeded
 from common.api.views import SAFE_METHODS, HasScope, json_object
@@ -58,6 +59,8 @@ class OrganizationApiView(APIView):
         # too) carries the rate-limit headers, and nothing trusts an unconfirmed key.
         super().perform_authentication(request)
         if request.auth is not None:
+            # For the request's log lines; the request id middleware resets it.
+            log_context.organization.set(self.organization.slug)
             self._apply_rate_limits(request)
 
     def initial(self, request, *args, **kwargs):

@@ -18,6 +18,7 @@ from billing.credit_lots import EXPIRY_PREFIX
 from billing.errors import InsufficientCredits
 from billing.models import CreditLedgerEntry
 from billing.services.low_balance import notify_if_credits_low
+from common import metrics
 from common.fastpaths import orm
 
 Kind = CreditLedgerEntry.Kind
@@ -105,6 +106,7 @@ def _append_entry(
         # Explained outside the block: raising inside it would doom the caller's transaction.
         return _explain_refusal(organization=organization, amount=amount, reference=reference)
     organization.credit_balance = entry.balance_after
+    transaction.on_commit(lambda: metrics.LEDGER_OPERATIONS.labels(kind).inc())
     if amount < 0:
         notify_if_credits_low(organization, entry.balance_after - amount, entry.balance_after)
     return entry

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.cache import caches
 from redis.commands.core import Script
 
+from common import metrics
 from common.fastpaths.ratelimit import EXPIRATION_FUDGE, cache_key, get_usage, window_end
 from common.fastpaths.redis_cache import redis_client
 
@@ -189,6 +190,11 @@ def _measure(request, counters: list[_Counter], read_along: str | None):
         # The cache is down: serve without limits rather than refuse every call.
         logger.warning("Rate-limit cache unavailable; not limiting", exc_info=True)
         return None
+    for counter, count in zip(counters, counts, strict=True):
+        # A counted call over its limit is a refused one, whoever answers it.
+        if counter.increment and count > counter.limit:
+            window = "minute" if counter.period == MINUTE else "day"
+            metrics.RATE_LIMIT_REFUSALS.labels(counter.group, window).inc()
     windows = [
         Window(name, c.limit, c.period, count, c.resets_at)
         for name, c, count in zip(("minute", "day"), counters, counts, strict=False)

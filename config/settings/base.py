@@ -53,6 +53,8 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    # First, so the duration it records is the whole stack's.
+    "common.middleware.RequestMetricsMiddleware",
     "common.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "common.middleware.SecurityHeadersMiddleware",
@@ -298,18 +300,31 @@ RATELIMIT_VIEW = "accounts.views.rate_limited"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 RATELIMIT_IP_META_KEY = "common.client_address.client_ip"
 
+# Logs: human-readable lines by default; LOG_FORMAT=json gives one JSON object per line.
+# Either way each line carries the request id, organization and job id where known.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "common.middleware.RequestIdLogFilter"}},
+    "filters": {"context": {"()": "common.log_context.LogContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(message)s "
+            "%(request_id)s %(organization)s %(job_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601 in UTC, from the record's creation time.
+            "timestamp": True,
+        },
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["request_id"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
         },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
@@ -319,3 +334,23 @@ LOGGING = {
         "stripe": {"level": "WARNING"},
     },
 }
+
+# /metrics (Prometheus): served only to a scraper presenting this bearer token; unset, the
+# route answers 404. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself, from the
+# environment) makes every web and worker process write to one shared directory.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# The Celery queues whose depth a scrape reads from a Redis broker.
+METRICS_QUEUES = env.list(
+    "METRICS_QUEUES", default=["local", "upstream", "celery", "webhooks", "webhooks_retry"]
+)
+
+# Errors to Sentry, only when a DSN is given.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from config.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default=None),
+    )

@@ -33,6 +33,8 @@ DIMENSIONS = frozenset({"width", "height", "size", "parameters.width", "paramete
 class SubmissionSerializer(RequestSerializer):
     """A submission's body: validated by generation.submission.submit, after its rate limit."""
 
+    dialect: str  # the API dialect it comes in, known before the body is valid
+
     def generation_request(self) -> GenerationRequest:
         """The body as a GenerationRequest, or raise InvalidRequest with each field's messages."""
         if not self.is_valid():
@@ -60,12 +62,13 @@ class TextToImageRequestSerializer(SubmissionSerializer):
     webhook_url = fields.WebhookUrlField()
     webhook_secret = fields.WebhookSecretField()
 
+    dialect = Dialect.V1
     mode = Mode.TEXT_TO_IMAGE
 
-    def to_generation_request(self, *, dialect: str = Dialect.V1) -> GenerationRequest:
+    def to_generation_request(self) -> GenerationRequest:
         data = self.validated_data
         return GenerationRequest(
-            dialect=dialect,
+            dialect=self.dialect,
             mode=self.mode,
             model=data.get("model"),
             prompt=data.get("prompt", ""),
@@ -117,6 +120,7 @@ class VariationsRequestSerializer(_SizedByInputImage, SubmissionSerializer):
     webhook_url = fields.WebhookUrlField()
     webhook_secret = fields.WebhookSecretField()
 
+    dialect = Dialect.V1
     mode = Mode.VARIATIONS
     to_generation_request = TextToImageRequestSerializer.to_generation_request
 
@@ -141,6 +145,8 @@ class V2ParametersSerializer(_SizedByInputImage, RequestSerializer):
 
 
 class V2GenerateRequestSerializer(SubmissionSerializer):
+    dialect = Dialect.V2
+
     prompt = fields.prompt_field()
     model = fields.model_field(required=True)
     webhookUrl = fields.WebhookUrlField()
@@ -165,7 +171,7 @@ class V2GenerateRequestSerializer(SubmissionSerializer):
         url = data.get("webhookUrl") or ""
         events = data.get("webhookEvents") or list(V2_EVENTS)
         return GenerationRequest(
-            dialect=Dialect.V2,
+            dialect=self.dialect,
             mode=Mode.IMAGE_TO_IMAGE if image else Mode.TEXT_TO_IMAGE,
             model=data["model"],
             prompt=data["prompt"],
@@ -202,6 +208,8 @@ _SIZE = re.compile(r"([0-9]{1,6})[xX]([0-9]{1,6})")
 
 
 class OpenAIImageRequestSerializer(SubmissionSerializer):
+    dialect = Dialect.OPENAI
+
     model = fields.model_field()
     prompt = fields.prompt_field()
     n = fields.num_images_field(required=False, default=None, allow_null=True)
@@ -251,7 +259,7 @@ class OpenAIImageRequestSerializer(SubmissionSerializer):
         data = self.validated_data
         width, height = data.get("size") or ASPECT_RATIOS[data.get("aspect_ratio") or "1:1"]
         return GenerationRequest(
-            dialect=Dialect.OPENAI,
+            dialect=self.dialect,
             model=data.get("model"),
             prompt=data["prompt"],
             negative_prompt=data.get("negative_prompt") or "",
@@ -273,6 +281,8 @@ class TaskOptionsSerializer(RequestSerializer):
 
 
 class TaskRequestSerializer(SubmissionSerializer):
+    dialect = Dialect.TASKS
+
     text_data = fields.prompt_field()
     options = TaskOptionsSerializer(required=False)
     callback_url = fields.WebhookUrlField()
@@ -283,7 +293,7 @@ class TaskRequestSerializer(SubmissionSerializer):
         options = data.get("options") or {}
         url = data.get("callback_url") or ""
         return GenerationRequest(
-            dialect=Dialect.TASKS,
+            dialect=self.dialect,
             prompt=data["text_data"],
             negative_prompt=options.get("neg_text") or "",
             num_images=options.get("num_images", 1),

@@ -8,10 +8,20 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common import metrics
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 from webhooks.services import health, transport
 from webhooks.services.retries import MAX_COUNTDOWN, next_retry_wait
 from webhooks.services.transport import Outcome
+
+
+class AttemptOutcome:
+    """What an attempt came to, as imagen_webhook_attempts_total counts it."""
+
+    DELIVERED = "delivered"
+    RETRIED = "retried"  # failed; another attempt will be made
+    GAVE_UP = "gave_up"  # failed, and the retries are spent
+    FAILED = "failed"  # stopped for good: the receiver answered 410 or the endpoint is off
 
 
 @dataclass(frozen=True)
@@ -82,23 +92,29 @@ def _record_in_transaction(*, delivery, outcome: Outcome, attempted_at: datetime
     wait = None
     if outcome.succeeded:
         delivery.status = Delivery.Status.SUCCEEDED
+        counted = AttemptOutcome.DELIVERED
         if endpoint is not None:
             health.note_endpoint_success(endpoint)
     elif outcome.status_code == 410:
         # The receiver says this URL is gone for good: stop sending there at once.
         delivery.status = Delivery.Status.FAILED
+        counted = AttemptOutcome.FAILED
         if endpoint is not None:
             health.disable_failed_endpoint(endpoint, WebhookEndpoint.DisabledReason.GONE)
     elif endpoint is not None and not endpoint.enabled:
         delivery.status = Delivery.Status.FAILED
+        counted = AttemptOutcome.FAILED
     else:
         if endpoint is not None:
             health.note_endpoint_failure(endpoint, now)
         wait = next_retry_wait(
             failed_attempts=delivery.attempt_count, retry_after=outcome.retry_after
         )
+        counted = AttemptOutcome.RETRIED
         if wait is None:
             delivery.status = Delivery.Status.FAILED
+            counted = AttemptOutcome.GAVE_UP
+    transaction.on_commit(lambda: metrics.WEBHOOK_ATTEMPTS.labels(counted).inc())
     delivery.next_attempt_at = None if wait is None else now + wait
     delivery.save(update_fields=["status", "attempt_count", "next_attempt_at"])
     return Attempted(
