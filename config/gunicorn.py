@@ -1,4 +1,4 @@
-"""gunicorn's hooks for the web processes (the Procfile's `web` line: `-c python:config.gunicorn`)."""
+"""gunicorn's hooks for the web processes (the Procfile's `web` line loads them)."""
 
 
 def child_exit(server, worker):
