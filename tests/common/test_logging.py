@@ -90,7 +90,11 @@ def test_a_jobs_log_lines_in_the_worker_carry_its_job_id_and_organization(
 ):
     from generation import engines
 
-    monkeypatch.setitem(engines._ENGINES, "crashing", "tests.generation.engines.CrashingEngine")
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "crashing",
+        engines.Registered("tests.generation.engines.CrashingEngine", queue="local"),
+    )
     from generation.models import ModelCatalogEntry
 
     model = ModelCatalogEntry.objects.create(
