@@ -23,8 +23,11 @@ export STRIPE_JS_URL="${STRIPE_JS_URL:-$STRIPE_API_BASE/js.stripe.com/v3/}"
 # The demo runs with DEBUG, a printed login and private networks allowed: loopback only.
 export WEB_HOST="${WEB_HOST:-127.0.0.1}"
 # Without Redis the cache lives in each process's memory; one web process keeps the rate
-# limits and the idempotency records whole.
-[ -n "${REDIS_URL:-}" ] || export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
+# limits and the idempotency records whole, and its threads serve the pages while a
+# synchronous call waits.
+if [ -z "${REDIS_URL:-}" ]; then
+  export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}" WEB_THREADS="${WEB_THREADS:-4}"
+fi
 mkdir -p var/log
 
 pids=()
