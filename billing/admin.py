@@ -24,6 +24,7 @@ from billing.models import (
     Subscription,
     SubscriptionChange,
 )
+from common.admin import ReadOnlyAdmin
 
 RECENT_LEDGER_ROWS = 20
 
@@ -48,22 +49,12 @@ admin.site.unregister(Organization)
 
 @admin.register(Organization)
 class OrganizationWithCreditsAdmin(OrganizationAdmin):
+    # accounts' fields, with the adjustment link beside the balance and the ledger last.
+    _after_balance = OrganizationAdmin.fields.index("credit_balance") + 1
     fields = (
-        "name",
-        "slug",
-        "status",
-        "plan",
-        "billing_email",
-        "credit_balance",
+        *OrganizationAdmin.fields[:_after_balance],
         "adjust_link",
-        "jobs_link",
-        "requests_per_minute_override",
-        "requests_per_day_override",
-        "output_retention_days_override",
-        "max_concurrent_jobs_override",
-        "low_credit_threshold",
-        "stripe_customer_id",
-        "created_at",
+        *OrganizationAdmin.fields[_after_balance:],
         "recent_ledger",
     )
     readonly_fields = (*OrganizationAdmin.readonly_fields, "adjust_link", "recent_ledger")
@@ -153,17 +144,6 @@ class PlanAdmin(admin.ModelAdmin):
 @admin.register(CreditPack)
 class CreditPackAdmin(admin.ModelAdmin):
     list_display = ("name", "credits", "price_cents", "currency", "active", "stripe_product_id")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Invoice)

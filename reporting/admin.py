@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing.models import Plan
 from common import charts
+from common.admin import ReadOnlyAdmin
 from reporting import selectors
 from reporting.models import USAGE_FIELDS, UsageReport, UsageRollup
 
@@ -84,17 +85,8 @@ def _charts(report: selectors.UsageReport) -> dict:
 
 
 @admin.register(UsageReport)
-class UsageReportAdmin(admin.ModelAdmin):
+class UsageReportAdmin(ReadOnlyAdmin):
     """Read-only: the report page replaces the change list, and the CSV export sits beside it."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
