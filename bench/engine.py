@@ -1,6 +1,6 @@
 """Time the local engine on one core: median and p95 per size, mode, model settings and style.
 
-Run from the repository root:  /work/main/.venv/bin/python bench/engine.py [--runs N] [--pin]
+Run from the repository root:  .venv/bin/python bench/engine.py [--runs N] [--pin]
 Each figure covers the whole generate() call, input decoding and PNG encoding included.
 It prints wall-clock time and the process's CPU time: the engine is single-threaded, so CPU
 time is the time it needs on one core, and it stays meaningful when other processes share

@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    /work/main/.venv/bin/python bench/moderation_false_positives.py [--sample main|held-out]
+    .venv/bin/python bench/moderation_false_positives.py [--sample main|held-out]
         [--jobs N] [--save detections.jsonl]
 
 Every picture goes through the path a job takes: an EngineRequest built like

@@ -6,7 +6,7 @@ emitted an event to the receiver getting its first attempt, at a steady rate of 
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_webhooks \
     REDIS_URL=redis://127.0.0.1:6379/5 \
-    /work/main/.venv/bin/python bench/webhooks.py [--events 2000] [--pool threads] [--concurrency 8]
+    .venv/bin/python bench/webhook_delivery.py [--events 2000] [--pool threads] [--concurrency 8]
 
 It migrates the database it is given and adds an organization and an endpoint to it.
 """
