@@ -14,6 +14,7 @@ from django.db import connections
 from generation import catalog
 from tests import procfile
 from tests.billing.conftest import localstripe_server, stripe_server  # noqa: F401
+from tests.celery_worker import in_thread_worker
 from tests.webhooks.receiver import Receiver
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -104,31 +105,5 @@ def webhook_receiver(settings):
 def celery_worker(transactional_db):
     """A real Celery worker in a thread, consuming the queues of the Procfile's workers: jobs,
     webhook deliveries and the periodic tasks."""
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-
-    from config.celery import app
-
-    def close_worker_connections(**kwargs):
-        # The worker thread's own connections, so the test database can be dropped.
-        connections.close_all()
-
-    queues = procfile.queues("worker") + procfile.queues("webhooks")
-    with app.connection_for_write() as connection:
-        # Messages earlier tests published for rows that no longer exist.
-        for queue in queues:
-            connection.default_channel.queue_purge(queue)
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            queues=queues,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ) as worker:
-            yield worker
-    finally:
-        task_postrun.disconnect(close_worker_connections)
+    with in_thread_worker(procfile.queues("worker") + procfile.queues("webhooks")) as worker:
+        yield worker

@@ -1,6 +1,7 @@
 import pytest
 
 from generation import catalog
+from tests.celery_worker import in_thread_worker
 
 
 @pytest.fixture(autouse=True)
@@ -72,34 +73,8 @@ def worker_queues():
 @pytest.fixture
 def celery_worker(transactional_db, worker_queues):
     """A real Celery worker, in a thread, consuming the configured broker (Redis in CI)."""
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    from config.celery import app
-
-    def close_worker_connections(**kwargs):
-        # The worker thread's own connections, so the test database can be dropped.
-        connections.close_all()
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    with app.connection_for_write() as connection:
-        # Messages earlier tests published for jobs that no longer exist.
-        for queue in worker_queues:
-            connection.default_channel.queue_purge(queue)
-    try:
-        with start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            queues=worker_queues,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ) as worker:
-            yield worker
-    finally:
-        task_postrun.disconnect(close_worker_connections)
+    with in_thread_worker(worker_queues) as worker:
+        yield worker
 
 
 @pytest.fixture

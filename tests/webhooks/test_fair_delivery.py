@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tests.accounts.factories import OrganizationFactory
+from tests.celery_worker import in_thread_worker
 from tests.webhooks.factories import WebhookEndpointFactory
 from tests.webhooks.receiver import Answer, Receiver
 from webhooks import services
@@ -31,33 +32,8 @@ def failing_receiver():
 @pytest.fixture
 def webhooks_worker(transactional_db):
     """One worker slot consuming every webhooks queue, as the embedded worker does."""
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    from config.celery import app
-
-    def close_worker_connections(**kwargs):
-        connections.close_all()  # the worker thread's, so the test database can be dropped
-
-    queues = ["webhooks", "webhooks_retry"]
-    with app.connection_for_write() as connection:
-        for queue in queues:
-            connection.default_channel.queue_purge(queue)
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            queues=queues,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ) as worker:
-            yield worker
-    finally:
-        task_postrun.disconnect(close_worker_connections)
+    with in_thread_worker(["webhooks", "webhooks_retry"]) as worker:
+        yield worker
 
 
 def emit(organization, job_id: str):

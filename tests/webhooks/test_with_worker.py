@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from tests import procfile
+from tests.celery_worker import in_thread_worker
 from tests.webhooks.factories import WebhookEndpointFactory
 from tests.webhooks.receiver import Answer
 from webhooks import services
@@ -26,32 +27,8 @@ def queues():
 
 @pytest.fixture
 def webhooks_worker(transactional_db, queues):
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    from config.celery import app
-
-    def close_worker_connections(**kwargs):
-        connections.close_all()  # the worker thread's, so the test database can be dropped
-
-    with app.connection_for_write() as connection:
-        for queue in queues:
-            connection.default_channel.queue_purge(queue)
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            queues=queues,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ) as worker:
-            yield worker
-    finally:
-        task_postrun.disconnect(close_worker_connections)
+    with in_thread_worker(queues) as worker:
+        yield worker
 
 
 def test_a_committed_event_reaches_the_receiver_through_the_webhooks_queue(
