@@ -90,6 +90,13 @@ def test_another_organizations_job_detail_is_404(client):
     assert client.get("/jobs/img_doesnotexist/").status_code == 404
 
 
+def test_another_organizations_job_detail_by_its_uuid_is_404(client):
+    # The credit history links a job by its UUID; that route is fenced like the img_ one.
+    theirs = completed_job(OrganizationFactory())
+    logged_in(client, MembershipFactory())
+    assert client.get(f"/jobs/{theirs.pk}/").status_code == 404
+
+
 def test_job_detail_lists_the_jobs_webhook_deliveries(client):
     from generation.events import emit_job_event
     from tests.webhooks.factories import WebhookEndpointFactory
