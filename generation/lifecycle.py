@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing import services as billing
 from common import metrics
-from generation import events, waiting
+from generation import events, image_files, waiting
 from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
 from webhooks.models import EventType
@@ -84,10 +84,7 @@ def complete_job(*, job: Job, images: list[bytes]) -> Job:
         raise ValueError(f"Expected {job.num_images} images, got {len(images)}")
     paths = []
     for index, png in enumerate(images):
-        path = image_path(job, index)
-        if default_storage.exists(path):  # a redelivered job renders the same bytes again
-            default_storage.delete(path)
-        paths.append(default_storage.save(path, ContentFile(png)))
+        paths.append(image_files.store_at(image_path(job, index), ContentFile(png)))
     now = timezone.now()
     with transaction.atomic():
         finished = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiKey, Organization, User
 from billing.services import owner_emails
-from generation import events, image_urls, lifecycle
+from generation import events, image_files, image_urls, lifecycle
 from generation.models import Job, JobImage, ModerationCase, PromptRefusal
 from webhooks.models import EventType
 
@@ -79,10 +79,7 @@ def quarantine_job(*, job: Job, images: list[bytes], verdicts: list) -> Moderati
     """
     paths = []
     for index, png in enumerate(images):
-        path = _quarantine_path(job, index)
-        if default_storage.exists(path):  # a redelivered job renders the same bytes again
-            default_storage.delete(path)
-        paths.append(default_storage.save(path, ContentFile(png)))
+        paths.append(image_files.store_at(_quarantine_path(job, index), ContentFile(png)))
     scores: dict[str, float] = {}
     for verdict in verdicts:
         for label, score in verdict.scores.items():
@@ -170,11 +167,9 @@ def _release_images(*, job_id) -> list[str]:
     released = []
     for image in JobImage.objects.filter(job_id=job_id):
         if image.storage_path.startswith(image_urls.QUARANTINE_PREFIX):
-            path = lifecycle.image_path(job, image.index)
-            if default_storage.exists(path):  # left by a copy whose approval rolled back
-                default_storage.delete(path)
+            # A copy left by an approval that rolled back is replaced.
             with default_storage.open(image.storage_path, "rb") as file:
-                new_path = default_storage.save(path, file)
+                new_path = image_files.store_at(lifecycle.image_path(job, image.index), file)
             released.append(image.storage_path)
             image.storage_path = new_path
         image.quarantined = False
