@@ -66,6 +66,9 @@ class Organization(models.Model):
     output_retention_days_override = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_jobs_override = models.PositiveIntegerField(null=True, blank=True)
     low_credit_threshold = models.PositiveIntegerField(default=10)
+    # Credits the organization may spend on jobs in a calendar month (UTC); None: no budget.
+    # Set by billing.services (owners and admins), enforced with the reservation.
+    monthly_credit_budget = models.PositiveIntegerField(null=True, blank=True)
     webhook_signing_secret = models.CharField(max_length=100)
     stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
     # The first organization a person creates is their personal one; only it receives the
@@ -180,6 +183,9 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Credits the key's jobs may spend in a calendar month (UTC); None: only the
+    # organization's budget applies. Set by billing.services, enforced with the reservation.
+    monthly_credit_limit = models.PositiveIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.name} (sk_live_{self.prefix}_…)"

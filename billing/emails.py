@@ -1,4 +1,5 @@
-"""Billing mail: one invoice email per paid invoice, and a notice when a payment fails."""
+"""Billing mail: one invoice email per paid invoice, a notice when a payment fails, and the
+owners' alerts as the month's budget is used."""
 
 import logging
 
@@ -8,7 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Organization
-from billing.models import Invoice
+from billing.models import BudgetAlert, Invoice
 from billing.selectors import billing_emails_for, owner_emails
 from billing.templatetags.money import money
 
@@ -57,6 +58,25 @@ def send_payment_failed_email(*, organization_id: int, amount: int, currency: st
             "organization": organization,
             "amount": amount,
             "currency": currency,
+            "url": settings.SITE_URL + reverse("billing:overview"),
+        },
+        to=recipients,
+    )
+
+
+def send_budget_alert_email(*, alert_id: int, spent: int) -> None:
+    """Tell the owners the month's spend reached the alert's threshold of the budget."""
+    alert = BudgetAlert.objects.select_related("organization").get(pk=alert_id)
+    recipients = owner_emails(organization=alert.organization)
+    if not recipients:
+        return
+    _send(
+        subject=f"Your Imagen organization has used {alert.threshold} % of its monthly budget",
+        template="budget_alert",
+        context={
+            "alert": alert,
+            "organization": alert.organization,
+            "spent": spent,
             "url": settings.SITE_URL + reverse("billing:overview"),
         },
         to=recipients,

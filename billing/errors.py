@@ -17,6 +17,36 @@ class InsufficientCredits(Refused):
         )
 
 
+class BudgetExceeded(Refused):
+    """The job would take the month's spend past a budget; nothing was taken.
+
+    `budget` says which: the organization's monthly budget or the API key's monthly limit.
+    """
+
+    code = "budget_exceeded"
+    message = "Monthly budget exceeded"
+
+    class Budget:
+        ORGANIZATION = "organization"
+        API_KEY = "api_key"
+
+    _NAMES = {
+        Budget.ORGANIZATION: "the organization's monthly budget",
+        Budget.API_KEY: "this API key's monthly credit limit",
+    }
+
+    def __init__(self, *, budget: str, limit: int, remaining: int, required: int, month=None):
+        self.budget = budget
+        self.month = month
+        self.limit = limit
+        self.remaining = remaining
+        self.required = required
+        super().__init__(
+            f"This request requires {required} credits, but {self._NAMES[budget]} of "
+            f"{limit} credits has {remaining} left this month"
+        )
+
+
 class PlanChangeInProgress(Refused):
     """Another change of the same organization's plan is still running."""
 

@@ -82,6 +82,17 @@ class CreditLedgerEntry(models.Model):
     # refund). A plain UUID, not a foreign key: billing sits below generation and imports
     # nothing of it (the import contracts in pyproject.toml hold that).
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # The API key that submitted the job, for the entries of a job; None for the pages'
+    # submissions and every other entry. Not indexed: every submission inserts an entry,
+    # and per-key figures are read from the monthly spend and the jobs, not from here.
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -250,3 +261,72 @@ class Invoice(models.Model):
 
     def __str__(self):
         return self.number
+
+
+class OrganizationMonthlySpend(models.Model):
+    """Credits an organization's jobs took in one calendar month (UTC): their reservations
+    less their refunds, moved in the statement that moves the balance, so the monthly
+    budget is checked without summing the ledger."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(help_text="The month's first day.")
+    credits = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "month"], name="one_spend_per_org_month"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.month:%Y-%m}: {self.credits}"
+
+
+class ApiKeyMonthlySpend(models.Model):
+    """Credits one API key's jobs took in one calendar month (UTC), as the organization's."""
+
+    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The month's first day.")
+    credits = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "month"], name="one_spend_per_key_month")
+        ]
+
+    def __str__(self):
+        return f"key {self.api_key_id} {self.month:%Y-%m}: {self.credits}"
+
+
+class BudgetAlert(models.Model):
+    """The owners were told the month's spend reached `threshold` % of the budget.
+
+    One row per organization, month and threshold: concurrent submissions crossing it
+    together insert one row, so one email goes out.
+    """
+
+    class Threshold(models.IntegerChoices):
+        WARNING = 80, "80 %"
+        USED_UP = 100, "100 %"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    month = models.DateField(help_text="The month's first day.")
+    threshold = models.PositiveSmallIntegerField(choices=Threshold.choices)
+    budget = models.PositiveIntegerField(help_text="The budget when the threshold was reached.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "month", "threshold"], name="one_budget_alert_per_month"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.month:%Y-%m}: {self.threshold} %"

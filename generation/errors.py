@@ -21,6 +21,13 @@ class InsufficientCredits(Refused):
     message = "Insufficient credits to complete request"
 
 
+class BudgetExceeded(Refused):
+    """The job would pass the organization's monthly budget or its key's monthly limit."""
+
+    code = "budget_exceeded"
+    message = "Monthly budget exceeded"
+
+
 class QueueUnavailable(Unavailable):
     """The job queue is unreachable; the submission was rolled back, nothing was charged."""
 

@@ -30,6 +30,7 @@ from common.errors import Refused
 from common.fastpaths import orm
 from generation import blocklist, catalog, engines, moderation_cases
 from generation.errors import (
+    BudgetExceeded,
     InsufficientCredits,
     InvalidModel,
     OrganizationSuspended,
@@ -133,8 +134,9 @@ def submit_job(
     """Accept a generation request: check it, reserve its cost, create the job, enqueue it.
 
     Raises OrganizationSuspended, InvalidModel, PromptRefused, InsufficientCredits (balance
-    below the cost) or QueueUnavailable (generation.errors); in every case nothing is charged
-    and no job exists. Callers go through `submit`, which counts the rate limits first.
+    below the cost), BudgetExceeded (the month's budget or the key's limit would be passed)
+    or QueueUnavailable (generation.errors); in every case nothing is charged and no job
+    exists. Callers go through `submit`, which counts the rate limits first.
     """
     try:
         ensure_active(organization, refused="it cannot generate images")
@@ -185,17 +187,30 @@ def submit_job(
             # COMMIT, and every submission of the organization queues behind that lock.
             try:
                 billing.reserve_credits(
-                    organization=organization, amount=cost, reference=reference, job_id=job_id
+                    organization=organization,
+                    amount=cost,
+                    reference=reference,
+                    job_id=job_id,
+                    api_key_id=api_key.pk if api_key else None,
                 )
             except billing.InsufficientCredits as exc:
                 raise InsufficientCredits(str(exc)) from None
             # A retry of run_job (the job not yet committed) goes back to the same queue.
             _enqueue(job.id, queue=engines.queue_for(model.engine))
+    except billing.BudgetExceeded as exc:
+        _delete_input(input_path)
+        # Rolled back by now: the owners' alert outlives the refused submission.
+        billing.announce_budget_used_up(organization=organization, refusal=exc)
+        raise BudgetExceeded(str(exc)) from None
     except BaseException:
-        if input_path:
-            default_storage.delete(input_path)
+        _delete_input(input_path)
         raise
     return job
+
+
+def _delete_input(input_path: str) -> None:
+    if input_path:
+        default_storage.delete(input_path)
 
 
 def submit(

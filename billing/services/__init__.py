@@ -1,15 +1,22 @@
 """Every write and business rule of billing, one module per concern.
 
 `ledger` moves credits (and is the only writer of ledger entries), `low_balance` says when
-they run low, `grants` gives the free plan's monthly credits and expires grants, `plans`
-finds plans, `customers` holds the Stripe customer and its cards, `packs` sells credit
-packs, `subscriptions` changes plans and applies what Stripe says about subscriptions,
-`invoices` issues our invoices, `catalog` keeps Stripe's prices and products in step.
+they run low, `budgets` holds the monthly budgets (and alerts owners as they are used),
+`grants` gives the free plan's monthly credits and expires grants, `plans` finds plans,
+`customers` holds the Stripe customer and its cards, `packs` sells credit packs,
+`subscriptions` changes plans and applies what Stripe says about subscriptions, `invoices`
+issues our invoices, `catalog` keeps Stripe's prices and products in step.
 Callers use the names re-exported here (`billing.services.reserve_credits`).
 """
 
-from billing.errors import InsufficientCredits, PlanChangeInProgress
+from billing.errors import BudgetExceeded, InsufficientCredits, PlanChangeInProgress
 from billing.selectors import owner_emails
+from billing.services.budgets import (
+    announce_budget_used_up,
+    month_of,
+    set_api_key_credit_limit,
+    set_organization_budget,
+)
 from billing.services.catalog import sync_stripe_catalog
 from billing.services.customers import (
     customer_portal_url,
@@ -59,12 +66,14 @@ __all__ = [
     "EXPIRY_LOOKBACK",
     "LIVE_STATUSES",
     "PLAN_CHANGE_LOCK_SECONDS",
+    "BudgetExceeded",
     "InsufficientCredits",
     "Kind",
     "PackCheckout",
     "PlanChangeInProgress",
     "add_months",
     "adjust_credits",
+    "announce_budget_used_up",
     "apply_pack_payment",
     "apply_paid_invoice",
     "buy_pack",
@@ -80,6 +89,7 @@ __all__ = [
     "included_credit_period",
     "invoice_event_data",
     "issue_invoice",
+    "month_of",
     "organizations_with_expired_grants",
     "owned_payment_method",
     "owner_emails",
@@ -89,6 +99,8 @@ __all__ = [
     "record_pack_payment_failure",
     "refund_reservation",
     "reserve_credits",
+    "set_api_key_credit_limit",
+    "set_organization_budget",
     "start_card_setup",
     "sync_stripe_catalog",
     "sync_subscription",

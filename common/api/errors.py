@@ -68,6 +68,12 @@ class PaymentRequired(ApiError):
     message = "Insufficient credits to complete request"
 
 
+class BudgetExceeded(ApiError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    code = "budget_exceeded"
+    message = "Monthly budget exceeded"
+
+
 class Forbidden(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "forbidden"

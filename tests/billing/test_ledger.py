@@ -246,7 +246,8 @@ def test_reserve_costs_the_same_queries_with_10_or_10000_ledger_rows():
         )
         for i in range(9990)
     )
-    assert _reserve_queries(organization) == small <= 2
+    # PostgreSQL sends one statement; SQLite the move, the entry and the month's spend.
+    assert _reserve_queries(organization) == small <= 3
 
 
 @pytest.mark.postgres
