@@ -72,12 +72,14 @@ class OrganizationAdmin(admin.ModelAdmin):
         "output_retention_days_override",
         "max_concurrent_jobs_override",
         "low_credit_threshold",
+        "monthly_credit_budget",
         "stripe_customer_id",
         "created_at",
     )
     readonly_fields = (
         "status",
         "credit_balance",
+        "monthly_credit_budget",
         "jobs_link",
         "stripe_customer_id",
         "created_at",
@@ -120,6 +122,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "name",
         "masked",
         "scopes",
+        "monthly_credit_limit",
         "created_by",
         "created_at",
         "last_used_at",

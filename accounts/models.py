@@ -191,6 +191,12 @@ class ApiKey(models.Model):
         return f"{self.name} (sk_live_{self.prefix}_…)"
 
     @property
+    def public_id(self) -> str:
+        """The key's id in the API and on the pages: the part of the key after `sk_live_`
+        that is kept in clear (`GET /v1/usage?api_key=`)."""
+        return self.prefix
+
+    @property
     def masked(self) -> str:
         return f"sk_live_{self.prefix}_••••"
 

@@ -23,6 +23,12 @@ def api_key(*, organization: Organization, key_id: int) -> ApiKey:
     return ApiKey.objects.get(organization=organization, pk=key_id)
 
 
+def api_key_by_public_id(*, organization: Organization, public_id: str) -> ApiKey | None:
+    """The organization's key whose id (its prefix, `sk_live_<id>_…`) is `public_id`;
+    None when there is none, or it is another organization's."""
+    return ApiKey.objects.filter(organization=organization, prefix=public_id).first()
+
+
 def members(*, organization: Organization):
     return (
         Membership.objects.filter(organization=organization)

@@ -15,9 +15,11 @@ from accounts.admin import OrganizationAdmin
 from accounts.models import Organization
 from billing import services
 from billing.models import (
+    BudgetAlert,
     CreditLedgerEntry,
     CreditPack,
     Invoice,
+    OrganizationMonthlySpend,
     PackPurchase,
     Plan,
     StripeEvent,
@@ -209,10 +211,40 @@ class CreditLedgerEntryAdmin(ReadOnlyAdmin):
         "kind",
         "amount",
         "balance_after",
+        "job_link",
+        "api_key_link",
         "actor",
         "memo",
     )
     list_filter = ("kind",)
     search_fields = ("reference", "organization__name", "organization__slug", "memo")
-    list_select_related = ("organization", "actor")
+    list_select_related = ("organization", "actor", "api_key")
     show_full_result_count = False
+
+    @admin.display(description="Job")
+    def job_link(self, obj):
+        if obj.job_id is None:
+            return ""
+        url = reverse("admin:generation_job_change", args=[obj.job_id])
+        return format_html('<a href="{}">{}</a>', url, obj.job_id)
+
+    @admin.display(description="API key")
+    def api_key_link(self, obj):
+        if obj.api_key is None:
+            return ""
+        url = reverse("admin:accounts_apikey_change", args=[obj.api_key_id])
+        return format_html('<a href="{}">{}</a>', url, obj.api_key.masked)
+
+
+@admin.register(OrganizationMonthlySpend)
+class OrganizationMonthlySpendAdmin(ReadOnlyAdmin):
+    list_display = ("month", "organization", "credits")
+    list_select_related = ("organization",)
+    search_fields = ("organization__name", "organization__slug")
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "month", "threshold", "budget")
+    list_select_related = ("organization",)
+    list_filter = ("threshold",)

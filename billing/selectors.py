@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from datetime import date
+
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -5,7 +8,17 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.models import Organization
 from billing.credit_lots import lots_for
-from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, Plan, Subscription
+from billing.models import (
+    ApiKeyMonthlySpend,
+    CreditLedgerEntry,
+    CreditPack,
+    Invoice,
+    OrganizationMonthlySpend,
+    PackPurchase,
+    Plan,
+    Subscription,
+)
+from billing.months import month_of
 
 
 def ledger_mismatches() -> list[dict]:
@@ -30,8 +43,53 @@ def credit_balance(*, organization: Organization) -> int:
 
 
 def ledger_entries(*, organization: Organization):
-    return CreditLedgerEntry.objects.filter(organization=organization).order_by(
-        "-created_at", "-id"
+    return (
+        CreditLedgerEntry.objects.filter(organization=organization)
+        .select_related("api_key")
+        .order_by("-created_at", "-id")
+    )
+
+
+def monthly_spend(*, organization: Organization, month) -> int:
+    """Credits the organization's jobs took in `month` (its first day): what its budget counts."""
+    row = OrganizationMonthlySpend.objects.filter(organization=organization, month=month)
+    return row.values_list("credits", flat=True).first() or 0
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    """The month under way against the organization's budget (None: no budget)."""
+
+    month: date
+    spent: int
+    budget: int | None
+
+    @property
+    def percent(self) -> int | None:
+        return None if not self.budget else min(self.spent * 100 // self.budget, 100)
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else max(self.budget - self.spent, 0)
+
+
+def budget_usage(*, organization: Organization, now=None) -> BudgetUsage:
+    """What this month's jobs took, against the budget as committed now."""
+    month = month_of(now or timezone.now())
+    budget = Organization.objects.values_list("monthly_credit_budget", flat=True).get(
+        pk=organization.pk
+    )
+    return BudgetUsage(
+        month=month, spent=monthly_spend(organization=organization, month=month), budget=budget
+    )
+
+
+def api_key_monthly_spend(*, organization: Organization, month) -> dict[int, int]:
+    """Credits each of the organization's keys' jobs took in `month`, by key id."""
+    return dict(
+        ApiKeyMonthlySpend.objects.filter(
+            api_key__organization=organization, month=month
+        ).values_list("api_key_id", "credits")
     )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import views
+from billing import budget_views, views
 
 app_name = "billing"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("invoices/", views.invoice_list, name="invoices"),
     path("invoices/<str:number>/", views.invoice_detail, name="invoice"),
     path("ledger/", views.ledger, name="ledger"),
+    path("budget/", budget_views.set_budget, name="budget"),
 ]

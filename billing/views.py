@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import can_manage, manager_required, organization_required
 from accounts.errors import SuspendedOrganization
 from billing import selectors, services, stripe_events
+from billing.budget_views import budget_context
 from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
 from billing.ledger_labels import label_entries
 from billing.models import CreditPack, Invoice, Plan
@@ -63,6 +64,7 @@ def overview(request):
             "stripe_js_url": settings.STRIPE_JS_URL,
             "local_card_form": settings.STRIPE_JS_URL != STRIPE_JS_URL,
             "can_manage": can_manage(request),
+            **budget_context(organization),
         },
     )
 

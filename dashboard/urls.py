@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import key_views, views
 
 app_name = "dashboard"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/<str:public_id>/", views.job_detail, name="job"),
     path("settings/", views.organization_settings, name="settings"),
+    path("keys/usage/", key_views.usage, name="usage"),
+    path("keys/<int:key_id>/", key_views.api_key_detail, name="api-key"),
 ]

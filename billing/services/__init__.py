@@ -10,10 +10,10 @@ Callers use the names re-exported here (`billing.services.reserve_credits`).
 """
 
 from billing.errors import BudgetExceeded, InsufficientCredits, PlanChangeInProgress
+from billing.months import month_of
 from billing.selectors import owner_emails
 from billing.services.budgets import (
     announce_budget_used_up,
-    month_of,
     set_api_key_credit_limit,
     set_organization_budget,
 )

@@ -8,7 +8,7 @@ ledger, and is refused (rolled back with everything else) when that passes a bud
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -22,11 +22,6 @@ from billing.models import BudgetAlert
 
 Threshold = BudgetAlert.Threshold
 Budget = BudgetExceeded.Budget
-
-
-def month_of(moment: datetime) -> date:
-    """The first day of `moment`'s calendar month in UTC: the month it is counted in."""
-    return moment.astimezone(UTC).date().replace(day=1)
 
 
 @dataclass(frozen=True)

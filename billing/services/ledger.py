@@ -25,6 +25,7 @@ from accounts.models import ApiKey, Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
 from billing.errors import InsufficientCredits
 from billing.models import ApiKeyMonthlySpend, CreditLedgerEntry, OrganizationMonthlySpend
+from billing.months import month_of
 from billing.services import budgets
 from billing.services.low_balance import notify_if_credits_low
 from common import metrics
@@ -322,7 +323,7 @@ def reserve_credits(
         reference=reference,
         job_id=job_id,
         api_key_id=api_key_id,
-        spend_month=budgets.month_of(now),
+        spend_month=month_of(now),
         created_at=now,
     )
 
@@ -343,7 +344,7 @@ def refund_reservation(
         job_id=reservation.job_id,
         api_key_id=reservation.api_key_id,
         memo=memo,
-        spend_month=budgets.month_of(reservation.created_at),
+        spend_month=month_of(reservation.created_at),
     )
 
 

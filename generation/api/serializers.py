@@ -419,6 +419,12 @@ def _usage_day_field(help_text: str) -> serializers.DateField:
 
 class UsageQuerySerializer(serializers.Serializer):
     to = _usage_day_field("YYYY-MM-DD, default today (UTC).")
+    api_key = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="The id of one of your API keys (the 8 characters after `sk_live_`, as the "
+        "API keys page shows them): that key's usage only. Default: the whole organization.",
+    )
 
     def get_fields(self):
         # `from` is a Python keyword, so it is added by name.

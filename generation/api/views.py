@@ -14,6 +14,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from accounts import selectors as account_selectors
 from accounts.api.base import OrganizationApiView
 from accounts.models import ApiKey
 from common.api import idempotency
@@ -366,5 +367,16 @@ class UsageApi(OrganizationApiView):
             raise InvalidParameters({"from": ["Must not be after `to`."]})
         if (end - start).days >= USAGE_MAX_DAYS:
             raise InvalidParameters({"from": [f"The range is at most {USAGE_MAX_DAYS} days."]})
-        days = selectors.usage_by_day(organization=self.organization, start=start, end=end)
+        api_key = None
+        if "api_key" in query:
+            api_key = account_selectors.api_key_by_public_id(
+                organization=self.organization, public_id=query["api_key"]
+            )
+            if api_key is None:
+                raise InvalidParameters(
+                    {"api_key": ["No API key of your organization has this id."]}
+                )
+        days = selectors.usage_by_day(
+            organization=self.organization, start=start, end=end, api_key=api_key
+        )
         return Response(serializers.UsageSerializer({"data": days}).data)
