@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
@@ -42,7 +42,16 @@ PREFER_PARAMETER = OpenApiParameter(
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="1-255 characters."
 )
-JOB_ERRORS = dict.fromkeys((400, 401, 402, 403, 409, 422, 429, 503), serializers.ApiErrorSerializer)
+JOB_ERRORS = {
+    **dict.fromkeys((400, 401, 403, 409, 422, 429, 503), serializers.ApiErrorSerializer),
+    402: OpenApiResponse(
+        serializers.ApiErrorSerializer,
+        description="`insufficient_credits`: the balance is below the request's cost. "
+        "`budget_exceeded`: the request would take the month past the organization's monthly "
+        "budget or the key's monthly credit limit; `details` names which, its limit and what "
+        "is left. Nothing is charged.",
+    ),
+}
 
 
 def _prefer(request) -> dict[str, str]:
@@ -357,7 +366,7 @@ class UsageApi(OrganizationApiView):
     @extend_schema(
         operation_id="usage_retrieve",
         parameters=[serializers.UsageQuerySerializer],
-        responses=serializers.UsageSerializer,
+        responses={200: serializers.UsageSerializer, 400: serializers.ApiErrorSerializer},
     )
     def get(self, request):
         query = _parse_query(serializers.UsageQuerySerializer, request)

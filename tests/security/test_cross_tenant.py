@@ -153,6 +153,13 @@ CASES: dict[str, Case] = {
         False,
         _same(ApiKey, revoked_at=None),
     ),
+    "dashboard:api-key": Case(
+        _api_key,
+        lambda k: f"/keys/{k.pk}/",
+        ("GET", "POST"),
+        False,
+        _same(ApiKey, monthly_credit_limit=None),
+    ),
     "accounts:member-role": Case(
         _member,
         lambda m: f"/team/members/{m.pk}/role/",
