@@ -41,6 +41,18 @@ def test_short_balance_raises_a_402_status_error_with_the_sentence(sdk):
     )
 
 
+def test_a_passed_budget_raises_a_402_status_error_naming_the_budget(sdk):
+    _, key = customer(credits=10, monthly_credit_budget=1)
+    with pytest.raises(openai.APIStatusError) as raised:
+        sdk(key).images.generate(model="imagen-v2", prompt="p", n=2)
+    assert raised.value.status_code == 402
+    assert raised.value.body["code"] == "budget_exceeded"
+    assert raised.value.body["details"] == (
+        "This request requires 2 credits, but the organization's monthly budget of 1 credits "
+        "has 1 left this month"
+    )
+
+
 def test_invalid_size_raises_bad_request_error(sdk):
     _, key = customer(credits=10)
     with pytest.raises(openai.BadRequestError) as raised:
