@@ -15,9 +15,7 @@ pytestmark = [
 ]
 
 
-def test_a_new_user_accepting_an_invitation_ends_up_in_exactly_that_organization(
-    page, live_server
-):
+def test_a_new_user_accepting_an_invitation_ends_up_in_exactly_that_organization(page, live_server):
     owner = MembershipFactory(organization__name="Acme")
     invitation = Invitation.objects.create(
         organization=owner.organization, email="lin@example.com", invited_by=owner.user
