@@ -227,6 +227,21 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Imagen <billing@imagen.local>")
 
+# Who invoices are from: printed on every invoice page, email and PDF. SELLER_ADDRESS takes
+# its lines separated by "|".
+INVOICE_SELLER = {
+    "name": env("SELLER_NAME", default="Imagen Platform Ltd."),
+    "address": [
+        line.strip()
+        for line in env(
+            "SELLER_ADDRESS", default="1 Example Street|London EC1A 1AA|United Kingdom"
+        ).split("|")
+        if line.strip()
+    ],
+    "email": env("SELLER_EMAIL", default="billing@imagen.local"),
+    "tax_id": env("SELLER_TAX_ID", default=""),
+}
+
 # The whole request body of an API call, checked before it is read (docs/api: 413 over 15 MB).
 API_MAX_BODY_BYTES = 15 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
