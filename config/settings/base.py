@@ -270,7 +270,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api.schema.document_error_responses",
+        "common.api.schema.apply_public_reference",
     ],
+    # An optional field is optional: no BlankEnum / NullEnum components beside its choices.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
 }
 
 # Stripe: the real API in production, localstripe in the embedded default and in tests.
