@@ -9,6 +9,8 @@ from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import OrganizationAdmin
@@ -73,7 +75,14 @@ class OrganizationWithCreditsAdmin(OrganizationAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (e.created_at, e.kind, e.amount, e.balance_after, e.actor or "", e.memo)
+                (
+                    format_date(timezone.localtime(e.created_at), "Y-m-d H:i:s T"),
+                    e.get_kind_display(),
+                    e.amount,
+                    e.balance_after,
+                    e.actor or "",
+                    e.memo,
+                )
                 for e in entries.select_related("actor")[:RECENT_LEDGER_ROWS]
             ),
         )

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Organization
+from billing.invoice_pdf import render_invoice_pdf
 from billing.models import BudgetAlert, Invoice
 from billing.selectors import billing_emails_for, owner_emails
 from billing.templatetags.money import money
@@ -16,12 +17,13 @@ from billing.templatetags.money import money
 logger = logging.getLogger(__name__)
 
 
-def _send(*, subject: str, template: str, context: dict, to: list[str]) -> None:
+def _send(*, subject: str, template: str, context: dict, to: list[str], attachments=()) -> None:
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"emails/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=to,
+        attachments=list(attachments),
     )
     message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
     message.send()
@@ -40,9 +42,17 @@ def send_invoice_email(*, invoice_id: int) -> None:
         context={
             "invoice": invoice,
             "organization": invoice.organization,
+            "seller": settings.INVOICE_SELLER,
             "url": settings.SITE_URL + reverse("billing:invoice", args=[invoice.number]),
         },
         to=recipients,
+        attachments=[
+            (
+                f"{invoice.number}.pdf",
+                render_invoice_pdf(invoice, organization=invoice.organization),
+                "application/pdf",
+            )
+        ],
     )
 
 

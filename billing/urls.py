@@ -12,6 +12,7 @@ urlpatterns = [
     path("portal/", views.customer_portal, name="portal"),
     path("invoices/", views.invoice_list, name="invoices"),
     path("invoices/<str:number>/", views.invoice_detail, name="invoice"),
+    path("invoices/<str:number>/pdf/", views.invoice_pdf, name="invoice-pdf"),
     path("ledger/", views.ledger, name="ledger"),
     path("budget/", budget_views.set_budget, name="budget"),
 ]

@@ -198,6 +198,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files browsers ask for at the site's root (/favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -225,6 +227,21 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Imagen <billing@imagen.local>")
 
+# Who invoices are from: printed on every invoice page, email and PDF. SELLER_ADDRESS takes
+# its lines separated by "|".
+INVOICE_SELLER = {
+    "name": env("SELLER_NAME", default="Imagen Platform Ltd."),
+    "address": [
+        line.strip()
+        for line in env(
+            "SELLER_ADDRESS", default="1 Example Street|London EC1A 1AA|United Kingdom"
+        ).split("|")
+        if line.strip()
+    ],
+    "email": env("SELLER_EMAIL", default="billing@imagen.local"),
+    "tax_id": env("SELLER_TAX_ID", default=""),
+}
+
 # The whole request body of an API call, checked before it is read (docs/api: 413 over 15 MB).
 API_MAX_BODY_BYTES = 15 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -247,13 +264,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api.schema.document_error_responses",
+        "common.api.schema.apply_public_reference",
     ],
+    # An optional field is optional: no BlankEnum / NullEnum components beside its choices.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
 }
 
 # Stripe: the real API in production, localstripe in the embedded default and in tests.

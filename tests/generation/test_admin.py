@@ -94,5 +94,5 @@ def test_openapi_describes_every_generation_endpoint(client):
     text_to_image = schema["paths"]["/v1/text-to-image"]["post"]
     assert "200" in text_to_image["responses"]
     assert "402" in text_to_image["responses"]
-    request = schema["components"]["schemas"]["TextToImageRequestRequest"]
+    request = schema["components"]["schemas"]["TextToImageRequest"]
     assert request["properties"]["width"]["maximum"] == 2048

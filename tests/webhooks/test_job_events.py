@@ -256,6 +256,27 @@ def test_organization_endpoints_get_every_job_event(receiver, submit_and_run):
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/text-to-image", {"prompt": "a fox", "width": 256, "height": 256}),
+        ("/v1/tasks/async", {"text_data": "a fox"}),
+        ("/v1/images/generations", {"prompt": "a fox", "size": "256x256"}),
+    ],
+)
+def test_every_progress_event_carries_its_progress_and_none_repeats_another(
+    receiver, submit_and_run, path, body
+):
+    organization, key = customer(credits=100)
+    WebhookEndpointFactory(organization=organization, url=receiver.url())
+    submit_and_run(key, path, body)
+    progress = [e["data"] for e in bodies(receiver) if e["type"] == "job.progress"]
+    figures = [data["progress"] for data in progress]
+    assert figures
+    assert all(0 <= figure < 100 for figure in figures)
+    assert figures == sorted(set(figures))
+
+
+@pytest.mark.parametrize(
     ("path", "body", "field"),
     [
         (
