@@ -6,7 +6,9 @@ import pytest
 
 from accounts.models import ApiKey
 from billing import services
+from generation.models import Job
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, api_key_for
+from tests.accounts.pages import page_messages
 from tests.billing.factories import give_credits
 from tests.generation.factories import JobFactory
 
@@ -144,3 +146,19 @@ def test_the_admins_ledger_links_a_jobs_entry_to_its_job_and_key(admin_client):
     page = admin_client.get("/admin/billing/creditledgerentry/").content.decode()
     assert f"/admin/generation/job/{job.pk}/change/" in page
     assert f"/admin/accounts/apikey/{key.pk}/change/" in page
+
+
+def test_the_playground_is_held_to_the_monthly_budget(client):
+    organization = _signed_in(client, "owner")
+    organization.monthly_credit_budget = 1
+    organization.save(update_fields=["monthly_credit_budget"])
+    give_credits(organization, 100)
+    form = {"prompt": "a lighthouse", "model": "imagen-v2", "size": "512x512", "steps": 20}
+    response = client.post("/playground/", {**form, "guidance_scale": 7.5, "num_images": 2})
+    assert response.status_code == 200
+    assert not Job.objects.exists()
+    assert any(
+        "Monthly budget exceeded. This request requires 2 credits, but the organization's "
+        "monthly budget of 1 credits has 1 left this month" in message
+        for message in page_messages(response)
+    )
