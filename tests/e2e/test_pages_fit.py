@@ -36,10 +36,13 @@ def organization_pages():
     organization = owner.organization
     MembershipFactory(organization=organization, role=Membership.Role.MEMBER)
     give_credits(organization, 123_456)
-    for name in ("production server", "a key with a rather long descriptive name"):
-        services.create_api_key(organization=organization, name=name)
+    keys = [
+        services.create_api_key(organization=organization, name=name).api_key
+        for name in ("production server", "a key with a rather long descriptive name")
+    ]
     job = JobFactory(
         organization=organization,
+        api_key=keys[1],
         status=Job.Status.COMPLETED,
         prompt="a majestic dragon flying over a medieval castle at sunset, " * 4,
     )
@@ -69,6 +72,8 @@ def organization_pages():
         "/dashboard/",
         "/playground/",
         "/keys/",
+        f"/keys/{keys[1].pk}/",
+        "/keys/usage/",
         "/team/",
         "/billing/",
         "/billing/invoices/",
