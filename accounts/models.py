@@ -69,6 +69,11 @@ class Organization(models.Model):
     # Credits the organization may spend on jobs in a calendar month (UTC); None: no budget.
     # Set by billing.services (owners and admins), enforced with the reservation.
     monthly_credit_budget = models.PositiveIntegerField(null=True, blank=True)
+    # What the jobs of the month `spend_month` (its first day, UTC) took: their reservations
+    # less their refunds. Moved by billing.services in the statement that moves the balance,
+    # on this row it already locks, so the budget is checked exactly and at no extra write.
+    spend_month = models.DateField(null=True, blank=True, editable=False)
+    month_spend = models.BigIntegerField(default=0, editable=False)
     webhook_signing_secret = models.CharField(max_length=100)
     stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
     # The first organization a person creates is their personal one; only it receives the

@@ -21,7 +21,6 @@ from billing.models import (
     CreditLedgerEntry,
     CreditPack,
     Invoice,
-    OrganizationMonthlySpend,
     PackPurchase,
     Plan,
     StripeEvent,
@@ -243,13 +242,6 @@ class CreditLedgerEntryAdmin(ReadOnlyAdmin):
             return ""
         url = reverse("admin:accounts_apikey_change", args=[obj.api_key_id])
         return format_html('<a href="{}">{}</a>', url, obj.api_key.masked)
-
-
-@admin.register(OrganizationMonthlySpend)
-class OrganizationMonthlySpendAdmin(ReadOnlyAdmin):
-    list_display = ("month", "organization", "credits")
-    list_select_related = ("organization",)
-    search_fields = ("organization__name", "organization__slug")
 
 
 @admin.register(BudgetAlert)

@@ -263,30 +263,11 @@ class Invoice(models.Model):
         return self.number
 
 
-class OrganizationMonthlySpend(models.Model):
-    """Credits an organization's jobs took in one calendar month (UTC): their reservations
-    less their refunds, moved in the statement that moves the balance, so the monthly
-    budget is checked without summing the ledger."""
-
-    organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
-    )
-    month = models.DateField(help_text="The month's first day.")
-    credits = models.BigIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "month"], name="one_spend_per_org_month"
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.organization_id} {self.month:%Y-%m}: {self.credits}"
-
-
 class ApiKeyMonthlySpend(models.Model):
-    """Credits one API key's jobs took in one calendar month (UTC), as the organization's."""
+    """Credits one API key's jobs took in one calendar month (UTC): their reservations less
+    their refunds, moved in the statement that moves the balance (the organization's month
+    is counted on its own row, Organization.month_spend), so a key's limit is checked
+    without summing the ledger."""
 
     api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.CASCADE, related_name="+")
     month = models.DateField(help_text="The month's first day.")

@@ -13,7 +13,6 @@ from billing.models import (
     CreditLedgerEntry,
     CreditPack,
     Invoice,
-    OrganizationMonthlySpend,
     PackPurchase,
     Plan,
     Subscription,
@@ -50,12 +49,6 @@ def ledger_entries(*, organization: Organization):
     )
 
 
-def monthly_spend(*, organization: Organization, month) -> int:
-    """Credits the organization's jobs took in `month` (its first day): what its budget counts."""
-    row = OrganizationMonthlySpend.objects.filter(organization=organization, month=month)
-    return row.values_list("credits", flat=True).first() or 0
-
-
 @dataclass(frozen=True)
 class BudgetUsage:
     """The month under way against the organization's budget (None: no budget)."""
@@ -76,12 +69,10 @@ class BudgetUsage:
 def budget_usage(*, organization: Organization, now=None) -> BudgetUsage:
     """What this month's jobs took, against the budget as committed now."""
     month = month_of(now or timezone.now())
-    budget = Organization.objects.values_list("monthly_credit_budget", flat=True).get(
-        pk=organization.pk
-    )
-    return BudgetUsage(
-        month=month, spent=monthly_spend(organization=organization, month=month), budget=budget
-    )
+    budget, spend_month, spent = Organization.objects.values_list(
+        "monthly_credit_budget", "spend_month", "month_spend"
+    ).get(pk=organization.pk)
+    return BudgetUsage(month=month, spent=spent if spend_month == month else 0, budget=budget)
 
 
 def api_key_monthly_spend(*, organization: Organization, month) -> dict[int, int]:

@@ -1,7 +1,8 @@
-"""Monthly spend counters, budget alerts, and the API key of a job's ledger entries.
+"""The keys' monthly spend counters, budget alerts, and the API key of a job's entries.
 
 The month under way starts with what the organizations' jobs already took this month
-(reservations less refunds), so a budget set today counts the whole month.
+(reservations less refunds, on the organization's row), so a budget set today counts the
+whole month.
 """
 
 import django.db.models.deletion
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 def count_this_months_spend(apps, schema_editor):
     CreditLedgerEntry = apps.get_model("billing", "CreditLedgerEntry")
-    OrganizationMonthlySpend = apps.get_model("billing", "OrganizationMonthlySpend")
+    Organization = apps.get_model("accounts", "Organization")
     month = timezone.now().date().replace(day=1)
     spent = (
         CreditLedgerEntry.objects.filter(
@@ -22,13 +23,10 @@ def count_this_months_spend(apps, schema_editor):
         .values("organization_id")
         .annotate(taken=Sum("amount"))
     )
-    OrganizationMonthlySpend.objects.bulk_create(
-        OrganizationMonthlySpend(
-            organization_id=row["organization_id"], month=month, credits=-row["taken"]
+    for row in spent:
+        Organization.objects.filter(pk=row["organization_id"]).update(
+            spend_month=month, month_spend=max(-row["taken"], 0)
         )
-        for row in spent
-        if row["taken"] < 0
-    )
 
 
 class Migration(migrations.Migration):
@@ -114,34 +112,6 @@ class Migration(migrations.Migration):
                     models.UniqueConstraint(
                         fields=("organization", "month", "threshold"),
                         name="one_budget_alert_per_month",
-                    )
-                ],
-            },
-        ),
-        migrations.CreateModel(
-            name="OrganizationMonthlySpend",
-            fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("month", models.DateField(help_text="The month's first day.")),
-                ("credits", models.BigIntegerField(default=0)),
-                (
-                    "organization",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="accounts.organization",
-                    ),
-                ),
-            ],
-            options={
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("organization", "month"), name="one_spend_per_org_month"
                     )
                 ],
             },

@@ -8,10 +8,10 @@ UPDATE refuses to run when the reference was already used, so every function her
 idempotent on its reference, and when the balance would go negative, so credits can never
 be spent twice.
 
-A job's reservation and its refund also move the month's spend counters, the
-organization's and the key's (billing.services.budgets), in that same statement on
-PostgreSQL: the budgets are checked against exactly what the month took, at no extra round
-trip.
+A job's reservation and its refund also move the month's spend (billing.services.budgets):
+the organization's on its own row, in the same UPDATE, and the key's counter, in the same
+statement on PostgreSQL: the budgets are checked against exactly what the month took, at
+no extra round trip.
 """
 
 import functools
@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
 from billing.errors import InsufficientCredits
-from billing.models import ApiKeyMonthlySpend, CreditLedgerEntry, OrganizationMonthlySpend
+from billing.models import ApiKeyMonthlySpend, CreditLedgerEntry
 from billing.months import month_of
 from billing.services import budgets
 from billing.services.low_balance import notify_if_credits_low
@@ -34,14 +34,28 @@ from common.fastpaths import orm
 Kind = CreditLedgerEntry.Kind
 
 
-_MOVE_BALANCE_SQL = f"""
+_MOVE_BALANCE_TEMPLATE = f"""
     UPDATE {Organization._meta.db_table}
-       SET credit_balance = credit_balance + %s
+       SET credit_balance = credit_balance + %s{{spend}}
      WHERE id = %s
        AND credit_balance + %s >= 0
        AND NOT EXISTS (SELECT 1 FROM {CreditLedgerEntry._meta.db_table} WHERE reference = %s)
- RETURNING credit_balance, monthly_credit_budget
+ RETURNING credit_balance, monthly_credit_budget, month_spend
 """  # noqa: S608 - table names come from the models, values are parameters
+_MOVE_BALANCE_SQL = _MOVE_BALANCE_TEMPLATE.format(spend="")
+# A reservation counts in its month, the organization's month restarting at its first one.
+_MOVE_BALANCE_AND_COUNT_SQL = _MOVE_BALANCE_TEMPLATE.format(
+    spend=""",
+           month_spend = CASE WHEN spend_month = %s THEN month_spend ELSE 0 END + %s,
+           spend_month = %s"""
+)
+# A refund gives back to its reservation's month, if that is still the month counted, never
+# below zero: a reservation made before the counters existed was never counted.
+_MOVE_BALANCE_AND_GIVE_BACK_SQL = _MOVE_BALANCE_TEMPLATE.format(
+    spend=""",
+           month_spend = CASE WHEN spend_month <> %s THEN month_spend
+                              WHEN month_spend > %s THEN month_spend - %s ELSE 0 END"""
+)
 
 # Every column of an entry but its id; balance_after is the balance the move left.
 _ENTRY_FIELDS = [f for f in CreditLedgerEntry._meta.concrete_fields if not f.primary_key]
@@ -73,61 +87,71 @@ class _SpendMove:
         return self.credits < 0
 
 
+_KEY_SPEND_TABLE = ApiKeyMonthlySpend._meta.db_table
 _KEY_LIMIT_SQL = f"SELECT monthly_credit_limit FROM {ApiKey._meta.db_table} WHERE id = %s"  # noqa: S608
-# Each counter: its table, its owner's column, and what its statements answer besides the
-# month's spend: the key's limit comes along with the key's counter, at no round trip.
-_ORG_SPEND = (OrganizationMonthlySpend._meta.db_table, "organization_id", "NULL")
-_KEY_SPEND = (ApiKeyMonthlySpend._meta.db_table, "api_key_id", f"({_KEY_LIMIT_SQL})")
 
 
-def _count_spend_sql(table: str, owner: str, limit: str, *, after_move: bool) -> str:
-    """Add to a month's counter (made on the month's first reservation)."""
+def _count_key_spend_sql(*, after_move: bool) -> str:
+    """Add to the key's month (its counter made on the month's first reservation); the key's
+    limit is read along, at no round trip."""
     source = "SELECT %s, %s, %s FROM moved" if after_move else "VALUES (%s, %s, %s)"
+    table = _KEY_SPEND_TABLE
     return f"""
-        INSERT INTO {table} ({owner}, month, credits) {source}
-        ON CONFLICT ({owner}, month) DO UPDATE SET credits = {table}.credits + EXCLUDED.credits
-        RETURNING credits, {limit} AS spend_limit"""
+        INSERT INTO {table} (api_key_id, month, credits) {source}
+        ON CONFLICT (api_key_id, month) DO UPDATE SET credits = {table}.credits + EXCLUDED.credits
+        RETURNING credits, ({_KEY_LIMIT_SQL}) AS spend_limit"""
 
 
-def _give_back_spend_sql(table: str, owner: str, limit: str, *, after_move: bool) -> str:
-    """Take a refund off its month's counter, never below zero: a reservation made before
-    the counters existed was never counted."""
+def _give_back_key_spend_sql(*, after_move: bool) -> str:
+    """Take a refund off its key's month, never below zero (as the organization's)."""
     moved = "AND EXISTS (SELECT 1 FROM moved)" if after_move else ""
     return f"""
-        UPDATE {table} SET credits = CASE WHEN credits > %s THEN credits - %s ELSE 0 END
-         WHERE {owner} = %s AND month = %s {moved}
-        RETURNING credits, {limit} AS spend_limit"""  # noqa: S608 - names come from the models
+        UPDATE {_KEY_SPEND_TABLE}
+           SET credits = CASE WHEN credits > %s THEN credits - %s ELSE 0 END
+         WHERE api_key_id = %s AND month = %s {moved}
+        RETURNING credits, ({_KEY_LIMIT_SQL}) AS spend_limit"""  # noqa: S608
 
 
-def _spend_sql(counter: tuple[str, str, str], spend: _SpendMove, *, after_move: bool) -> str:
-    build = _give_back_spend_sql if spend.gives_back else _count_spend_sql
-    return build(*counter, after_move=after_move)
+def _key_spend_sql(spend: _SpendMove, *, after_move: bool) -> str:
+    build = _give_back_key_spend_sql if spend.gives_back else _count_key_spend_sql
+    return build(after_move=after_move)
 
 
-def _spend_params(counter: tuple[str, str, str], owner_id: int, spend: _SpendMove) -> list:
-    move = (
-        [-spend.credits, -spend.credits, owner_id, spend.month]
-        if spend.gives_back
-        else [owner_id, spend.month, spend.credits]
-    )
-    return move + ([owner_id] if counter is _KEY_SPEND else [])
+def _key_spend_params(spend: _SpendMove) -> list:
+    if spend.gives_back:
+        return [-spend.credits, -spend.credits, spend.api_key_id, spend.month, spend.api_key_id]
+    return [spend.api_key_id, spend.month, spend.credits, spend.api_key_id]
+
+
+def _move_sql(spend: _SpendMove | None) -> str:
+    if spend is None:
+        return _MOVE_BALANCE_SQL
+    return _MOVE_BALANCE_AND_GIVE_BACK_SQL if spend.gives_back else _MOVE_BALANCE_AND_COUNT_SQL
+
+
+def _move_params(entry: CreditLedgerEntry, spend: _SpendMove | None) -> list:
+    if spend is None:
+        spent = []
+    elif spend.gives_back:
+        spent = [spend.month, -spend.credits, -spend.credits]
+    else:
+        spent = [spend.month, spend.credits, spend.month]
+    return [entry.amount, *spent, entry.organization_id, entry.amount, entry.reference]
 
 
 @functools.cache
 def _move_balance_append_and_spend_sql(*, gives_back: bool, with_key: bool) -> str:
-    """The one statement of a job's entry on PostgreSQL: the balance, the entry and the
-    month's counters, answering the entry, the budget, the spend and the key's limit."""
+    """The one statement of a job's entry on PostgreSQL: the balance and the organization's
+    month, the entry and the key's month, answering the entry, the budget, the organization's
+    spend, the key's spend and its limit."""
     spend = _SpendMove(month=date.min, credits=-1 if gives_back else 1, api_key_id=None)
-    key_spend = (
-        f", key_spend AS ({_spend_sql(_KEY_SPEND, spend, after_move=True)})" if with_key else ""
-    )
+    key_spend = f", key_spend AS ({_key_spend_sql(spend, after_move=True)})" if with_key else ""
     key_columns = "(SELECT credits FROM key_spend), (SELECT spend_limit FROM key_spend)"
     return f"""
-WITH moved AS ({_MOVE_BALANCE_SQL}),
-inserted AS ({_INSERT_MOVED_ENTRY_SQL}),
-org_spend AS ({_spend_sql(_ORG_SPEND, spend, after_move=True)}){key_spend}
+WITH moved AS ({_move_sql(spend)}),
+inserted AS ({_INSERT_MOVED_ENTRY_SQL}){key_spend}
 SELECT inserted.{CreditLedgerEntry._meta.pk.column}, inserted.{_BALANCE_AFTER.column},
-       moved.monthly_credit_budget, (SELECT credits FROM org_spend),
+       moved.monthly_credit_budget, moved.month_spend,
        {key_columns if with_key else "NULL, NULL"}
   FROM inserted CROSS JOIN moved
 """  # noqa: S608 - table and column names come from the models, values are parameters
@@ -142,7 +166,7 @@ def _move_balance_and_append(
     False when the move is refused (reference used, balance short): nothing was written.
     Otherwise the month's spend as the move left it (None without `spend`).
     """
-    move = [entry.amount, entry.organization_id, entry.amount, entry.reference]
+    move = _move_params(entry, spend)
     # One round trip less under the organization's row lock, which every submission of the
     # organization queues behind; SQLite has no data-modifying CTEs and takes several.
     one_statement = connection.vendor == "postgresql"
@@ -156,12 +180,10 @@ def _move_balance_and_append(
                 sql = _move_balance_append_and_spend_sql(
                     gives_back=spend.gives_back, with_key=with_key
                 )
-                params = move + values + _spend_params(_ORG_SPEND, entry.organization_id, spend)
-                if with_key:
-                    params += _spend_params(_KEY_SPEND, spend.api_key_id, spend)
-                cursor.execute(sql, params)
+                key = _key_spend_params(spend) if with_key else []
+                cursor.execute(sql, move + values + key)
         else:
-            cursor.execute(_MOVE_BALANCE_SQL, move)
+            cursor.execute(_move_sql(spend), move)
         row = cursor.fetchone()
         if row is None:
             return False
@@ -172,34 +194,21 @@ def _move_balance_and_append(
         else:
             entry.balance_after = row[0]
             entry.save(force_insert=True)
-            spent = _move_spend_separately(cursor, entry, spend, budget=row[1])
+            key_spent = (None, None)
+            if with_key:
+                cursor.execute(_key_spend_sql(spend, after_move=False), _key_spend_params(spend))
+                key_spent = cursor.fetchone() or (None, None)
+            spent = (row[1], row[2], *key_spent)
     if spend is None:
         return None
     budget, organization_spent, key_spent, key_limit = spent
     return budgets.MonthlySpend(
         month=spend.month,
-        organization_spent=organization_spent or 0,
+        organization_spent=organization_spent,
         organization_budget=budget,
         api_key_spent=key_spent,
         api_key_limit=key_limit,
     )
-
-
-def _move_spend_separately(cursor, entry, spend: _SpendMove | None, *, budget) -> tuple:
-    """The counters' statements one by one, for databases without data-modifying CTEs."""
-    if spend is None:
-        return (budget, None, None, None)
-    counters = [(_ORG_SPEND, entry.organization_id)]
-    if spend.api_key_id is not None:
-        counters.append((_KEY_SPEND, spend.api_key_id))
-    answers = []
-    for counter, owner_id in counters:
-        cursor.execute(
-            _spend_sql(counter, spend, after_move=False), _spend_params(counter, owner_id, spend)
-        )
-        answers.append(cursor.fetchone() or (None, None))
-    key_spent, key_limit = answers[1] if len(answers) > 1 else (None, None)
-    return (budget, answers[0][0], key_spent, key_limit)
 
 
 def _append_entry(

@@ -13,12 +13,7 @@ from django.utils import timezone
 from accounts.errors import NotAllowed
 from accounts.models import ApiKey, Organization
 from billing import services
-from billing.models import (
-    ApiKeyMonthlySpend,
-    BudgetAlert,
-    CreditLedgerEntry,
-    OrganizationMonthlySpend,
-)
+from billing.models import ApiKeyMonthlySpend, BudgetAlert, CreditLedgerEntry
 from billing.selectors import ledger_mismatches
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, api_key_for
 from tests.billing.factories import give_credits
@@ -58,8 +53,9 @@ def _reserve(organization, amount, *, key=None, reference=None):
 
 
 def _spent(organization) -> int:
-    row = OrganizationMonthlySpend.objects.filter(organization=organization).first()
-    return row.credits if row else 0
+    organization.refresh_from_db()
+    assert organization.spend_month == services.month_of(timezone.now())
+    return organization.month_spend
 
 
 def test_reservation_over_the_organizations_budget_is_refused_and_charges_nothing():
@@ -192,7 +188,8 @@ def test_the_same_thresholds_are_emailed_again_the_next_month(
         _reserve(organization, 85)
     # The month turns: what was counted and alerted belongs to the month gone by.
     last_month = date(2000, 1, 1)
-    OrganizationMonthlySpend.objects.update(month=last_month)
+    Organization.objects.filter(pk=organization.pk).update(spend_month=last_month)
+    ApiKeyMonthlySpend.objects.update(month=last_month)
     BudgetAlert.objects.update(month=last_month)
     with django_capture_on_commit_callbacks(execute=True):
         _reserve(organization, 85)

@@ -246,8 +246,7 @@ def test_reserve_costs_the_same_queries_with_10_or_10000_ledger_rows():
         )
         for i in range(9990)
     )
-    # PostgreSQL sends one statement; SQLite the move, the entry and the month's spend.
-    assert _reserve_queries(organization) == small <= 3
+    assert _reserve_queries(organization) == small <= 2
 
 
 @pytest.mark.postgres
