@@ -7,20 +7,19 @@ land on whichever process is free, and the plan's limit still holds across all o
 import os
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
-from common.api import rate_limits
 from generation.models import Job
 from tests.generation.factories import customer
 from tests.integration.faults import (
     PROJECT_ROOT,
     assert_ledger_consistent,
     child_database_url,
+    clear_of_the_minute_edge,
     free_port,
     stop,
     wait_for_port,
@@ -88,21 +87,9 @@ def two_web_processes(tmp_path):
         stop(*processes)
 
 
-def _clear_of_the_minute_edge(organization) -> None:
-    """Wait, if need be, until the organization's minute window has room for the whole test.
-
-    `steady_window` cannot hold the clock of other processes still. The window's last
-    second is `resets_at`, so it turns over one second after it.
-    """
-    usage = rate_limits.peek(None, organization)
-    left = usage.minute.resets_at + 1 - time.time()
-    if left < WINDOW_MARGIN_SECONDS:
-        time.sleep(left + 0.1)
-
-
 def test_the_free_minute_limit_holds_across_two_web_processes(two_web_processes):
     organization, key = customer(plan="free", credits=100)
-    _clear_of_the_minute_edge(organization)
+    clear_of_the_minute_edge(organization, WINDOW_MARGIN_SECONDS)
 
     responses = []
     for attempt in range(FREE_PER_MINUTE + 1):
