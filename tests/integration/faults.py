@@ -68,6 +68,17 @@ def clear_of_the_minute_edge(organization, margin_seconds: float) -> None:
         time.sleep(left + 0.1)
 
 
+def assert_refused_by_the_minute_window(response, limit: int) -> None:
+    """The documented 429 of a full minute window (docs/api: rate limits)."""
+    assert response.status_code == 429, response.text
+    error = response.json()["error"]
+    assert error["code"] == "rate_limit_exceeded"
+    assert "minute" in error["details"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Limit"] == str(limit)
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

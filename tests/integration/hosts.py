@@ -115,9 +115,7 @@ class Network:
 
     def __init__(self, disks: Path):
         self.tag = uuid.uuid4().hex[:6]
-        self.subnet = _free_subnet()
-        self.cidr = f"{self.subnet}.0/24"
-        self.address = f"{self.subnet}.1"  # the test process's
+        self.subnet = self.cidr = self.address = ""  # chosen by `create`
         self.disks = disks
         self.hosts: dict[str, Host] = {}
         self._switch = f"imagen-{self.tag}-switch"
@@ -127,6 +125,11 @@ class Network:
     def create(self) -> None:
         if os.geteuid() != 0:
             raise RuntimeError("network namespaces need root; run the tests as root, as CI does")
+        if shutil.which("ip") is None:
+            raise RuntimeError("`ip` (iproute2) is not installed")
+        self.subnet = _free_subnet()
+        self.cidr = f"{self.subnet}.0/24"
+        self.address = f"{self.subnet}.1"  # the test process's
         self._add_namespace(self._switch)
         _ip("-n", self._switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self._switch, "link", "set", "br0", "up")
@@ -163,6 +166,8 @@ class Network:
         self._namespaces.append(namespace)
 
     def destroy(self) -> None:
+        if not self._namespaces:
+            return  # `create` failed before making any
         for host in self.hosts.values():
             with contextlib.suppress(RuntimeError):
                 host.crash()
@@ -192,7 +197,12 @@ class PostgresServer:
         return f"postgres://postgres@{self.host.address}:{self.PORT}/{database}"
 
     def start(self) -> None:
-        bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+        versions = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2])
+        )
+        if not versions:
+            raise RuntimeError("no PostgreSQL server in /usr/lib/postgresql/*/bin")
+        bin_dir = Path(versions[-1])
         # Outside the test's temporary folders, which only root may enter.
         self._dir = Path(tempfile.mkdtemp(prefix="imagen-multi-host-db-"))
         as_postgres = []
