@@ -100,7 +100,7 @@ def _environment(network: Network, hosts: dict[str, Host], upstream_key: str) ->
         # Plain HTTP between the hosts: no TLS-terminating load balancer in front here.
         "SECURE_SSL_REDIRECT": "false",
         "SITE_URL": f"http://{web[0]}:{WEB_PORT}",
-        "DATABASE_URL": f"postgres://postgres@{hosts['db'].address}:5432/imagen",
+        "DATABASE_URL": f"postgres://postgres@{hosts['db'].address}:{PostgresServer.PORT}/imagen",
         "REDIS_URL": f"redis://{hosts['redis'].address}:{REDIS_PORT}/0",
         "AWS_STORAGE_BUCKET_NAME": BUCKET,
         "AWS_S3_ENDPOINT_URL": f"http://{hosts['s3'].address}:{S3_PORT}",
