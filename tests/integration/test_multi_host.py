@@ -71,6 +71,14 @@ class Deployment:
     bucket: object  # boto3's Bucket, to look into it
     environment: dict[str, str]
 
+    def logs(self) -> str:
+        """The end of every product process's log, for a failure's message."""
+        return "\n".join(
+            f"--- {log.parent.name}/{log.name}\n" + "\n".join(log.read_text().splitlines()[-40:])
+            for host in (self.web_a, self.web_b, self.worker, self.webhooks)
+            for log in sorted(host.disk.glob("*.log"))
+        )
+
     def url(self, web: Host, path: str) -> str:
         return f"http://{web.address}:{WEB_PORT}{path}"
 
@@ -316,7 +324,7 @@ def test_a_job_from_web_host_a_is_generated_on_the_worker_host_and_served_by_web
     job_id = submitted.json()["id"]
 
     events = wait_for(lambda: _events(deployment.receiver, job_id), timeout=JOB_SECONDS)
-    assert [event["type"] for event in events] == ["job.completed"], events
+    assert [event["type"] for event in events] == ["job.completed"], deployment.logs()
     # Rendered by the worker host (it called the upstream) and told by the webhooks host.
     assert [r.client for r in _job_requests(deployment.upstream, prompt)] == [
         deployment.worker.address
@@ -378,7 +386,7 @@ def test_both_web_hosts_count_submissions_in_one_rate_limit_window(deployment):
         lambda: [job.status for job in jobs.all()] == ["completed"] * FREE_PER_MINUTE,
         timeout=JOB_SECONDS,
     )
-    assert finished, [job.status for job in jobs.all()]
+    assert finished, deployment.logs()
     organization.refresh_from_db()
     assert organization.credit_balance == 100 - FREE_PER_MINUTE * COST
     assert_ledger_consistent(organization)
@@ -395,7 +403,7 @@ def test_a_job_whose_worker_host_dies_mid_job_is_refunded_once(deployment):
         assert submitted.status_code == 202, submitted.text
         job = Job.objects.get(public_id=submitted.json()["id"])
         started = wait_for(lambda: _job_requests(deployment.upstream, prompt), timeout=JOB_SECONDS)
-        assert started, "the worker host never started the job"
+        assert started, deployment.logs()
         assert Job.objects.get(pk=job.pk).status == "running"
 
         deployment.worker.crash()
@@ -406,7 +414,7 @@ def test_a_job_whose_worker_host_dies_mid_job_is_refunded_once(deployment):
     deployment.send_periodic_task("generation.tasks.reap_stuck_jobs")
 
     failed = wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=JOB_SECONDS)
-    assert failed
+    assert failed, deployment.logs()
     job.refresh_from_db()
     assert (job.status, job.error_code, job.credits_used) == ("failed", "timeout", 0)
     assert _entries(job) == ["reserve", "refund"]
