@@ -40,6 +40,7 @@ from billing.services.ledger import (
 )
 from billing.services.packs import (
     PackCheckout,
+    PaymentNotRecorded,
     apply_pack_payment,
     buy_pack,
     charge_pack_purchase,
@@ -66,6 +67,7 @@ __all__ = [
     "InsufficientCredits",
     "Kind",
     "PackCheckout",
+    "PaymentNotRecorded",
     "PlanChangeInProgress",
     "add_months",
     "adjust_credits",
