@@ -64,8 +64,7 @@ def recharge(*, organization_id: int) -> AutoRechargeAttempt | None:
 
 
 def _start(*, organization_id: int) -> tuple[AutoRechargeAttempt | None, AutoRecharge | None]:
-    """Lock the open attempt; turn a waiting one into a charging purchase, or cancel it when
-    auto-recharge was turned off meanwhile."""
+    """Lock the open attempt; turn a waiting one into a charging purchase, or cancel it."""
     with transaction.atomic():
         attempt = (
             AutoRechargeAttempt.objects.select_for_update(of=("self",))
@@ -82,7 +81,8 @@ def _start(*, organization_id: int) -> tuple[AutoRechargeAttempt | None, AutoRec
         )
         if attempt.status == Status.CHARGING:
             return attempt, setting
-        if setting is None or not setting.enabled:
+        # Turned off meanwhile, or the organization suspended: it buys nothing.
+        if setting is None or not setting.enabled or attempt.organization.is_suspended:
             attempt.status = Status.CANCELED
             attempt.finished_at = timezone.now()
             attempt.save(update_fields=["status", "finished_at"])

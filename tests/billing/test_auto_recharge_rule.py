@@ -7,8 +7,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Organization
 from billing import services
-from billing.models import AutoRecharge, AutoRechargeAttempt
+from billing.models import AutoRecharge, AutoRechargeAttempt, PackPurchase
 from tests.accounts.factories import OrganizationFactory
 from tests.billing.factories import CreditPackFactory, give_credits
 
@@ -95,3 +96,11 @@ def test_staff_see_auto_recharges_and_their_attempts_read_only(admin_client, org
     page = admin_client.get("/admin/billing/autorechargeattempt/").content.decode()
     assert "Waiting to charge" in page
     assert admin_client.get("/admin/billing/autorecharge/add/").status_code == 403
+
+
+def test_a_suspended_organization_buys_nothing(organization):
+    _spend(organization, 10)
+    Organization.objects.filter(pk=organization.pk).update(status=Organization.Status.SUSPENDED)
+    attempt = services.recharge(organization_id=organization.pk)
+    assert attempt.status == AutoRechargeAttempt.Status.CANCELED
+    assert not PackPurchase.objects.exists()
