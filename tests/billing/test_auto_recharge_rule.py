@@ -1,16 +1,18 @@
 """The rule that opens an auto-recharge attempt, in the reservation's own transaction."""
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
 from billing import services
 from billing.models import AutoRecharge, AutoRechargeAttempt, PackPurchase
-from tests.accounts.factories import OrganizationFactory
+from billing.services import auto_recharge
+from tests.accounts.factories import MembershipFactory, OrganizationFactory
 from tests.billing.factories import CreditPackFactory, give_credits
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +106,47 @@ def test_a_suspended_organization_buys_nothing(organization):
     attempt = services.recharge(organization_id=organization.pk)
     assert attempt.status == AutoRechargeAttempt.Status.CANCELED
     assert not PackPurchase.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_crossings_at_the_same_moment_open_one_attempt(organization):
+    barrier = threading.Barrier(20)
+    errors = []
+
+    def cross():
+        try:
+            with transaction.atomic():
+                barrier.wait()
+                auto_recharge.open_recharge_if_low(
+                    organization=organization, balance_before=100, balance_after=99, threshold=100
+                )
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cross) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AutoRechargeAttempt.objects.filter(organization=organization).count() == 1
+
+
+def test_an_owner_turns_it_back_on_with_the_card_saved_before(client, organization):
+    owner = MembershipFactory(organization=organization)
+    client.force_login(owner.user)
+    AutoRecharge.objects.filter(organization=organization).update(
+        enabled=False, card_label="visa •••• 4242"
+    )
+    pack = AutoRecharge.objects.get(organization=organization).pack
+    response = client.post("/billing/auto-recharge/", {"pack": pack.pk, "threshold": 50})
+    assert response.status_code == 302
+    setting = AutoRecharge.objects.get(organization=organization)
+    assert (setting.enabled, setting.threshold, setting.payment_method_id) == (True, 50, "pm_test")
+    page = client.get("/billing/").content.decode()
+    assert (
+        "Auto-recharge is on: below 50 credits, your visa •••• 4242 buys the Starter pack." in page
+    )
