@@ -158,6 +158,10 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
+    "billing-send-unsent-recharges": {
+        "task": "billing.tasks.send_unsent_recharges",
+        "schedule": 300,
+    },
     "billing-grant-monthly-credits": {
         "task": "billing.tasks.grant_monthly_credits",
         "schedule": 3600,
