@@ -26,9 +26,7 @@ def sdk(public_site, celery_worker):
     clients = []
 
     def build(key):
-        clients.append(
-            openai.OpenAI(base_url=f"{public_site.url}/v1", api_key=key, max_retries=0)
-        )
+        clients.append(openai.OpenAI(base_url=f"{public_site.url}/v1", api_key=key, max_retries=0))
         return clients[-1]
 
     yield build
@@ -82,7 +80,9 @@ def test_quality_sets_the_models_documented_steps(sdk, model, quality, steps):
 def test_quality_changes_the_picture(sdk):
     _, key = customer(credits=10)
     low, high = (
-        generate(sdk, key, quality=quality, extra_body={"seed": 7}, response_format="b64_json").data[0].b64_json
+        generate(sdk, key, quality=quality, extra_body={"seed": 7}, response_format="b64_json")
+        .data[0]
+        .b64_json
         for quality in ("low", "high")
     )
     assert low != high
@@ -293,13 +293,10 @@ def test_an_error_mid_stream_is_an_error_event_and_the_job_is_refunded(
     sdk, preview_then_broken_model
 ):
     organization, key = customer(credits=10)
-    seen = []
+    events = generate(sdk, key, model=preview_then_broken_model.id, stream=True, partial_images=2)
+    assert next(events).type == "image_generation.partial_image"
     with pytest.raises(openai.APIError) as raised:
-        for event in generate(
-            sdk, key, model=preview_then_broken_model.id, stream=True, partial_images=2
-        ):
-            seen.append(event.type)
-    assert seen == ["image_generation.partial_image"]
+        next(events)
     assert raised.value.body["code"] == "engine_error"
     assert "crashed" in raised.value.message
     organization.refresh_from_db()
