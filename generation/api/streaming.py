@@ -18,6 +18,8 @@ import time
 from django.conf import settings
 from django.db import connection
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 
 from generation import payloads, previews, selectors
 from generation.models import Job
@@ -26,9 +28,19 @@ logger = logging.getLogger(__name__)
 
 GENERATION = "image_generation"
 EDIT = "image_edit"
-# Past the job's deadline the reaper fails and refunds it, within a minute: the stream
-# waits that long too, so it always sees how the job ends.
-REAPER_GRACE_SECONDS = 90
+
+# The OpenAPI description of a stream's answer (an operation's 200 as text/event-stream).
+STREAM_RESPONSE = OpenApiResponse(
+    response=OpenApiTypes.STR,
+    description=(
+        "With `stream: true`: server-sent events. `<prefix>.partial_image` (b64_json, "
+        "partial_image_index, size, quality, background, output_format, created_at) for each "
+        "preview, then `<prefix>.completed` (b64_json, size, quality, background, "
+        "output_format, created_at, usage) for each image, or one `error` event "
+        '(`{"type": "error", "error": {"code", "message", "details"}}`) when the job fails; '
+        "the prefix is image_generation for generations and image_edit for edits."
+    ),
+)
 
 
 def _sse(event: str, data: dict) -> bytes:
@@ -65,7 +77,7 @@ def job_events(*, organization, job: Job, prefix: str):
         described["safety_identifier"] = job.safety_identifier
     _release_connection()
     listener = previews.PreviewListener(job.pk)
-    deadline = time.monotonic() + settings.JOB_DEADLINE_SECONDS + REAPER_GRACE_SECONDS
+    deadline = time.monotonic() + settings.JOB_STREAM_SECONDS
     while (remaining := deadline - time.monotonic()) > 0:
         try:
             event = listener.next(remaining)

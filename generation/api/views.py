@@ -214,7 +214,8 @@ class OpenAIImageGenerationApi(JobSubmissionApi):
         operation_id="openai_images_generations",
         request=serializers.OpenAIImageRequestSerializer,
         responses={
-            200: serializers.OpenAIImagesResponseSerializer,
+            (200, "application/json"): serializers.OpenAIImagesResponseSerializer,
+            (200, "text/event-stream"): streaming.STREAM_RESPONSE,
             202: serializers.OpenAIImagesResponseSerializer,
             **JOB_ERRORS,
         },
