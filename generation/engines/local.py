@@ -52,6 +52,19 @@ Catalog settings (`request.settings`; missing keys take these defaults)
     The catalog seeds imagen-v2 {4, 1.0, 0.3}, imagen-v3 {6, 1.1, 0.4}, imagen-fast
     {2, 1.0, 0.2} and imagen-artistic {4, 1.3, 0.9}.
 
+Transparent backgrounds (`request.background == "transparent"`, text to image)
+    The backdrop (a landscape's sky with its clouds, sun and stars; an abstract picture's
+    marbled field) gets alpha 0 and the subject (ridges, trees, skyline and water; the
+    shapes) alpha 255, with soft edges between: an RGBA PNG. A picture whose negative
+    prompt removed every subject keeps one ridge or shape. Other modes stay opaque: their
+    input image is kept whole. An opaque request renders exactly the bytes it always did.
+
+Previews (`request.partial_images`, 1-3)
+    While the first image renders, `progress` is handed PNGs of its real intermediate
+    stages, earliest first, at the full size: the blurred start of refinement, the plain
+    composition, and the picture halfway refined (1 preview: the last; 2: the first and the
+    last). They never equal the final image, and asking for them changes nothing in it.
+
 Image to image and variations
     The input (PNG, JPEG or WebP; anything else or a corrupt file raises
     EngineError("invalid_image")) is resized to width x height. Image-to-image returns

@@ -21,8 +21,10 @@ negative_prompt, seed and style where the job has them (real upstreams ignore fi
 not know), and `background: "transparent"` when the job asks for it (an upstream's alpha
 channel is kept). The upstream is asked for one non-streamed answer, so this engine hands
 over no previews: a streamed job from such a model sends its completed images only. The
-job's output format is applied by the worker afterwards, as for every engine. Every request goes through common.outbound (one deadline, the SSRF guard, no
-redirects); UPSTREAM_ALLOW_PRIVATE_NETWORKS (default: WEBHOOK_ALLOW_PRIVATE_NETWORKS) lets a
+job's output format is applied by the worker afterwards, as for every engine.
+
+Every request goes through common.outbound (one deadline, the SSRF guard, no redirects);
+UPSTREAM_ALLOW_PRIVATE_NETWORKS (default: WEBHOOK_ALLOW_PRIVATE_NETWORKS) lets a
 self-hosted upstream on a private network be used.
 
 The platform promises PNGs of exactly width x height, so an image of another size is scaled
