@@ -303,3 +303,41 @@ def test_an_error_mid_stream_is_an_error_event_and_the_job_is_refunded(
     assert organization.credit_balance == 10
     job = only_job(organization)
     assert (job.status, job.credits_used) == (Job.Status.FAILED, 0)
+
+
+def test_a_stream_waits_for_its_job_without_a_database_connection(client, celery_worker):
+    from django.db import connection
+
+    from tests.generation.factories import headers
+
+    _, key = customer(credits=10)
+    response = client.post(
+        "/v1/images/generations",
+        {"prompt": "a fox", "size": "256x256", "stream": True, "partial_images": 1},
+        content_type="application/json",
+        **headers(key),
+    )
+    assert response["Content-Type"] == "text/event-stream"
+    events = iter(response.streaming_content)
+    assert next(events).startswith(b"event: image_generation.partial_image\n")
+    # Suspended between two events, as while waiting for the next one: no connection held.
+    assert connection.connection is None
+    assert b"image_generation.completed" in b"".join(events)
+
+
+def test_a_stream_sent_again_with_its_idempotency_key_is_charged_once(sdk):
+    organization, key = customer(credits=10)
+    options = {"extra_headers": {"Idempotency-Key": "stream-once"}}
+    first = stream(sdk, key, **options)
+    assert first[-1].type == "image_generation.completed"
+    replayed = sdk(key).images.with_raw_response.generate(
+        model="imagen-v2",
+        prompt="a red fox in a forest",
+        size="256x256",
+        stream=True,
+        **options,
+    )
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    organization.refresh_from_db()
+    assert organization.credit_balance == 9
+    assert Job.objects.filter(organization=organization).count() == 1
