@@ -58,10 +58,7 @@ class _ThrottledProgress:
 
     def __call__(self, progress: int, preview: bytes | None = None) -> None:
         if preview is not None and self.previews_sent < self.job.partial_images:
-            previews.publish(
-                self.job.pk, index=self.previews_sent, image=_encoded(self.job, preview)
-            )
-            self.previews_sent += 1
+            self._publish(preview)
         now = time.monotonic()
         if self.written_at is not None and now - self.written_at < PROGRESS_WRITE_INTERVAL:
             return
@@ -69,6 +66,17 @@ class _ThrottledProgress:
             return
         self.written_at = now
         lifecycle.report_progress(job=self.job, progress=progress)
+
+    def _publish(self, preview: bytes) -> None:
+        try:
+            previews.publish(
+                self.job.pk, index=self.previews_sent, image=_encoded(self.job, preview)
+            )
+        except Exception:
+            # A preview is a courtesy: losing one never fails the job that is rendering.
+            logger.warning("Could not publish a preview of job %s", self.job.pk, exc_info=True)
+            return
+        self.previews_sent += 1
 
 
 def _encoded(job: Job, png: bytes) -> bytes:

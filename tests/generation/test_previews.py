@@ -46,3 +46,30 @@ def test_without_redis_nothing_published_times_out(settings, tmp_path):
     settings.REDIS_URL = ""
     settings.VAR_DIR = tmp_path
     assert previews.PreviewListener(uuid.uuid4()).next(0.2) is None
+
+
+@pytest.mark.django_db
+def test_a_preview_that_cannot_be_published_never_fails_the_job(client, monkeypatch):
+    import redis
+
+    from generation import tasks
+    from generation.models import Job
+    from tests.generation.factories import ASYNC, customer, headers
+
+    _, key = customer(credits=10)
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a fox", "width": 256, "height": 256},
+        content_type="application/json",
+        **headers(key, **ASYNC),
+    )
+    job = Job.objects.get(public_id=response.json()["id"])
+    Job.objects.filter(pk=job.pk).update(partial_images=2)
+
+    def redis_down(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(previews, "publish", redis_down)
+    tasks.run_job.apply(args=[str(job.pk)])
+    job.refresh_from_db()
+    assert (job.status, job.credits_used) == (Job.Status.COMPLETED, 1)
