@@ -145,6 +145,17 @@ class PreviewListener:
         return Preview(index=self.next_index - 1, image=image)
 
 
+def sweep_stale_previews(max_age_seconds: int = KEY_TTL_SECONDS) -> None:
+    """Remove preview files nobody streamed (the embedded default only; Redis expires them)."""
+    root = Path(settings.VAR_DIR) / "job-previews"
+    if settings.REDIS_URL or not root.exists():
+        return
+    cutoff = time.time() - max_age_seconds
+    for folder in root.iterdir():
+        if folder.stat().st_mtime < cutoff:
+            _remove(folder)
+
+
 def _remove(folder: Path) -> None:
     if folder.exists():
         for leftover in folder.iterdir():

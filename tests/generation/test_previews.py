@@ -73,3 +73,18 @@ def test_a_preview_that_cannot_be_published_never_fails_the_job(client, monkeypa
     tasks.run_job.apply(args=[str(job.pk)])
     job.refresh_from_db()
     assert (job.status, job.credits_used) == (Job.Status.COMPLETED, 1)
+
+
+def test_without_redis_previews_nobody_streamed_are_swept(settings, tmp_path):
+    import os
+    import time
+
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    abandoned, recent = uuid.uuid4(), uuid.uuid4()
+    for job_id in (abandoned, recent):
+        previews.publish(job_id, index=0, image=b"preview")
+    old = time.time() - 3600
+    os.utime(tmp_path / "job-previews" / str(abandoned), (old, old))
+    previews.sweep_stale_previews()
+    assert sorted(p.name for p in (tmp_path / "job-previews").iterdir()) == [str(recent)]
