@@ -239,6 +239,20 @@ def test_stream_sends_the_partial_images_then_the_completed_image(sdk):
     assert completed.usage.credits_used == 1
 
 
+def test_stream_works_without_redis_through_the_embedded_defaults_files(sdk, settings, tmp_path):
+    # The web request and the worker both relay through files under VAR_DIR (the job queue
+    # stays this test's broker).
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    _, key = customer(credits=10)
+    events = stream(sdk, key, partial_images=2)
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+
+
 def test_partial_images_are_real_previews_not_the_final_image(sdk):
     _, key = customer(credits=10)
     events = stream(sdk, key, partial_images=3)
