@@ -209,6 +209,9 @@ class V2GenerateApi(JobSubmissionApi):
 
 class OpenAIImageGenerationApi(JobSubmissionApi):
     request_serializer = serializers.OpenAIImageRequestSerializer
+    # The event names of its stream: `image_generation.partial_image`, ...; an OpenAI
+    # operation built on this view (edits) names its own.
+    stream_prefix = streaming.GENERATION
 
     @extend_schema(
         operation_id="openai_images_generations",
@@ -249,7 +252,7 @@ class OpenAIImageGenerationApi(JobSubmissionApi):
         return streaming.event_stream_response(
             organization=self.organization,
             job=job,
-            prefix=streaming.GENERATION,
+            prefix=self.stream_prefix,
             replay_body=replay,
         )
 
