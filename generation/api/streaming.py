@@ -71,7 +71,22 @@ def _usage(job: Job) -> dict:
 
 
 def job_events(*, organization, job: Job, prefix: str):
-    """The stream's events (bytes) for `job`, submitted and committed; see the module."""
+    """The stream's events (bytes) for `job`, submitted and committed; see the module.
+
+    A fault of ours mid-stream still ends it with an `error` event, never a cut connection.
+    """
+    try:
+        yield from _job_events(organization=organization, job=job, prefix=prefix)
+    except Exception:
+        logger.exception("Streaming job %s failed", job.pk)
+        yield error_event(
+            code="internal_error",
+            message="The stream failed on our side",
+            details=f"Job {job.public_id}; read it with GET /v1/jobs/{job.public_id}.",
+        )
+
+
+def _job_events(*, organization, job: Job, prefix: str):
     described = payloads.openai_settings(job)
     if job.safety_identifier:
         described["safety_identifier"] = job.safety_identifier

@@ -355,3 +355,16 @@ def test_a_stream_sent_again_with_its_idempotency_key_is_charged_once(sdk):
     organization.refresh_from_db()
     assert organization.credit_balance == 9
     assert Job.objects.filter(organization=organization).count() == 1
+
+
+def test_a_stored_image_that_cannot_be_read_ends_the_stream_with_an_error_event(sdk, monkeypatch):
+    from generation import payloads
+
+    def unreadable(image):
+        raise FileNotFoundError(image.storage_path)
+
+    monkeypatch.setattr(payloads, "image_base64", unreadable)
+    _, key = customer(credits=10)
+    with pytest.raises(openai.APIError) as raised:
+        stream(sdk, key)
+    assert raised.value.body["code"] == "internal_error"
