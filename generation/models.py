@@ -167,6 +167,15 @@ class Job(models.Model):
                 name="job_images_to_expire",
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(output_compression__isnull=True) | Q(output_compression__lte=100),
+                name="job_output_compression_at_most_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(partial_images__lte=3), name="job_at_most_3_partial_images"
+            ),
+        ]
 
     def __str__(self):
         return self.public_id

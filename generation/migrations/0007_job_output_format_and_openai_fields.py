@@ -48,4 +48,22 @@ class Migration(migrations.Migration):
             name="safety_identifier",
             field=models.CharField(blank=True, max_length=256),
         ),
+        migrations.AddConstraint(
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("output_compression__isnull", True),
+                    ("output_compression__lte", 100),
+                    _connector="OR",
+                ),
+                name="job_output_compression_at_most_100",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("partial_images__lte", 3)),
+                name="job_at_most_3_partial_images",
+            ),
+        ),
     ]
