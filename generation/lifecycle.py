@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing import services as billing
 from common import metrics
-from generation import events, image_files, waiting
+from generation import events, image_files, output_formats, waiting
 from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
 from webhooks.models import EventType
@@ -74,17 +74,19 @@ def report_progress(*, job: Job, progress: int) -> None:
 
 
 def image_path(job: Job, index: int) -> str:
-    """Where a completed job's image `index` is stored."""
-    return f"jobs/{job.organization_id}/{job.pk}/{index}.png"
+    """Where a completed job's image `index` is stored (its extension names its format)."""
+    extension = output_formats.extension(job.output_format)
+    return f"jobs/{job.organization_id}/{job.pk}/{index}.{extension}"
 
 
 def complete_job(*, job: Job, images: list[bytes]) -> Job:
-    """Store the images and finish the job; the reservation is kept as its price."""
+    """Store the images (in the job's output format) and finish the job; the reservation
+    is kept as its price."""
     if len(images) != job.num_images:
         raise ValueError(f"Expected {job.num_images} images, got {len(images)}")
     paths = []
-    for index, png in enumerate(images):
-        paths.append(image_files.store_at(image_path(job, index), ContentFile(png)))
+    for index, image in enumerate(images):
+        paths.append(image_files.store_at(image_path(job, index), ContentFile(image)))
     now = timezone.now()
     with transaction.atomic():
         finished = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(

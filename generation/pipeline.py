@@ -11,7 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 
 from common import log_context, metrics
-from generation import lifecycle, moderation_cases
+from generation import lifecycle, moderation_cases, output_formats, previews
 from generation.engines import EngineError, EngineRequest, get_engine
 from generation.models import Job
 
@@ -40,17 +40,25 @@ def _engine_request(job: Job) -> EngineRequest:
         init_image=init_image,
         strength=job.strength if job.strength is not None else 0.75,
         settings=dict(job.model.engine_settings),
+        background=job.background,
+        partial_images=job.partial_images,
     )
 
 
 class _ThrottledProgress:
-    """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL."""
+    """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL.
+
+    Previews are handed on at once, in the job's output format, up to the number asked for.
+    """
 
     def __init__(self, job: Job):
         self.job = job
         self.written_at = None
+        self.previews_sent = 0
 
-    def __call__(self, progress: int) -> None:
+    def __call__(self, progress: int, preview: bytes | None = None) -> None:
+        if preview is not None and self.previews_sent < self.job.partial_images:
+            self._publish(preview)
         now = time.monotonic()
         if self.written_at is not None and now - self.written_at < PROGRESS_WRITE_INTERVAL:
             return
@@ -58,6 +66,23 @@ class _ThrottledProgress:
             return
         self.written_at = now
         lifecycle.report_progress(job=self.job, progress=progress)
+
+    def _publish(self, preview: bytes) -> None:
+        try:
+            previews.publish(
+                self.job.pk, index=self.previews_sent, image=_encoded(self.job, preview)
+            )
+        except Exception:
+            # A preview is a courtesy: losing one never fails the job that is rendering.
+            logger.warning("Could not publish a preview of job %s", self.job.pk, exc_info=True)
+            return
+        self.previews_sent += 1
+
+
+def _encoded(job: Job, png: bytes) -> bytes:
+    return output_formats.encode(
+        png, output_format=job.output_format, compression=job.output_compression
+    )
 
 
 def run_job(*, job_id) -> bool:
@@ -86,6 +111,7 @@ def _render(job: Job) -> None:
             )
         finally:
             metrics.ENGINE_SECONDS.labels(job.model_id).observe(time.monotonic() - started)
+        images = [_encoded(job, png) for png in images]
         # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
         # is served).
         verdicts = moderation_cases.judge_images(job=job, images=images)

@@ -28,7 +28,7 @@ from common import metrics
 from common.api import rate_limits
 from common.errors import Refused
 from common.fastpaths import orm
-from generation import blocklist, catalog, engines, moderation_cases
+from generation import blocklist, catalog, engines, moderation_cases, quality
 from generation.errors import (
     InsufficientCredits,
     InvalidModel,
@@ -162,7 +162,11 @@ def submit_job(
                 negative_prompt=request.negative_prompt,
                 width=request.width,
                 height=request.height,
-                steps=request.steps,
+                steps=(
+                    quality.steps_for(model_id=model.id, quality=request.quality)
+                    if request.quality
+                    else request.steps
+                ),
                 guidance_scale=request.guidance_scale,
                 seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
                 style=request.style,
@@ -170,6 +174,13 @@ def submit_job(
                 safety_setting=request.safety_setting,
                 strength=request.strength,
                 input_image_path=input_path,
+                output_format=request.output_format,
+                output_compression=request.output_compression,
+                background=request.background,
+                quality=quality.resolve(request.quality) if request.quality else "",
+                partial_images=request.partial_images,
+                end_user=request.end_user,
+                safety_identifier=request.safety_identifier,
                 credits_reserved=cost,
                 reservation_reference=reference,
                 webhook_url=request.webhook_url,

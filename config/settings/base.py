@@ -301,6 +301,9 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=120
 JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=150)
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=2)
+# How long a streamed request (OpenAI's stream=true) follows its job: past the deadline,
+# plus the reaper's minute, so the stream always tells how the job ended.
+JOB_STREAM_SECONDS = env.int("JOB_STREAM_SECONDS", default=JOB_DEADLINE_SECONDS + 90)
 CELERY_TASK_ANNOTATIONS = {
     "generation.tasks.run_job": {
         "soft_time_limit": JOB_SOFT_TIME_LIMIT_SECONDS,
