@@ -49,6 +49,8 @@ def register_diffusers_model(
     credits_per_image: int | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    steps: int | None = None,
+    guidance_scale: float | None = None,
 ) -> tuple[ModelCatalogEntry, bool]:
     """Create or update the catalog entry `model_id` for the pipeline in `path`, once it
     loads (on the CPU when this machine has no GPU); raise EngineError when it does not.
@@ -67,6 +69,11 @@ def register_diffusers_model(
         engine_settings["device"] = device
     if dtype is not None:
         engine_settings["dtype"] = dtype
+    # What a request that sets neither gets (generation.submission).
+    if steps is not None:
+        engine_settings["steps"] = steps
+    if guidance_scale is not None:
+        engine_settings["guidance_scale"] = guidance_scale
     has_image_to_image = diffusers_engine.check_loads(engine_settings)
     capabilities = list(ALL_CAPABILITIES) if has_image_to_image else [Capability.TEXT_TO_IMAGE]
     with transaction.atomic():

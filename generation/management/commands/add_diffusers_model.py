@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from generation import limits
 from generation.diffusers_models import register_diffusers_model
 from generation.engines import EngineError
 from generation.engines import diffusers as diffusers_engine
@@ -21,10 +22,25 @@ class Command(BaseCommand):
         parser.add_argument("--credits-per-image", type=int)
         parser.add_argument("--device", choices=diffusers_engine.DEVICES)
         parser.add_argument("--dtype", choices=diffusers_engine.DTYPES)
+        parser.add_argument(
+            "--steps", type=int, help="The steps a request that names none gets (e.g. 4)."
+        )
+        parser.add_argument(
+            "--guidance-scale", type=float, help="The guidance a request that names none gets."
+        )
 
     def handle(self, *args, model_id, path, name, credits_per_image, device, dtype, **options):
+        steps, guidance_scale = options["steps"], options["guidance_scale"]
         if credits_per_image is not None and credits_per_image < 1:
             raise CommandError("--credits-per-image must be at least 1")
+        if steps is not None and not limits.STEPS_MIN <= steps <= limits.STEPS_MAX:
+            raise CommandError(f"--steps must be {limits.STEPS_MIN}-{limits.STEPS_MAX}")
+        if guidance_scale is not None and not (
+            limits.GUIDANCE_MIN <= guidance_scale <= limits.GUIDANCE_MAX
+        ):
+            raise CommandError(
+                f"--guidance-scale must be {limits.GUIDANCE_MIN}-{limits.GUIDANCE_MAX}"
+            )
         try:
             entry, created = register_diffusers_model(
                 model_id=model_id,
@@ -33,6 +49,8 @@ class Command(BaseCommand):
                 credits_per_image=credits_per_image,
                 device=device,
                 dtype=dtype,
+                steps=steps,
+                guidance_scale=guidance_scale,
             )
         except EngineError as exc:
             raise CommandError(f"{path} was not added: {exc.message} (see the log above)") from None
