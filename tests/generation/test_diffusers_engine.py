@@ -26,11 +26,6 @@ FAST = {"width": 264, "height": 256}  # and the model's own 3 steps
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory):
-    import torch
-
-    # One thread: on a machine whose cores are shared, torch's spinning threads make every
-    # step tens of times slower.
-    torch.set_num_threads(1)
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-diffusion"))
 
 

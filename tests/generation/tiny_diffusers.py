@@ -11,7 +11,11 @@ from pathlib import Path
 
 
 def build_tiny_pipeline(directory: Path) -> Path:
-    """Save the tiny pipeline into `directory` (created) and return it."""
+    """Save the tiny pipeline into `directory` (created) and return it.
+
+    Also keeps this process's torch to one thread: on cores shared with other processes,
+    torch's spinning threads make every step of so small a model tens of times slower.
+    """
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -22,6 +26,7 @@ def build_tiny_pipeline(directory: Path) -> Path:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     directory = Path(directory)
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
