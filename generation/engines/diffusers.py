@@ -100,24 +100,39 @@ class Settings:
     @classmethod
     def from_engine_settings(cls, engine_settings: dict) -> "Settings":
         """The settings of a catalog entry, or EngineError(engine_unavailable)."""
-        path = engine_settings.get("path")
-        if not isinstance(path, str) or not path.strip():
-            raise _unavailable("engine_settings.path is missing")
-        values = {
-            "path": path.strip(),
-            "dtype": engine_settings.get("dtype", "bfloat16"),
-            "device": engine_settings.get("device", "cuda"),
-            "offload": engine_settings.get("offload", "none"),
-            "scheduler": engine_settings.get("scheduler", ""),
-        }
-        for name, allowed in (("dtype", DTYPES), ("device", DEVICES), ("offload", OFFLOADS)):
-            if values[name] not in allowed:
-                raise _unavailable(f"engine_settings.{name} is {values[name]!r}")
-        if values["offload"] != "none" and values["device"] != "cuda":
-            raise _unavailable("engine_settings.offload needs the cuda device")
-        if not isinstance(values["scheduler"], str):
-            raise _unavailable(f"engine_settings.scheduler is {values['scheduler']!r}")
-        return cls(**values)
+        problem = settings_problem(engine_settings)
+        if problem:
+            raise _unavailable(problem)
+        return cls(
+            path=engine_settings["path"].strip(),
+            dtype=engine_settings.get("dtype", "bfloat16"),
+            device=engine_settings.get("device", "cuda"),
+            offload=engine_settings.get("offload", "none"),
+            scheduler=engine_settings.get("scheduler", ""),
+        )
+
+
+def settings_problem(engine_settings: dict) -> str | None:
+    """What is wrong with a catalog entry's engine_settings (the admin shows it), or None."""
+    if not isinstance(engine_settings, dict):
+        return "engine_settings must be an object"
+    path = engine_settings.get("path")
+    if not isinstance(path, str) or not path.strip():
+        return "engine_settings.path is missing"
+    allowed = {"dtype": DTYPES, "device": DEVICES, "offload": OFFLOADS}
+    for name, values in allowed.items():
+        if name in engine_settings and engine_settings[name] not in values:
+            return (
+                f"engine_settings.{name} is {engine_settings[name]!r}: one of {', '.join(values)}"
+            )
+    if (
+        engine_settings.get("offload", "none") != "none"
+        and engine_settings.get("device", "cuda") != "cuda"
+    ):
+        return "engine_settings.offload needs the cuda device"
+    if not isinstance(engine_settings.get("scheduler", ""), str):
+        return "engine_settings.scheduler must be a diffusers scheduler class name"
+    return None
 
 
 @dataclass
