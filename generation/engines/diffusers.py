@@ -85,6 +85,8 @@ OFFLOADS = ("none", "model", "sequential")
 VARIATION_STRENGTH = 0.6
 # The denoising steps report up to here; the decoding and encoding take the rest.
 STEPS_SHARE = 95
+# The initial noise is drawn on the CPU: the same seed gives the same noise on any GPU.
+GENERATOR_DEVICE = "cpu"
 WARM_UP_SIDE = 512
 WARM_UP_STEPS = 2
 
@@ -141,7 +143,6 @@ class Loaded:
 
     text: Any
     image: Any | None
-    generator_device: str = "cpu"
 
 
 _lock = threading.Lock()
@@ -268,12 +269,6 @@ def check_loads(engine_settings: dict) -> bool:
     return loaded.image is not None
 
 
-def forget_loaded() -> None:
-    """Drop every resident pipeline of this process (tests; a worker keeps them)."""
-    with _lock:
-        _loaded.clear()
-
-
 class DiffusersEngine:
     def generate(self, request: EngineRequest, progress: ProgressCallback) -> list[bytes]:
         import torch
@@ -318,7 +313,7 @@ class DiffusersEngine:
             guidance_scale=request.guidance_scale,
             num_images_per_prompt=request.num_images,
             generator=[
-                torch.Generator(loaded.generator_device).manual_seed(request.seed + index)
+                torch.Generator(GENERATOR_DEVICE).manual_seed(request.seed + index)
                 for index in range(request.num_images)
             ],
             output_type="pil",
