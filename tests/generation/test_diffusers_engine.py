@@ -6,9 +6,11 @@ import json
 import shutil
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from PIL import Image
 
 from billing.models import CreditLedgerEntry
@@ -198,40 +200,59 @@ def test_progress_events_arrive_in_order_before_completion(client, settings, mon
     assert progress == [0, 19, 38, 57, 76, 95, 100]
 
 
+class HeldAtSecondStep:
+    """Holds the worker inside the UNet's second step until `release()`, counting steps.
+
+    Progress (and with it the job's status) is checked at every step here, not every half
+    second: the tiny model's steps take milliseconds.
+    """
+
+    def __init__(self, unet, monkeypatch):
+        monkeypatch.setattr(pipeline, "PROGRESS_WRITE_INTERVAL", 0)
+        self.steps = 0
+        self.reached, self.released = threading.Event(), threading.Event()
+        self.hook = unet.register_forward_pre_hook(self._step)
+
+    def _step(self, module, args):
+        self.steps += 1
+        if self.steps == 2:
+            self.reached.set()
+            self.released.wait(30)
+
+    def release(self):
+        self.released.set()
+
+    def remove(self):
+        self.released.set()
+        self.hook.remove()
+
+
+def submit_slow_job(client, key) -> str:
+    response = client.post(
+        "/v1/text-to-image",
+        {"prompt": "a slow snail", "model": MODEL, **FAST, "steps": 10},
+        content_type="application/json",
+        **headers(key, **ASYNC),
+    )
+    return response.json()["id"]
+
+
 @pytest.mark.usefixtures("celery_worker")
 def test_cancel_between_steps_stops_the_job_and_refunds_it(client, unet, monkeypatch):
-    # Checked at every step here, not every half second: the tiny model's steps take ms.
-    monkeypatch.setattr(pipeline, "PROGRESS_WRITE_INTERVAL", 0)
     organization, key = customer(credits=20)
-    calls = []
-    reached_second_step, canceled = threading.Event(), threading.Event()
-
-    def hold_the_second_step(module, args):
-        calls.append(1)
-        if len(calls) == 2:
-            reached_second_step.set()
-            canceled.wait(30)
-
-    hook = unet.register_forward_pre_hook(hold_the_second_step)
+    held = HeldAtSecondStep(unet, monkeypatch)
     try:
-        response = client.post(
-            "/v1/text-to-image",
-            {"prompt": "a slow snail", "model": MODEL, **FAST, "steps": 10},
-            content_type="application/json",
-            **headers(key, **ASYNC),
-        )
-        job_id = response.json()["id"]
-        assert reached_second_step.wait(30)
+        job_id = submit_slow_job(client, key)
+        assert held.reached.wait(30)
         cancel = client.post(f"/v1/jobs/{job_id}/cancel", **headers(key))
-        canceled.set()
+        held.release()
         assert cancel.status_code == 200, cancel.content
         assert (cancel.json()["status"], cancel.json()["credits_used"]) == ("canceled", 0)
         # The solo worker takes the next job only once it let go of the canceled one.
         generate(client, key, steps=2)
     finally:
-        canceled.set()
-        hook.remove()
-    assert len(calls) == 2 + 2  # two steps of the canceled job, then the next job's two
+        held.remove()
+    assert held.steps == 2 + 2  # two of the canceled job's 10 steps, then the next job's two
     body = client.get(f"/v1/jobs/{job_id}", **headers(key)).json()
     assert (body["status"], body["images"], body["credits_used"]) == ("canceled", [], 0)
     organization.refresh_from_db()
@@ -294,3 +315,26 @@ def test_a_model_whose_directory_no_longer_loads_fails_its_jobs_with_a_refund(
     organization.refresh_from_db()
     assert organization.credit_balance == 20
     assert refunds(body["id"]) == 1
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_a_job_reaped_while_running_stops_at_its_next_step(client, unet, monkeypatch):
+    from generation import lifecycle
+
+    organization, key = customer(credits=20)
+    held = HeldAtSecondStep(unet, monkeypatch)
+    try:
+        job_id = submit_slow_job(client, key)
+        assert held.reached.wait(30)
+        Job.objects.filter(public_id=job_id).update(deadline_at=timezone.now())
+        assert lifecycle.reap_stuck_jobs(now=timezone.now() + timedelta(seconds=1)) == 1
+        held.release()
+        generate(client, key, steps=2)
+    finally:
+        held.remove()
+    assert held.steps == 2 + 2
+    body = client.get(f"/v1/jobs/{job_id}", **headers(key)).json()
+    assert (body["status"], body["error"]["code"], body["images"]) == ("failed", "timeout", [])
+    organization.refresh_from_db()
+    assert organization.credit_balance == 20 - 2
+    assert refunds(job_id) == 1
