@@ -148,7 +148,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A worker process of the `gpu` queue loads its diffusion models and warms them up before
-# it reports ready (generation.resident_models): minutes for a large model, where Celery
+# it reports ready (generation.diffusers_models): minutes for a large model, where Celery
 # would otherwise kill a child that is not up within 4 s.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("WORKER_START_TIMEOUT_SECONDS", default=900)
 CELERY_TASK_IGNORE_RESULT = True
