@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
 from django.db.models import Case, IntegerField, Value, When
@@ -9,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from common.admin import ReadOnlyAdmin
 from generation import moderation_cases, output_formats
+from generation.engines import diffusers as diffusers_engine
 from generation.models import (
     BlockedTerm,
     Job,
@@ -37,9 +39,25 @@ def _thumbnails(images) -> str:
     )
 
 
+class ModelCatalogEntryForm(forms.ModelForm):
+    class Meta:
+        model = ModelCatalogEntry
+        fields = "__all__"  # noqa: DJ007 (staff edit every column of the catalog)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("engine") == "diffusers":
+            problem = diffusers_engine.settings_problem(cleaned.get("engine_settings"))
+            if problem:
+                self.add_error("engine_settings", problem)
+        return cleaned
+
+
 @admin.register(ModelCatalogEntry)
 class ModelCatalogEntryAdmin(admin.ModelAdmin):
     """Staff edit the catalog here; a save reaches every web process within seconds."""
+
+    form = ModelCatalogEntryForm
 
     list_display = (
         "id",

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing import services as billing
 from common import metrics
-from generation import events, image_files, output_formats, waiting
+from generation import engines, events, image_files, output_formats, waiting
 from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
 from webhooks.models import EventType
@@ -63,14 +63,21 @@ def start_job(*, job_id) -> Job | None:
     return job
 
 
-def report_progress(*, job: Job, progress: int) -> None:
-    """Record the engine's progress (0-100) on a running job."""
+def report_progress(*, job: Job, progress: int) -> bool:
+    """Record the engine's progress (0-100) on a running job; False when it is no longer
+    running (canceled, or failed by the reaper)."""
     progress = max(0, min(100, int(progress)))
     with transaction.atomic():
         moved = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress=progress)
         job.progress = progress
         if moved:
             events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
+    return bool(moved)
+
+
+def is_running(*, job: Job) -> bool:
+    """Whether the job is still running: not canceled or failed by the reaper meanwhile."""
+    return Job.objects.filter(pk=job.pk, status=Status.RUNNING).exists()
 
 
 def image_path(job: Job, index: int) -> str:
@@ -140,11 +147,18 @@ def fail_job(*, job_id, code: str, message: str) -> Job | None:
 
 
 def cancel_job(*, organization: Organization, job: Job) -> Job:
-    """Cancel a queued job with a full refund; raise JobNotCancelable once it started."""
+    """Cancel an unfinished job with a full refund; raise JobNotCancelable once it finished,
+    or once it started on an engine that cannot stop between its steps.
+
+    A running job's worker finds it canceled at its next step and stops (pipeline).
+    """
     now = timezone.now()
+    cancelable = (
+        Job.UNFINISHED if engines.stops_between_steps(job.model.engine) else (Status.QUEUED,)
+    )
     with transaction.atomic():
         canceled = Job.objects.filter(
-            pk=job.pk, organization=organization, status=Status.QUEUED
+            pk=job.pk, organization=organization, status__in=cancelable
         ).update(status=Status.CANCELED, credits_used=0, completed_at=now)
         if not canceled:
             raise JobNotCancelable(

@@ -20,8 +20,9 @@ class GenerationRequest:
     negative_prompt: str = ""
     width: int = limits.DEFAULT_SIDE
     height: int = limits.DEFAULT_SIDE
-    steps: int = limits.DEFAULT_STEPS
-    guidance_scale: float = limits.DEFAULT_GUIDANCE
+    # None: the model's default (its engine_settings' `steps`, `guidance_scale`), else the API's.
+    steps: int | None = None
+    guidance_scale: float | None = None
     seed: int | None = None  # None: chosen at random and returned
     style: str = ""
     num_images: int = 1

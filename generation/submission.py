@@ -28,7 +28,7 @@ from common import metrics
 from common.api import rate_limits
 from common.errors import Refused
 from common.fastpaths import orm
-from generation import blocklist, catalog, engines, moderation_cases, quality
+from generation import blocklist, catalog, engines, limits, moderation_cases, quality
 from generation.errors import (
     InsufficientCredits,
     InvalidModel,
@@ -103,6 +103,17 @@ def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
     return model
 
 
+def _model_default(value, model: ModelCatalogEntry, name: str, default, low, high):
+    """The request's value, else the model's default for it (a few-step model's 4), else the
+    API's (also when staff set the model's to something outside the API's limits)."""
+    if value is not None:
+        return value
+    own = model.engine_settings.get(name)
+    if isinstance(own, int | float) and not isinstance(own, bool) and low <= own <= high:
+        return type(default)(own)
+    return default
+
+
 def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
     return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
 
@@ -165,9 +176,23 @@ def submit_job(
                 steps=(
                     quality.steps_for(model_id=model.id, quality=request.quality)
                     if request.quality
-                    else request.steps
+                    else _model_default(
+                        request.steps,
+                        model,
+                        "steps",
+                        limits.DEFAULT_STEPS,
+                        limits.STEPS_MIN,
+                        limits.STEPS_MAX,
+                    )
                 ),
-                guidance_scale=request.guidance_scale,
+                guidance_scale=_model_default(
+                    request.guidance_scale,
+                    model,
+                    "guidance_scale",
+                    limits.DEFAULT_GUIDANCE,
+                    limits.GUIDANCE_MIN,
+                    limits.GUIDANCE_MAX,
+                ),
                 seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
                 style=request.style,
                 num_images=request.num_images,

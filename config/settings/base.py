@@ -147,6 +147,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process of the `gpu` queue loads its diffusion models and warms them up before
+# it reports ready (generation.diffusers_models): minutes for a large model, where Celery
+# would otherwise kill a child that is not up within 4 s.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("WORKER_START_TIMEOUT_SECONDS", default=900)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # Celery otherwise closes the database connection before and after every task, so each
@@ -368,7 +372,8 @@ LOGGING = {
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # The Celery queues whose depth a scrape reads from a Redis broker.
 METRICS_QUEUES = env.list(
-    "METRICS_QUEUES", default=["local", "upstream", "celery", "webhooks", "webhooks_retry"]
+    "METRICS_QUEUES",
+    default=["local", "upstream", "gpu", "celery", "webhooks", "webhooks_retry"],
 )
 
 # Errors to Sentry, only when a DSN is given.

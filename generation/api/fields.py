@@ -102,7 +102,8 @@ def steps_field() -> serializers.IntegerField:
     return serializers.IntegerField(
         min_value=limits.STEPS_MIN,
         max_value=limits.STEPS_MAX,
-        default=limits.DEFAULT_STEPS,
+        required=False,
+        help_text=f"Default: the model's own, else {limits.DEFAULT_STEPS}.",
         error_messages=_between(limits.STEPS_MIN, limits.STEPS_MAX),
     )
 
@@ -111,7 +112,8 @@ def guidance_scale_field() -> serializers.FloatField:
     return serializers.FloatField(
         min_value=limits.GUIDANCE_MIN,
         max_value=limits.GUIDANCE_MAX,
-        default=limits.DEFAULT_GUIDANCE,
+        required=False,
+        help_text=f"Default: the model's own, else {limits.DEFAULT_GUIDANCE}.",
         error_messages=_between(limits.GUIDANCE_MIN, limits.GUIDANCE_MAX),
     )
 

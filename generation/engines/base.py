@@ -41,6 +41,11 @@ class EngineRequest:
     partial_images: int = 0
 
 
+class JobNoLongerRunning(Exception):
+    """Raised by the progress callback once the job was canceled, or failed by the reaper,
+    while it runs: an engine lets it propagate and stops rendering."""
+
+
 class EngineError(Exception):
     """A generation failed; `code` is what the job's error reports."""
 
@@ -52,5 +57,9 @@ class EngineError(Exception):
 
 class Engine(Protocol):
     def generate(self, request: EngineRequest, progress: ProgressCallback) -> list[bytes]:
-        """Render `request.num_images` PNGs of exactly width x height, reporting 0-100."""
+        """Render `request.num_images` PNGs of exactly width x height, reporting 0-100.
+
+        `progress` raises JobNoLongerRunning when the job stopped meanwhile; an engine that
+        reports between its steps so stops at the next one.
+        """
         ...
