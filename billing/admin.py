@@ -17,6 +17,8 @@ from accounts.admin import OrganizationAdmin
 from accounts.models import Organization
 from billing import services
 from billing.models import (
+    AutoRecharge,
+    AutoRechargeAttempt,
     BudgetAlert,
     CreditLedgerEntry,
     CreditPack,
@@ -198,6 +200,32 @@ class PackPurchaseAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("stripe_payment_intent_id", "token", "organization__name")
     list_select_related = ("organization", "pack")
+
+
+@admin.register(AutoRecharge)
+class AutoRechargeAdmin(ReadOnlyAdmin):
+    """Owners change auto-recharge on the billing page; staff see it here."""
+
+    list_display = (
+        "organization",
+        "enabled",
+        "pack",
+        "threshold",
+        "card_label",
+        "consecutive_failures",
+        "updated_at",
+    )
+    list_filter = ("enabled",)
+    search_fields = ("organization__name", "organization__slug")
+    list_select_related = ("organization", "pack")
+
+
+@admin.register(AutoRechargeAttempt)
+class AutoRechargeAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "status", "balance", "purchase", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("organization__name", "purchase__stripe_payment_intent_id")
+    list_select_related = ("organization", "purchase__pack")
 
 
 @admin.register(Subscription)

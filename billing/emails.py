@@ -1,5 +1,6 @@
-"""Billing mail: one invoice email per paid invoice, a notice when a payment fails, and the
-owners' alerts as the month's budget is used."""
+"""Billing mail: one invoice email per paid invoice, a notice when a payment fails, when
+an auto-recharge fails or is turned off, and the owners' alerts as the month's budget is
+used."""
 
 import logging
 
@@ -10,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import Organization
 from billing.invoice_pdf import render_invoice_pdf
-from billing.models import BudgetAlert, Invoice
+from billing.models import AutoRechargeAttempt, BudgetAlert, Invoice
 from billing.selectors import billing_emails_for, owner_emails
 from billing.templatetags.money import money
 
@@ -69,6 +70,36 @@ def send_payment_failed_email(*, organization_id: int, amount: int, currency: st
             "amount": amount,
             "currency": currency,
             "url": settings.SITE_URL + reverse("billing:overview"),
+        },
+        to=recipients,
+    )
+
+
+def send_auto_recharge_failed_email(*, attempt_id: int, turned_off: bool) -> None:
+    """Tell the owners an auto-recharge charge failed, with the page to buy credits on; when
+    it was the failure that turned auto-recharge off, say that instead."""
+    attempt = AutoRechargeAttempt.objects.select_related(
+        "organization", "purchase", "purchase__pack"
+    ).get(pk=attempt_id)
+    organization = attempt.organization
+    recipients = owner_emails(organization=organization)
+    if not recipients:
+        logger.warning("Auto-recharge of %s failed and nobody can be told", organization.slug)
+        return
+    subject = (
+        f"Auto-recharge is turned off for {organization.name}"
+        if turned_off
+        else f"Auto-recharge of {organization.name} could not buy credits"
+    )
+    _send(
+        subject=subject,
+        template="auto_recharge_failed",
+        context={
+            "organization": organization,
+            "attempt": attempt,
+            "purchase": attempt.purchase,
+            "turned_off": turned_off,
+            "url": settings.SITE_URL + reverse("billing:overview") + "#packs",
         },
         to=recipients,
     )

@@ -41,7 +41,14 @@ def stripe_webhook(request):
     except stripe_events.MalformedEvent as error:
         logger.warning("Signed Stripe event refused: %s", error)
         return json_error(400, "bad_request", "Not a Stripe event", str(error))
-    applied = stripe_events.apply(event)
+    try:
+        applied = stripe_events.apply(event)
+    except services.PaymentNotRecorded as error:
+        # Nothing was applied or recorded: Stripe delivers the event again later.
+        logger.warning("Stripe event %s is early: PaymentIntent %s not stored", event["id"], error)
+        return json_error(
+            503, "service_unavailable", "Not ready for this event", "Deliver it again later"
+        )
     return JsonResponse({"received": True, "replayed": not applied})
 
 

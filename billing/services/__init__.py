@@ -5,13 +5,16 @@ they run low, `budgets` holds the monthly budgets (and alerts owners as they are
 `grants` gives the free plan's monthly credits and expires grants, `plans` finds plans,
 `customers` holds the Stripe customer and its cards, `packs` sells credit packs,
 `subscriptions` changes plans and applies what Stripe says about subscriptions, `invoices`
-issues our invoices, `catalog` keeps Stripe's prices and products in step.
+issues our invoices, `catalog` keeps Stripe's prices and products in step,
+`auto_recharge` keeps an owner's auto-recharge and opens an attempt when the balance falls
+below its threshold, `recharging` charges that attempt.
 Callers use the names re-exported here (`billing.services.reserve_credits`).
 """
 
 from billing.errors import BudgetExceeded, InsufficientCredits, PlanChangeInProgress
 from billing.months import month_of
 from billing.selectors import owner_emails
+from billing.services.auto_recharge import disable_auto_recharge, enable_auto_recharge
 from billing.services.budgets import (
     announce_budget_used_up,
     set_api_key_credit_limit,
@@ -44,12 +47,14 @@ from billing.services.ledger import (
 )
 from billing.services.packs import (
     PackCheckout,
+    PaymentNotRecorded,
     apply_pack_payment,
     buy_pack,
     charge_pack_purchase,
     record_pack_payment_failure,
 )
 from billing.services.plans import plan_by_slug
+from billing.services.recharging import recharge, send_unsent_recharges
 from billing.services.subscriptions import (
     ENDED_STATUSES,
     LIVE_STATUSES,
@@ -70,6 +75,7 @@ __all__ = [
     "InsufficientCredits",
     "Kind",
     "PackCheckout",
+    "PaymentNotRecorded",
     "PlanChangeInProgress",
     "add_months",
     "adjust_credits",
@@ -80,6 +86,8 @@ __all__ = [
     "change_plan",
     "charge_pack_purchase",
     "customer_portal_url",
+    "disable_auto_recharge",
+    "enable_auto_recharge",
     "ensure_stripe_customer",
     "expire_credits",
     "expire_grant",
@@ -94,11 +102,13 @@ __all__ = [
     "owned_payment_method",
     "owner_emails",
     "plan_by_slug",
+    "recharge",
     "reconcile_subscription",
     "record_invoice_payment_failure",
     "record_pack_payment_failure",
     "refund_reservation",
     "reserve_credits",
+    "send_unsent_recharges",
     "set_api_key_credit_limit",
     "set_organization_budget",
     "start_card_setup",

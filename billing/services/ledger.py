@@ -24,9 +24,10 @@ from django.utils import timezone
 from accounts.models import ApiKey, Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
 from billing.errors import InsufficientCredits
-from billing.models import ApiKeyMonthlySpend, CreditLedgerEntry
+from billing.models import ApiKeyMonthlySpend, AutoRecharge, CreditLedgerEntry
 from billing.months import month_of
 from billing.services import budgets
+from billing.services.auto_recharge import open_recharge_if_low
 from billing.services.low_balance import notify_if_credits_low
 from common import metrics
 from common.fastpaths import orm
@@ -40,7 +41,11 @@ _MOVE_BALANCE_TEMPLATE = f"""
      WHERE id = %s
        AND credit_balance + %s >= 0
        AND NOT EXISTS (SELECT 1 FROM {CreditLedgerEntry._meta.db_table} WHERE reference = %s)
- RETURNING credit_balance, monthly_credit_budget, month_spend
+ RETURNING credit_balance, monthly_credit_budget, month_spend,
+           -- The auto-recharge threshold, if on: read here, the rule costs no round trip.
+           (SELECT threshold FROM {AutoRecharge._meta.db_table}
+             WHERE organization_id = {Organization._meta.db_table}.id AND enabled)
+           AS recharge_threshold
 """  # noqa: S608 - table names come from the models, values are parameters
 _MOVE_BALANCE_SQL = _MOVE_BALANCE_TEMPLATE.format(spend="")
 # A reservation counts in its month, the organization's month restarting at its first one.
@@ -67,7 +72,8 @@ _INSERT_MOVED_ENTRY_SQL = f"""
 INSERT INTO {CreditLedgerEntry._meta.db_table} ({", ".join(f.column for f in _ENTRY_FIELDS)})
 SELECT {", ".join("moved.credit_balance" if f is _BALANCE_AFTER else "%s" for f in _ENTRY_FIELDS)}
   FROM moved
-RETURNING {CreditLedgerEntry._meta.pk.column}, {_BALANCE_AFTER.column}
+RETURNING {CreditLedgerEntry._meta.pk.column}, {_BALANCE_AFTER.column},
+          (SELECT recharge_threshold FROM moved)
 """  # noqa: S608 - table and column names come from the models, values are parameters
 
 _MOVE_BALANCE_AND_INSERT_SQL = f"WITH moved AS ({_MOVE_BALANCE_SQL}) {_INSERT_MOVED_ENTRY_SQL}"
@@ -142,8 +148,8 @@ def _move_params(entry: CreditLedgerEntry, spend: _SpendMove | None) -> list:
 @functools.cache
 def _move_balance_append_and_spend_sql(*, gives_back: bool, with_key: bool) -> str:
     """The one statement of a job's entry on PostgreSQL: the balance and the organization's
-    month, the entry and the key's month, answering the entry, the budget, the organization's
-    spend, the key's spend and its limit."""
+    month, the entry and the key's month, answering the entry, the auto-recharge threshold,
+    the budget, the organization's spend, the key's spend and its limit."""
     spend = _SpendMove(month=date.min, credits=-1 if gives_back else 1, api_key_id=None)
     key_spend = f", key_spend AS ({_key_spend_sql(spend, after_move=True)})" if with_key else ""
     key_columns = "(SELECT credits FROM key_spend), (SELECT spend_limit FROM key_spend)"
@@ -151,20 +157,29 @@ def _move_balance_append_and_spend_sql(*, gives_back: bool, with_key: bool) -> s
 WITH moved AS ({_move_sql(spend)}),
 inserted AS ({_INSERT_MOVED_ENTRY_SQL}){key_spend}
 SELECT inserted.{CreditLedgerEntry._meta.pk.column}, inserted.{_BALANCE_AFTER.column},
-       moved.monthly_credit_budget, moved.month_spend,
+       moved.recharge_threshold, moved.monthly_credit_budget, moved.month_spend,
        {key_columns if with_key else "NULL, NULL"}
   FROM inserted CROSS JOIN moved
 """  # noqa: S608 - table and column names come from the models, values are parameters
 
 
+@dataclass(frozen=True)
+class _Moved:
+    """What a move that went through answers besides the entry."""
+
+    # The organization's auto-recharge threshold; None when auto-recharge is off.
+    recharge_threshold: int | None
+    # The month's spend as the move left it, for a job's entry.
+    spend: budgets.MonthlySpend | None = None
+
+
 def _move_balance_and_append(
     entry: CreditLedgerEntry, spend: _SpendMove | None = None
-) -> budgets.MonthlySpend | bool | None:
+) -> _Moved | None:
     """Move the balance by `entry.amount` and insert `entry` with the balance it left, and
     move the month's spend by `spend`.
 
-    False when the move is refused (reference used, balance short): nothing was written.
-    Otherwise the month's spend as the move left it (None without `spend`).
+    None when the move is refused (reference used, balance short): nothing was written.
     """
     move = _move_params(entry, spend)
     # One round trip less under the organization's row lock, which every submission of the
@@ -186,28 +201,31 @@ def _move_balance_and_append(
             cursor.execute(_move_sql(spend), move)
         row = cursor.fetchone()
         if row is None:
-            return False
+            return None
         if one_statement:
-            entry.pk, entry.balance_after = row[:2]
+            entry.pk, entry.balance_after, recharge_threshold = row[:3]
             orm.mark_saved(entry)
-            spent = row[2:]
+            spent = row[3:]
         else:
-            entry.balance_after = row[0]
+            entry.balance_after, budget, month_spend, recharge_threshold = row
             entry.save(force_insert=True)
             key_spent = (None, None)
             if with_key:
                 cursor.execute(_key_spend_sql(spend, after_move=False), _key_spend_params(spend))
                 key_spent = cursor.fetchone() or (None, None)
-            spent = (row[1], row[2], *key_spent)
+            spent = (budget, month_spend, *key_spent)
     if spend is None:
-        return None
+        return _Moved(recharge_threshold=recharge_threshold)
     budget, organization_spent, key_spent, key_limit = spent
-    return budgets.MonthlySpend(
-        month=spend.month,
-        organization_spent=organization_spent,
-        organization_budget=budget,
-        api_key_spent=key_spent,
-        api_key_limit=key_limit,
+    return _Moved(
+        recharge_threshold=recharge_threshold,
+        spend=budgets.MonthlySpend(
+            month=spend.month,
+            organization_spent=organization_spent,
+            organization_budget=budget,
+            api_key_spent=key_spent,
+            api_key_limit=key_limit,
+        ),
     )
 
 
@@ -247,19 +265,29 @@ def _append_entry(
     # SAVEPOINT round trips, and any failure rolls the caller's work back with it.
     with transaction.atomic(savepoint=False):
         moved = _move_balance_and_append(entry, spend)
-        if moved and spend is not None and not spend.gives_back:
+        if moved is not None and moved.spend is not None and not spend.gives_back:
             # Raised inside the block on purpose: the caller's transaction is doomed, so
             # the balance, the entry and the counters all roll back with the submission.
-            budgets.refuse_over_budget(spend=moved, required=spend.credits)
-    if moved is False:
+            budgets.refuse_over_budget(spend=moved.spend, required=spend.credits)
+    if moved is None:
         # Explained outside the block: raising inside it would doom the caller's transaction.
         return _explain_refusal(organization=organization, amount=amount, reference=reference)
     organization.credit_balance = entry.balance_after
     transaction.on_commit(lambda: metrics.LEDGER_OPERATIONS.labels(kind).inc())
     if amount < 0:
-        notify_if_credits_low(organization, entry.balance_after - amount, entry.balance_after)
-    if moved and not spend.gives_back:
-        budgets.announce_budget_use(organization=organization, spend=moved, taken=spend.credits)
+        balance_before = entry.balance_after - amount
+        notify_if_credits_low(organization, balance_before, entry.balance_after)
+        if moved.recharge_threshold is not None:
+            open_recharge_if_low(
+                organization=organization,
+                balance_before=balance_before,
+                balance_after=entry.balance_after,
+                threshold=moved.recharge_threshold,
+            )
+    if moved.spend is not None and not spend.gives_back:
+        budgets.announce_budget_use(
+            organization=organization, spend=moved.spend, taken=spend.credits
+        )
     return entry
 
 

@@ -147,6 +147,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process of the `gpu` queue loads its diffusion models and warms them up before
+# it reports ready (generation.diffusers_models): minutes for a large model, where Celery
+# would otherwise kill a child that is not up within 4 s.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("WORKER_START_TIMEOUT_SECONDS", default=900)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # Celery otherwise closes the database connection before and after every task, so each
@@ -158,6 +162,10 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
+    "billing-send-unsent-recharges": {
+        "task": "billing.tasks.send_unsent_recharges",
+        "schedule": 300,
+    },
     "billing-grant-monthly-credits": {
         "task": "billing.tasks.grant_monthly_credits",
         "schedule": 3600,
@@ -297,6 +305,9 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=120
 JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=150)
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=2)
+# How long a streamed request (OpenAI's stream=true) follows its job: past the deadline,
+# plus the reaper's minute, so the stream always tells how the job ended.
+JOB_STREAM_SECONDS = env.int("JOB_STREAM_SECONDS", default=JOB_DEADLINE_SECONDS + 90)
 CELERY_TASK_ANNOTATIONS = {
     "generation.tasks.run_job": {
         "soft_time_limit": JOB_SOFT_TIME_LIMIT_SECONDS,
@@ -361,7 +372,8 @@ LOGGING = {
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # The Celery queues whose depth a scrape reads from a Redis broker.
 METRICS_QUEUES = env.list(
-    "METRICS_QUEUES", default=["local", "upstream", "celery", "webhooks", "webhooks_retry"]
+    "METRICS_QUEUES",
+    default=["local", "upstream", "gpu", "celery", "webhooks", "webhooks_retry"],
 )
 
 # Errors to Sentry, only when a DSN is given.

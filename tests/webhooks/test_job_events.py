@@ -191,7 +191,7 @@ V2_JOB_KEYS = [
         (
             "/v1/images/generations",
             {"prompt": "a fox", "size": "256x256"},
-            ["created", "data", "meta"],
+            ["created", "data", "output_format", "size", "quality", "background", "meta"],
             ("data",),
             ["url"],
         ),
