@@ -8,9 +8,10 @@ ledger, and is refused (rolled back with everything else) when that passes a bud
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -18,7 +19,8 @@ from accounts.errors import NotAllowed
 from accounts.models import ApiKey, Organization, User
 from billing import emails
 from billing.errors import BudgetExceeded
-from billing.models import BudgetAlert
+from billing.models import ApiKeyMonthlySpend, BudgetAlert, CreditLedgerEntry
+from billing.months import month_of
 
 Threshold = BudgetAlert.Threshold
 Budget = BudgetExceeded.Budget
@@ -152,12 +154,30 @@ def set_organization_budget(
 
 
 def set_api_key_credit_limit(*, api_key: ApiKey, actor: User, limit: int | None) -> ApiKey:
-    """Set the key's monthly credit limit (None: no limit of its own); owners and admins."""
+    """Set the key's monthly credit limit (None: no limit of its own); owners and admins.
+
+    Only a key with a limit has its month counted as it goes (billing.services.ledger), so
+    a new limit starts from what the key's jobs took this month so far, counted here once,
+    under the organization's row lock that every reservation takes first.
+    """
     _require_manager(
         organization=api_key.organization, actor=actor, what="an API key's credit limit"
     )
     if limit is not None and limit < 1:
         raise ValueError("A limit is at least one credit")
-    api_key.monthly_credit_limit = limit
-    api_key.save(update_fields=["monthly_credit_limit"])
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=api_key.organization_id).first()
+        if limit is not None:
+            month = month_of(timezone.now())
+            taken = CreditLedgerEntry.objects.filter(
+                organization_id=api_key.organization_id,
+                api_key=api_key,
+                kind__in=[CreditLedgerEntry.Kind.RESERVE, CreditLedgerEntry.Kind.REFUND],
+                created_at__gte=datetime.combine(month, time.min, tzinfo=UTC),
+            ).aggregate(total=Sum("amount"))["total"]
+            ApiKeyMonthlySpend.objects.update_or_create(
+                api_key=api_key, month=month, defaults={"credits": max(-(taken or 0), 0)}
+            )
+        api_key.monthly_credit_limit = limit
+        api_key.save(update_fields=["monthly_credit_limit"])
     return api_key

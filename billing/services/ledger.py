@@ -98,14 +98,17 @@ _KEY_LIMIT_SQL = f"SELECT monthly_credit_limit FROM {ApiKey._meta.db_table} WHER
 
 
 def _count_key_spend_sql(*, after_move: bool) -> str:
-    """Add to the key's month (its counter made on the month's first reservation); the key's
-    limit is read along, at no round trip."""
-    source = "SELECT %s, %s, %s FROM moved" if after_move else "VALUES (%s, %s, %s)"
+    """Add to the key's month (its counter made on the month's first reservation), for a key
+    with a limit only: a key without one costs an index probe, not a row written. The
+    key's limit is read along, at no round trip."""
+    source = "SELECT %s, %s, %s FROM moved" if after_move else "SELECT %s, %s, %s"
     table = _KEY_SPEND_TABLE
     return f"""
         INSERT INTO {table} (api_key_id, month, credits) {source}
+         WHERE EXISTS (SELECT 1 FROM {ApiKey._meta.db_table}
+                        WHERE id = %s AND monthly_credit_limit IS NOT NULL)
         ON CONFLICT (api_key_id, month) DO UPDATE SET credits = {table}.credits + EXCLUDED.credits
-        RETURNING credits, ({_KEY_LIMIT_SQL}) AS spend_limit"""
+        RETURNING credits, ({_KEY_LIMIT_SQL}) AS spend_limit"""  # noqa: S608
 
 
 def _give_back_key_spend_sql(*, after_move: bool) -> str:
@@ -126,7 +129,7 @@ def _key_spend_sql(spend: _SpendMove, *, after_move: bool) -> str:
 def _key_spend_params(spend: _SpendMove) -> list:
     if spend.gives_back:
         return [-spend.credits, -spend.credits, spend.api_key_id, spend.month, spend.api_key_id]
-    return [spend.api_key_id, spend.month, spend.credits, spend.api_key_id]
+    return [spend.api_key_id, spend.month, spend.credits, spend.api_key_id, spend.api_key_id]
 
 
 def _move_sql(spend: _SpendMove | None) -> str:

@@ -108,8 +108,24 @@ def test_a_keys_limit_does_not_hold_back_another_key():
     with pytest.raises(services.BudgetExceeded):
         _reserve(organization, 1, key=limited)
     _reserve(organization, 50, key=other)
-    assert ApiKeyMonthlySpend.objects.get(api_key=other).credits == 50
     assert _spent(organization) == 55
+    assert _balance(organization) == 945
+
+
+def test_a_limit_set_mid_month_counts_what_the_key_took_so_far():
+    organization = _organization()
+    owner = MembershipFactory(organization=organization, role="owner").user
+    key = _key(organization)
+    _reserve(organization, 6, key=key)
+    refunded = _reserve(organization, 3, key=key)
+    services.refund_reservation(
+        organization=organization, reservation_reference=refunded.reference
+    )
+    services.set_api_key_credit_limit(api_key=key, actor=owner, limit=10)
+    _reserve(organization, 4, key=key)
+    with pytest.raises(services.BudgetExceeded) as refused:
+        _reserve(organization, 1, key=key)
+    assert refused.value.remaining == 0
 
 
 def test_refund_gives_the_budget_back():
