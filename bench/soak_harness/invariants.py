@@ -43,8 +43,7 @@ def balance_equals_ledger_and_never_negative(run):
     for row in ledger_mismatches():
         if row["id"] in ours:
             yield (
-                f"{row['slug']}: balance {row['credit_balance']} "
-                f"!= ledger sum {row['ledger_sum']}"
+                f"{row['slug']}: balance {row['credit_balance']} != ledger sum {row['ledger_sum']}"
             )
     for organization in Organization.objects.filter(pk__in=ours):
         running = 0

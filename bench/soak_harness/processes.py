@@ -155,11 +155,24 @@ class Product:
         self.redis.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Ports:
-    """Every port the run listens on, from one base: web, redis, localstripe, receivers."""
+    """Every port the run listens on: from `base` on, or free ones when `base` is 0."""
+
+    COUNT = 8
 
     def __init__(self, base: int):
-        self.web = [base, base + 1]
-        self.redis = base + 2
-        self.localstripe = base + 3
-        self.receivers = base + 4
+        numbers = [base + offset for offset in range(self.COUNT)] if base else []
+        while len(numbers) < self.COUNT:
+            port = free_port()
+            if port not in numbers:
+                numbers.append(port)
+        self.web = numbers[0:2]
+        self.redis = numbers[2]
+        self.localstripe = numbers[3]
+        self.receivers = numbers[4:8]

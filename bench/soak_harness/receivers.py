@@ -23,6 +23,8 @@ class Receiver:
         self.timeout = timeout
         self.hang_until = 0.0
         self.relay_targets: list[str] = []
+        self.in_flight = 0  # Stripe events the relay has yet to hand to a web process
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,6 +95,15 @@ class Receiver:
             pass  # the sender gave up waiting
 
     def _relay(self, body: bytes, signature: str) -> None:
+        with self.lock:
+            self.in_flight += 1
+        try:
+            self._forward(body, signature)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _forward(self, body: bytes, signature: str) -> None:
         deadline = time.monotonic() + 300
         attempt = 0
         while time.monotonic() < deadline:

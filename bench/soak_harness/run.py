@@ -173,7 +173,7 @@ def _settled(run) -> bool:
         status=Delivery.Status.PENDING,
         endpoint__url__startswith=healthy,
     ).exists()
-    return not jobs_left and not deliveries_left
+    return not jobs_left and not deliveries_left and not run.receivers["stripe_relay"].in_flight
 
 
 class Run:
@@ -239,7 +239,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     )
-    parser.add_argument("--port-base", type=int, default=10000)
+    parser.add_argument(
+        "--port-base", type=int, default=10000, help="the first of 8 ports; 0: free ones"
+    )
     parser.add_argument(
         "--log-dir", help="where the processes' logs go (default: a temporary folder)"
     )
@@ -275,11 +277,7 @@ def main(argv=None) -> int:
     receivers = {
         name: Receiver(name, port, name, record, seed=args.seed * 10 + offset, timeout=timeout)
         for offset, (name, port) in enumerate(
-            zip(
-                ["healthy", "flaky", "slow", "stripe_relay"],
-                range(ports.receivers, ports.receivers + 4),
-                strict=True,
-            )
+            zip(["healthy", "flaky", "slow", "stripe_relay"], ports.receivers, strict=True)
         )
     }
     product = Product(ports=ports, env=env, log_dir=log_dir, work_dir=work_dir)
@@ -327,6 +325,7 @@ def main(argv=None) -> int:
         time.sleep(3)
         quiet = time.monotonic() - quiet_start
         violations = check(run)
+        print(f"logs: {log_dir}")
         print(
             _report(
                 run,
@@ -337,7 +336,6 @@ def main(argv=None) -> int:
                 quiet=quiet,
             )
         )
-        print(f"logs: {log_dir}")
         return 1 if violations else 0
     finally:
         product.stop()
