@@ -18,7 +18,9 @@ class Tenant:
     per_minute: int
     # Endpoints that must receive every event they subscribe to: never rotated or removed.
     healthy_endpoints: list = field(default_factory=list)
-    churned_endpoints: list = field(default_factory=list)  # (public id, url), added later
+    churned_endpoints: list = field(default_factory=list)  # public ids, added later
+    # Never topped up (no pack, no positive adjustment): its balance runs out (402).
+    runs_dry: bool = False
 
 
 @dataclass

@@ -15,7 +15,7 @@ from tests.integration.faults import PROJECT_ROOT, child_database_url
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 SEED = 2026
-MINUTES = 0.75
+MINUTES = 0.5
 
 
 def test_a_seeded_soak_ends_with_no_violation():

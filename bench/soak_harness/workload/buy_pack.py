@@ -49,4 +49,5 @@ def _buy(ctx, tenant, rng) -> None:
 
 
 def run(ctx, tenant, rng) -> None:
-    in_thread(_buy, ctx, tenant, rng)
+    if not tenant.runs_dry:
+        in_thread(_buy, ctx, tenant, rng)

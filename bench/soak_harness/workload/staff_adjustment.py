@@ -8,7 +8,7 @@ def _adjust(ctx, tenant, rng) -> None:
     from billing import services
     from billing.errors import InsufficientCredits
 
-    amount = rng.choice([-5, -2, 3, 10, 25])
+    amount = rng.choice([-5, -2] if tenant.runs_dry else [-5, -2, 3, 10, 25])
     try:
         services.adjust_credits(
             organization=Organization.objects.get(pk=tenant.organization_id),

@@ -3,6 +3,7 @@ or a 503 came, as a careful client does."""
 
 import base64
 import io
+import time
 
 from PIL import Image
 
@@ -95,6 +96,7 @@ def submit(ctx, tenant, rng, dialect: str, action: str = "submit"):
         if response is not None and response.status_code not in (409, 503):
             return response
         ctx.record.count("client_retries")
+        time.sleep(rng.uniform(0.5, 1.5))
     return response
 
 
