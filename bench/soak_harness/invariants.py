@@ -108,8 +108,16 @@ def unavailable_means_nothing_charged(run):
             yield f"{prompt!r} got only 503s but made {jobs[prompt]} job(s)"
 
 
+# How the OpenAI-compatible endpoint reports a job that failed (refunded), in OpenAI's shape:
+# a failure of the job, counted, not an error of the server.
+OPENAI_FAILED_JOB = "The generation failed ("
+
+
 def no_server_errors(run):
     for response in run.record.responses:
+        if response.status == 500 and OPENAI_FAILED_JOB in response.body:
+            run.record.count("openai_failed_jobs_answered_500")
+            continue
         if response.status is not None and response.status >= 500 and response.status != 503:
             yield (
                 f"{response.method} {response.path} ({response.action}, {response.organization})"

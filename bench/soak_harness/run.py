@@ -28,6 +28,7 @@ TENANTS = {
 WORKLOAD_THREADS = 6
 # Longest the run waits, after the workload, for jobs to finish and deliveries to land: a
 # job stranded by a killed worker is failed by the reaper after JOB_DEADLINE_SECONDS.
+# A long run's webhook backlog takes longer to drain: a quarter of the run's length more.
 QUIET_SECONDS_MAX = 150
 JOB_DEADLINE_SECONDS = 45
 
@@ -323,7 +324,8 @@ def main(argv=None) -> int:
         for managed in [product.redis, *product.web]:
             wait_for_port(managed.port, managed.process)
         quiet_start = time.monotonic()
-        while time.monotonic() - quiet_start < QUIET_SECONDS_MAX and not _settled(run):
+        quiet_max = QUIET_SECONDS_MAX + args.minutes * 60 / 4
+        while time.monotonic() - quiet_start < quiet_max and not _settled(run):
             time.sleep(2)
         time.sleep(3)
         quiet = time.monotonic() - quiet_start
