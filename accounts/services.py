@@ -108,9 +108,19 @@ class SignUp:
 
 
 @transaction.atomic
-def sign_up(*, email: str, password: str, full_name: str = "") -> SignUp:
-    """Create a user and their personal organization, of which they are the owner."""
+def sign_up(
+    *, email: str, password: str, full_name: str = "", invitation_token: str | None = None
+) -> SignUp:
+    """Create a user and their personal organization, of which they are the owner.
+
+    Signing up through an invitation joins its organization instead: someone who came to
+    work in a team gets no organization of their own (nor its sign-up credits) unasked.
+    """
     email = User.objects.normalize_email(email).lower()
+    if invitation_token is not None:
+        invitation = invitation_from_token(invitation_token)
+        if invitation.email.lower() != email:
+            raise NotAllowed(f"This invitation was sent to {invitation.email}; sign up with it.")
     if User.objects.filter(email__iexact=email).exists():
         raise EmailAlreadyRegistered(email)
     try:
@@ -118,6 +128,9 @@ def sign_up(*, email: str, password: str, full_name: str = "") -> SignUp:
             user = User.objects.create_user(email=email, password=password, full_name=full_name)
     except IntegrityError as exc:
         raise EmailAlreadyRegistered(email) from exc
+    if invitation_token is not None:
+        membership = accept_invitation(token=invitation_token, user=user)
+        return SignUp(user=user, organization=membership.organization)
     # Sign-up credits are billing's reaction to organization_created.
     organization = _create_organization(
         name=_personal_org_name(user), owner=user, plan=None, billing_email="", signed_up=True

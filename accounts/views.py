@@ -73,6 +73,15 @@ def sign_up(request):
     next_url = _safe_next(request, _start_page())
     if request.user.is_authenticated:
         return redirect(next_url)
+    invitation_token = request.POST.get("invitation") or request.GET.get("invitation") or None
+    invitation = None
+    if invitation_token is not None:
+        try:
+            invitation = services.invitation_from_token(invitation_token)
+        except errors.InvalidInvitation as error:
+            return render(
+                request, "accounts/invitation_invalid.html", {"reason": str(error)}, status=400
+            )
     if request.method == "POST":
         form = forms.SignUpForm(request.POST)
         if form.is_valid():
@@ -81,6 +90,7 @@ def sign_up(request):
                     email=form.cleaned_data["email"],
                     password=form.cleaned_data["password"],
                     full_name=form.cleaned_data["full_name"],
+                    invitation_token=invitation_token,
                 )
             except errors.EmailAlreadyRegistered:
                 form.add_error(
@@ -88,16 +98,26 @@ def sign_up(request):
                     "An account with this email already exists. "
                     "Log in, or reset your password if you forgot it.",
                 )
+            except errors.TeamError as error:
+                form.add_error("email", str(error))
             else:
                 login(request, signed_up.user, backend="django.contrib.auth.backends.ModelBackend")
                 request.session[SESSION_KEY] = signed_up.organization.pk
+                if invitation is not None:
+                    messages.success(request, f"Welcome to {signed_up.organization.name}!")
+                    return redirect(_start_page())
                 messages.success(
                     request, f"Welcome! Your organization “{signed_up.organization}” is ready."
                 )
                 return redirect(next_url)
     else:
-        form = forms.SignUpForm(initial={"email": request.GET.get("email", "")})
-    return render(request, "accounts/sign_up.html", {"form": form, "next": next_url})
+        email = invitation.email if invitation else request.GET.get("email", "")
+        form = forms.SignUpForm(initial={"email": email})
+    return render(
+        request,
+        "accounts/sign_up.html",
+        {"form": form, "next": next_url, "invitation": invitation, "token": invitation_token},
+    )
 
 
 class LogInView(auth_views.LoginView):
@@ -406,6 +426,7 @@ def accept_invitation(request, token: str):
         "accounts/invitation_accept.html",
         {
             "invitation": invitation,
+            "token": token,
             "email_matches": request.user.is_authenticated
             and request.user.email.lower() == invitation.email.lower(),
         },

@@ -9,12 +9,16 @@ from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import OrganizationAdmin
 from accounts.models import Organization
 from billing import services
 from billing.models import (
+    AutoRecharge,
+    AutoRechargeAttempt,
     CreditLedgerEntry,
     CreditPack,
     Invoice,
@@ -71,7 +75,14 @@ class OrganizationWithCreditsAdmin(OrganizationAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (e.created_at, e.kind, e.amount, e.balance_after, e.actor or "", e.memo)
+                (
+                    format_date(timezone.localtime(e.created_at), "Y-m-d H:i:s T"),
+                    e.get_kind_display(),
+                    e.amount,
+                    e.balance_after,
+                    e.actor or "",
+                    e.memo,
+                )
                 for e in entries.select_related("actor")[:RECENT_LEDGER_ROWS]
             ),
         )
@@ -188,6 +199,32 @@ class PackPurchaseAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("stripe_payment_intent_id", "token", "organization__name")
     list_select_related = ("organization", "pack")
+
+
+@admin.register(AutoRecharge)
+class AutoRechargeAdmin(ReadOnlyAdmin):
+    """Owners change auto-recharge on the billing page; staff see it here."""
+
+    list_display = (
+        "organization",
+        "enabled",
+        "pack",
+        "threshold",
+        "card_label",
+        "consecutive_failures",
+        "updated_at",
+    )
+    list_filter = ("enabled",)
+    search_fields = ("organization__name", "organization__slug")
+    list_select_related = ("organization", "pack")
+
+
+@admin.register(AutoRechargeAttempt)
+class AutoRechargeAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "organization", "status", "balance", "purchase", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("organization__name", "purchase__stripe_payment_intent_id")
+    list_select_related = ("organization", "purchase__pack")
 
 
 @admin.register(Subscription)

@@ -250,3 +250,70 @@ class Invoice(models.Model):
 
     def __str__(self):
         return self.number
+
+
+class AutoRecharge(models.Model):
+    """An owner's standing order: buy `pack` with the saved card when the balance falls below
+    `threshold`. Three failed charges in a row turn it off."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="auto_recharge"
+    )
+    enabled = models.BooleanField(default=False)
+    pack = models.ForeignKey(CreditPack, on_delete=models.PROTECT, related_name="+")
+    threshold = models.PositiveIntegerField()
+    payment_method_id = models.CharField(max_length=255)
+    # How the page names the card ("visa •••• 4242"); the card itself stays with Stripe.
+    card_label = models.CharField(max_length=64, blank=True)
+    consecutive_failures = models.PositiveSmallIntegerField(default=0)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        state = "on" if self.enabled else "off"
+        return f"{self.organization}: {self.pack} below {self.threshold} ({state})"
+
+
+class AutoRechargeAttempt(models.Model):
+    """One automatic purchase, opened by the change that took the balance below the threshold.
+
+    At most one attempt of an organization is open at a time (a constraint, so concurrent
+    submissions that cross the threshold together open one), and its id keys the Stripe
+    PaymentIntent, so a retried charge never pays twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to charge"
+        CHARGING = "charging", "Charging"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    OPEN_STATUSES = (Status.PENDING, Status.CHARGING)
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="auto_recharge_attempts"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    balance = models.BigIntegerField(help_text="The balance the crossing left.")
+    purchase = models.OneToOneField(
+        PackPurchase, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(status__in=["pending", "charging"]),
+                name="one_open_auto_recharge_per_organization",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Auto-recharge of {self.organization} ({self.status})"

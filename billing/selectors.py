@@ -5,7 +5,16 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.models import Organization
 from billing.credit_lots import lots_for
-from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, Plan, Subscription
+from billing.models import (
+    AutoRecharge,
+    AutoRechargeAttempt,
+    CreditLedgerEntry,
+    CreditPack,
+    Invoice,
+    PackPurchase,
+    Plan,
+    Subscription,
+)
 
 
 def ledger_mismatches() -> list[dict]:
@@ -92,3 +101,15 @@ def billing_emails_for(*, organization: Organization) -> list[str]:
 def owner_emails(*, organization: Organization) -> list[str]:
     owners = account_selectors.owner_emails(organization=organization)
     return owners or billing_emails_for(organization=organization)
+
+
+def auto_recharge(*, organization: Organization) -> AutoRecharge | None:
+    return AutoRecharge.objects.filter(organization=organization).select_related("pack").first()
+
+
+def recent_auto_recharges(*, organization: Organization, limit: int = 5):
+    return (
+        AutoRechargeAttempt.objects.filter(organization=organization)
+        .select_related("purchase__pack")
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -2,7 +2,8 @@
 
 Only calls both real Stripe and localstripe (the embedded default, `STRIPE_API_BASE`)
 understand are used: Customers, SetupIntents (the browser saves the card with Stripe.js),
-PaymentIntents created with that card and then confirmed, Plans (which real Stripe also accepts
+PaymentIntents created with that card and then confirmed (or, for auto-recharge, created
+and confirmed off session in one call), Plans (which real Stripe also accepts
 wherever a Price is expected) and Subscriptions with `items[].plan`. Every create carries
 an idempotency key, so a retried call never makes a second object on Stripe.
 Everything returned is a plain dict, the shape webhook events carry too.
@@ -21,6 +22,15 @@ from billing.models import CreditPack, PackPurchase, Plan
 
 class ResourceMissing(StripeUnavailable):
     """Stripe does not know an object we named (a customer of a wiped test server, say)."""
+
+
+class AuthenticationRequired(PaymentDeclined):
+    """The bank wants the cardholder to authenticate a charge made while they are away."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(
+            message or "Your bank asked you to confirm this payment, which needs you there."
+        )
 
 
 @lru_cache(maxsize=4)
@@ -97,29 +107,73 @@ def _pack_payment(intent: dict) -> PackPayment:
     )
 
 
+def _pack_payment_params(*, purchase: PackPurchase, customer_id: str, payment_method_id: str):
+    return {
+        "amount": purchase.amount_cents,
+        "currency": purchase.currency,
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "payment_method_types": ["card"],
+        # For people reading the payment on Stripe; nothing is granted from it.
+        "metadata": {
+            "organization": str(purchase.organization.public_id),
+            "pack": str(purchase.pack_id),
+            "credits": str(purchase.credits),
+            "purchase": purchase.token,
+        },
+    }
+
+
 def create_pack_payment(
     *, purchase: PackPurchase, customer_id: str, payment_method_id: str
 ) -> PackPayment:
     """Create, unconfirmed, the PaymentIntent for what `purchase` records it costs."""
     intent = _call(
         client().v1.payment_intents.create,
-        params={
-            "amount": purchase.amount_cents,
-            "currency": purchase.currency,
-            "customer": customer_id,
-            "payment_method": payment_method_id,
-            "payment_method_types": ["card"],
-            # For people reading the payment on Stripe; nothing is granted from it.
-            "metadata": {
-                "organization": str(purchase.organization.public_id),
-                "pack": str(purchase.pack_id),
-                "credits": str(purchase.credits),
-                "purchase": purchase.token,
-            },
-        },
+        params=_pack_payment_params(
+            purchase=purchase, customer_id=customer_id, payment_method_id=payment_method_id
+        ),
         options={"idempotency_key": f"pack:{purchase.token}"},
     )
     return _pack_payment(intent)
+
+
+def charge_saved_card(
+    *, purchase: PackPurchase, customer_id: str, payment_method_id: str, idempotency_key: str
+) -> PackPayment:
+    """Charge `purchase` to a saved card while the customer is away; one PaymentIntent per key.
+
+    Stripe's way is `confirm` and `off_session` on the create call, which localstripe accepts
+    too (it refuses `off_session` on the confirm call). A bank that wants authentication is
+    AuthenticationRequired: Stripe says so with the card error `authentication_required`,
+    localstripe by answering `requires_action`, which the caller must treat the same way.
+    Other declines are PaymentDeclined.
+    """
+    params = _pack_payment_params(
+        purchase=purchase, customer_id=customer_id, payment_method_id=payment_method_id
+    )
+    params.update(confirm=True, off_session=True)
+    try:
+        intent = _call(
+            client().v1.payment_intents.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+    except PaymentDeclined as error:
+        if getattr(error.__cause__, "code", None) == "authentication_required":
+            raise AuthenticationRequired() from error.__cause__
+        raise
+    return _pack_payment(intent)
+
+
+def retrieve_pack_payment(payment_intent_id: str) -> PackPayment:
+    return _pack_payment(_call(client().v1.payment_intents.retrieve, payment_intent_id))
+
+
+def card_label(payment_method_id: str) -> str:
+    """How a page names a saved card: "visa •••• 4242"."""
+    card = _call(client().v1.payment_methods.retrieve, payment_method_id).get("card") or {}
+    return f"{card.get('brand', 'card')} •••• {card.get('last4', '????')}"
 
 
 def confirm_pack_payment(*, purchase: PackPurchase) -> PackPayment:

@@ -44,3 +44,19 @@ def reconcile_subscriptions() -> None:
             continue
         if changes:
             logger.warning("Reconciled %s with Stripe: %s", organization.slug, changes)
+
+
+@shared_task(bind=True, max_retries=5)
+def recharge_credits(self, organization_id: int) -> None:
+    """Charge the organization's open auto-recharge attempt (sent on the crossing's commit)."""
+    try:
+        services.recharge(organization_id=organization_id)
+    except stripe_gateway.StripeUnavailable as error:
+        # The attempt stays open; the retry charges with the same idempotency key.
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+
+
+@shared_task
+def send_unsent_recharges() -> int:
+    """Send the auto-recharge attempts whose task never left (the broker was down)."""
+    return services.send_unsent_recharges()

@@ -6,7 +6,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -16,6 +16,7 @@ from accounts.access import can_manage, manager_required, organization_required
 from accounts.errors import SuspendedOrganization
 from billing import selectors, services, stripe_events
 from billing.errors import PaymentDeclined, PlanChangeInProgress, StripeUnavailable
+from billing.invoice_pdf import render_invoice_pdf
 from billing.ledger_labels import label_entries
 from billing.models import CreditPack, Invoice, Plan
 from common.api.errors import json_error
@@ -39,7 +40,14 @@ def stripe_webhook(request):
     except stripe_events.MalformedEvent as error:
         logger.warning("Signed Stripe event refused: %s", error)
         return json_error(400, "bad_request", "Not a Stripe event", str(error))
-    applied = stripe_events.apply(event)
+    try:
+        applied = stripe_events.apply(event)
+    except services.PaymentNotRecorded as error:
+        # Nothing was applied or recorded: Stripe delivers the event again later.
+        logger.warning("Stripe event %s is early: PaymentIntent %s not stored", event["id"], error)
+        return json_error(
+            503, "service_unavailable", "Not ready for this event", "Deliver it again later"
+        )
     return JsonResponse({"received": True, "replayed": not applied})
 
 
@@ -197,13 +205,31 @@ def invoice_list(request):
 @require_GET
 def invoice_detail(request, number: str):
     organization = request.organization
+    invoice = _invoice_or_404(organization, number)
+    return render(
+        request,
+        "billing/invoice.html",
+        {"organization": organization, "invoice": invoice, "seller": settings.INVOICE_SELLER},
+    )
+
+
+@organization_required
+@require_GET
+def invoice_pdf(request, number: str):
+    organization = request.organization
+    invoice = _invoice_or_404(organization, number)
+    response = HttpResponse(
+        render_invoice_pdf(invoice, organization=organization), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
+    return response
+
+
+def _invoice_or_404(organization, number: str) -> Invoice:
     try:
-        invoice = selectors.invoice(organization=organization, number=number)
+        return selectors.invoice(organization=organization, number=number)
     except Invoice.DoesNotExist as error:
         raise Http404("No such invoice") from error
-    return render(
-        request, "billing/invoice.html", {"organization": organization, "invoice": invoice}
-    )
 
 
 @organization_required

@@ -27,6 +27,16 @@ def use_django_logging(**kwargs):
     dictConfig(settings.LOGGING)
 
 
+@signals.worker_process_init.connect
+def load_diffusers_models(**kwargs):
+    """A worker process of the `gpu` queue loads its diffusion models before its first job
+    (in the child that runs the jobs: CUDA does not survive a fork)."""
+    from generation import diffusers_models
+
+    if diffusers_models.QUEUE in app.amqp.queues.consume_from:
+        diffusers_models.load_diffusers_models()
+
+
 @signals.worker_process_shutdown.connect
 def forget_process_metrics(pid, **kwargs):
     """A prefork child's live gauges leave the shared metrics directory with it."""

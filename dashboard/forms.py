@@ -1,5 +1,6 @@
 from django import forms
 from django.core.validators import MaxValueValidator
+from django.template.defaultfilters import pluralize
 
 from accounts.forms import PageForm
 from generation import catalog, limits
@@ -164,9 +165,13 @@ class SettingsForm(PageForm):
         field.validators.append(
             MaxValueValidator(
                 maximum_retention,
-                message=f"Your plan keeps images for at most {maximum_retention} days.",
+                message=(
+                    f"Your plan keeps images for at most {maximum_retention} "
+                    f"day{pluralize(maximum_retention)}."
+                ),
             )
         )
         field.help_text = (
-            f"How long generated images are kept: at most {maximum_retention} days on your plan."
+            f"How long generated images are kept: at most {maximum_retention} "
+            f"day{pluralize(maximum_retention)} on your plan."
         )

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
 from django.db.models import Case, IntegerField, Value, When
@@ -8,7 +9,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from common.admin import ReadOnlyAdmin
-from generation import moderation_cases
+from generation import moderation_cases, output_formats
+from generation.engines import diffusers as diffusers_engine
 from generation.models import (
     BlockedTerm,
     Job,
@@ -37,9 +39,25 @@ def _thumbnails(images) -> str:
     )
 
 
+class ModelCatalogEntryForm(forms.ModelForm):
+    class Meta:
+        model = ModelCatalogEntry
+        fields = "__all__"  # noqa: DJ007 (staff edit every column of the catalog)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("engine") == "diffusers":
+            problem = diffusers_engine.settings_problem(cleaned.get("engine_settings"))
+            if problem:
+                self.add_error("engine_settings", problem)
+        return cleaned
+
+
 @admin.register(ModelCatalogEntry)
 class ModelCatalogEntryAdmin(admin.ModelAdmin):
     """Staff edit the catalog here; a save reaches every web process within seconds."""
+
+    form = ModelCatalogEntryForm
 
     list_display = (
         "id",
@@ -71,6 +89,32 @@ class JobImageInline(admin.TabularInline):
         return False
 
 
+class _ExactTextFilter(admin.SimpleListFilter):
+    """A text box that keeps the jobs whose field is exactly the value typed."""
+
+    template = "admin/generation/text_filter.html"
+
+    def lookups(self, request, model_admin):
+        return [("", "")]  # one placeholder, so the filter shows; the box takes any value
+
+    def choices(self, changelist):
+        yield {"parameter_name": self.parameter_name, "value": self.value() or ""}
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+class EndUserFilter(_ExactTextFilter):
+    title = "user (OpenAI's user)"
+    parameter_name = "end_user"
+
+
+class SafetyIdentifierFilter(_ExactTextFilter):
+    title = "safety identifier"
+    parameter_name = "safety_identifier"
+
+
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
     """Jobs are read-only here: they change state only through generation.services."""
@@ -85,7 +129,16 @@ class JobAdmin(ReadOnlyAdmin):
         "credits_used",
         "created_at",
     )
-    list_filter = ("status", "dialect", "mode", "model", "safety_setting")
+    list_filter = (
+        "status",
+        "dialect",
+        "mode",
+        "model",
+        "safety_setting",
+        "output_format",
+        EndUserFilter,
+        SafetyIdentifierFilter,
+    )
     search_fields = ("public_id", "id", "organization__name", "organization__slug", "prompt")
     # An organization's jobs: ?organization__id__exact=<id> (linked from the organization).
     list_select_related = ("organization", "model")
@@ -115,7 +168,9 @@ class JobAdmin(ReadOnlyAdmin):
             file = default_storage.open(image.storage_path, "rb")
         except FileNotFoundError:
             raise Http404("This image was deleted.") from None
-        response = FileResponse(file, content_type="image/png")
+        response = FileResponse(
+            file, content_type=output_formats.content_type_of(image.storage_path)
+        )
         response["Cache-Control"] = "private, no-store"
         return response
 

@@ -22,10 +22,15 @@ def job_target(job: Job) -> webhooks.JobWebhookTarget | None:
 
 
 def emit_job_event(*, job: Job, event_type: EventType) -> None:
+    data = payloads.render_job(job)
+    if event_type == EventType.JOB_PROGRESS:
+        # v1, tasks and OpenAI job bodies have no progress field of their own; without it
+        # their progress events would all look alike.
+        data.setdefault("progress", job.progress)
     webhooks.emit_event(
         organization=job.organization,
         event_type=event_type,
-        data=payloads.render_job(job),
+        data=data,
         job_id=str(job.pk),
         job_target=job_target(job),
     )

@@ -22,6 +22,8 @@ SALT = "generation.image-url"
 # Quarantined images are stored under this prefix (generation.moderation_cases) and move
 # out of it when staff release them: nothing under it is ever served from a URL.
 QUARANTINE_PREFIX = "quarantine/"
+# A URL ends in its image's format (generation/urls.py); the token alone names the file.
+URL_EXTENSIONS = ("png", "jpeg", "webp")
 
 
 class InvalidImageUrl(Exception):
@@ -41,7 +43,11 @@ def signed_url(*, storage_path: str, job_expires_at) -> str:
         int(time.time()) + settings.IMAGE_URL_TTL_SECONDS, int(job_expires_at.timestamp())
     )
     token = signing.dumps({"p": storage_path, "e": expires}, salt=SALT, compress=True)
-    return settings.SITE_URL.rstrip("/") + reverse("generation:image", args=[token])
+    extension = storage_path.rpartition(".")[2]
+    if extension not in URL_EXTENSIONS:
+        extension = "png"
+    path = reverse("generation:image", kwargs={"token": token, "extension": extension})
+    return settings.SITE_URL.rstrip("/") + path
 
 
 def grant_from(token: str) -> ImageGrant:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing import services as billing
 from common import metrics
-from generation import events, image_files, waiting
+from generation import engines, events, image_files, output_formats, waiting
 from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
 from webhooks.models import EventType
@@ -63,28 +63,37 @@ def start_job(*, job_id) -> Job | None:
     return job
 
 
-def report_progress(*, job: Job, progress: int) -> None:
-    """Record the engine's progress (0-100) on a running job."""
+def report_progress(*, job: Job, progress: int) -> bool:
+    """Record the engine's progress (0-100) on a running job; False when it is no longer
+    running (canceled, or failed by the reaper)."""
     progress = max(0, min(100, int(progress)))
     with transaction.atomic():
         moved = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress=progress)
         job.progress = progress
         if moved:
             events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
+    return bool(moved)
+
+
+def is_running(*, job: Job) -> bool:
+    """Whether the job is still running: not canceled or failed by the reaper meanwhile."""
+    return Job.objects.filter(pk=job.pk, status=Status.RUNNING).exists()
 
 
 def image_path(job: Job, index: int) -> str:
-    """Where a completed job's image `index` is stored."""
-    return f"jobs/{job.organization_id}/{job.pk}/{index}.png"
+    """Where a completed job's image `index` is stored (its extension names its format)."""
+    extension = output_formats.extension(job.output_format)
+    return f"jobs/{job.organization_id}/{job.pk}/{index}.{extension}"
 
 
 def complete_job(*, job: Job, images: list[bytes]) -> Job:
-    """Store the images and finish the job; the reservation is kept as its price."""
+    """Store the images (in the job's output format) and finish the job; the reservation
+    is kept as its price."""
     if len(images) != job.num_images:
         raise ValueError(f"Expected {job.num_images} images, got {len(images)}")
     paths = []
-    for index, png in enumerate(images):
-        paths.append(image_files.store_at(image_path(job, index), ContentFile(png)))
+    for index, image in enumerate(images):
+        paths.append(image_files.store_at(image_path(job, index), ContentFile(image)))
     now = timezone.now()
     with transaction.atomic():
         finished = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(
@@ -138,11 +147,18 @@ def fail_job(*, job_id, code: str, message: str) -> Job | None:
 
 
 def cancel_job(*, organization: Organization, job: Job) -> Job:
-    """Cancel a queued job with a full refund; raise JobNotCancelable once it started."""
+    """Cancel an unfinished job with a full refund; raise JobNotCancelable once it finished,
+    or once it started on an engine that cannot stop between its steps.
+
+    A running job's worker finds it canceled at its next step and stops (pipeline).
+    """
     now = timezone.now()
+    cancelable = (
+        Job.UNFINISHED if engines.stops_between_steps(job.model.engine) else (Status.QUEUED,)
+    )
     with transaction.atomic():
         canceled = Job.objects.filter(
-            pk=job.pk, organization=organization, status=Status.QUEUED
+            pk=job.pk, organization=organization, status__in=cancelable
         ).update(status=Status.CANCELED, credits_used=0, completed_at=now)
         if not canceled:
             raise JobNotCancelable(

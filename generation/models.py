@@ -10,6 +10,7 @@ from django.utils import timezone
 from generation.engines.base import Mode
 from generation.moderation.prompts import PromptRefusalReason
 from generation.moderation.safety import SafetySetting
+from generation.output_formats import Background, OutputFormat
 
 
 class Capability(models.TextChoices):
@@ -105,6 +106,22 @@ class Job(models.Model):
     strength = models.FloatField(null=True, blank=True)
     # The uploaded image of image-to-image and variations, in the default storage.
     input_image_path = models.CharField(max_length=255, blank=True)
+    # The format its images are stored and served in, and JPEG/WebP quality (0-100).
+    output_format = models.CharField(
+        max_length=8, choices=OutputFormat.choices, default=OutputFormat.PNG
+    )
+    output_compression = models.PositiveSmallIntegerField(null=True, blank=True)
+    background = models.CharField(
+        max_length=16, choices=Background.choices, default=Background.OPAQUE
+    )
+    # OpenAI's `quality` as resolved into `steps` (generation.quality); blank elsewhere.
+    quality = models.CharField(max_length=8, blank=True)
+    # Previews a streaming request asked for (OpenAI's partial_images); 0 renders none.
+    partial_images = models.PositiveSmallIntegerField(default=0)
+    # Who the customer says the request is for (OpenAI's `user` and `safety_identifier`),
+    # for staff looking into abuse; never shown to other customers.
+    end_user = models.CharField("user", max_length=256, blank=True)
+    safety_identifier = models.CharField(max_length=256, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -148,6 +165,15 @@ class Job(models.Model):
                 fields=["expires_at"],
                 condition=Q(images_deleted_at__isnull=True),
                 name="job_images_to_expire",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(output_compression__isnull=True) | Q(output_compression__lte=100),
+                name="job_output_compression_at_most_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(partial_images__lte=3), name="job_at_most_3_partial_images"
             ),
         ]
 

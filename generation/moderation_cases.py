@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiKey, Organization, User
 from billing.services import owner_emails
-from generation import events, image_files, image_urls, lifecycle
+from generation import events, image_files, image_urls, lifecycle, output_formats
 from generation.models import Job, JobImage, ModerationCase, PromptRefusal
 from webhooks.models import EventType
 
@@ -69,7 +69,8 @@ def judge_images(*, job: Job, images: list[bytes]) -> list:
 
 
 def _quarantine_path(job: Job, index: int) -> str:
-    return f"{image_urls.QUARANTINE_PREFIX}{job.organization_id}/{job.pk}/{index}.png"
+    extension = output_formats.extension(job.output_format)
+    return f"{image_urls.QUARANTINE_PREFIX}{job.organization_id}/{job.pk}/{index}.{extension}"
 
 
 def quarantine_job(*, job: Job, images: list[bytes], verdicts: list) -> ModerationCase | None:

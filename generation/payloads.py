@@ -120,17 +120,31 @@ class V2JobSerializer(serializers.Serializer):
         return ErrorSerializer(job).data if job.error_code else None
 
 
+def openai_settings(job: Job) -> dict:
+    """What OpenAI's answers say a job was rendered with: format, size, quality, background."""
+    return {
+        "output_format": job.output_format,
+        "size": f"{job.width}x{job.height}",
+        "quality": job.quality or "medium",
+        "background": "transparent" if job.background == "transparent" else "opaque",
+    }
+
+
+def image_base64(image) -> str:
+    """A stored image's bytes in base64 (OpenAI's `b64_json`)."""
+    with default_storage.open(image.storage_path, "rb") as file:
+        return base64.b64encode(file.read()).decode()
+
+
 def render_openai(job: Job, *, base64_images: bool) -> dict:
     if base64_images:
-        data = []
-        for image in servable_images(job):
-            with default_storage.open(image.storage_path, "rb") as file:
-                data.append({"b64_json": base64.b64encode(file.read()).decode()})
+        data = [{"b64_json": image_base64(image)} for image in servable_images(job)]
     else:
         data = [{"url": image["url"]} for image in _images(job)]
     return {
         "created": int(job.created_at.timestamp()),
         "data": data,
+        **openai_settings(job),
         "meta": {"usage": {"credits_used": job.credits_used}},
     }
 

@@ -11,8 +11,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 
 from common import log_context, metrics
-from generation import lifecycle, moderation_cases
-from generation.engines import EngineError, EngineRequest, get_engine
+from generation import engines, lifecycle, moderation_cases, output_formats, previews
+from generation.engines import EngineError, EngineRequest, JobNoLongerRunning, get_engine
 from generation.models import Job
 
 logger = logging.getLogger(__name__)
@@ -40,24 +40,59 @@ def _engine_request(job: Job) -> EngineRequest:
         init_image=init_image,
         strength=job.strength if job.strength is not None else 0.75,
         settings=dict(job.model.engine_settings),
+        background=job.background,
+        partial_images=job.partial_images,
     )
 
 
 class _ThrottledProgress:
-    """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL."""
+    """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL.
 
-    def __init__(self, job: Job):
+
+    Previews are handed on at once, in the job's output format, up to the number asked for.
+    For an engine that stops between its steps, each of those moments also checks that the
+    job is still running, and raises JobNoLongerRunning once it was canceled or reaped.
+    """
+
+    def __init__(self, job: Job, *, stops_between_steps: bool):
         self.job = job
+        self.stops_between_steps = stops_between_steps
         self.written_at = None
+        self.previews_sent = 0
 
-    def __call__(self, progress: int) -> None:
+    def __call__(self, progress: int, preview: bytes | None = None) -> None:
+        if preview is not None and self.previews_sent < self.job.partial_images:
+            self._publish(preview)
         now = time.monotonic()
         if self.written_at is not None and now - self.written_at < PROGRESS_WRITE_INTERVAL:
             return
         if progress <= self.job.progress or progress >= 100:
+            if self.stops_between_steps and self.written_at is not None:
+                self.written_at = now
+                if not lifecycle.is_running(job=self.job):
+                    raise JobNoLongerRunning()
             return
         self.written_at = now
-        lifecycle.report_progress(job=self.job, progress=progress)
+        running = lifecycle.report_progress(job=self.job, progress=progress)
+        if self.stops_between_steps and not running:
+            raise JobNoLongerRunning()
+
+    def _publish(self, preview: bytes) -> None:
+        try:
+            previews.publish(
+                self.job.pk, index=self.previews_sent, image=_encoded(self.job, preview)
+            )
+        except Exception:
+            # A preview is a courtesy: losing one never fails the job that is rendering.
+            logger.warning("Could not publish a preview of job %s", self.job.pk, exc_info=True)
+            return
+        self.previews_sent += 1
+
+
+def _encoded(job: Job, png: bytes) -> bytes:
+    return output_formats.encode(
+        png, output_format=job.output_format, compression=job.output_compression
+    )
 
 
 def run_job(*, job_id) -> bool:
@@ -81,11 +116,13 @@ def _render(job: Job) -> None:
     try:
         started = time.monotonic()
         try:
-            images = get_engine(job.model.engine).generate(
-                _engine_request(job), _ThrottledProgress(job)
+            progress = _ThrottledProgress(
+                job, stops_between_steps=engines.stops_between_steps(job.model.engine)
             )
+            images = get_engine(job.model.engine).generate(_engine_request(job), progress)
         finally:
             metrics.ENGINE_SECONDS.labels(job.model_id).observe(time.monotonic() - started)
+        images = [_encoded(job, png) for png in images]
         # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
         # is served).
         verdicts = moderation_cases.judge_images(job=job, images=images)
@@ -93,6 +130,9 @@ def _render(job: Job) -> None:
         lifecycle.fail_job(
             job_id=job.pk, code=lifecycle.ErrorCode.TIMEOUT, message="The job took too long."
         )
+    except JobNoLongerRunning:
+        # Canceled (and refunded) or reaped meanwhile: nothing is left to do.
+        logger.info("Job %s stopped: it is no longer running", job.pk)
     except EngineError as exc:
         lifecycle.fail_job(job_id=job.pk, code=exc.code, message=exc.message)
     except Exception:

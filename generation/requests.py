@@ -6,6 +6,7 @@ from generation import limits
 from generation.engines.base import Mode
 from generation.images import InputImage
 from generation.moderation.safety import SafetySetting
+from generation.output_formats import Background, OutputFormat
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class GenerationRequest:
     negative_prompt: str = ""
     width: int = limits.DEFAULT_SIDE
     height: int = limits.DEFAULT_SIDE
-    steps: int = limits.DEFAULT_STEPS
-    guidance_scale: float = limits.DEFAULT_GUIDANCE
+    # None: the model's default (its engine_settings' `steps`, `guidance_scale`), else the API's.
+    steps: int | None = None
+    guidance_scale: float | None = None
     seed: int | None = None  # None: chosen at random and returned
     style: str = ""
     num_images: int = 1
@@ -30,3 +32,12 @@ class GenerationRequest:
     webhook_secret: str = ""
     webhook_events: tuple[str, ...] = field(default_factory=tuple)
     safety_setting: str = SafetySetting.BLOCK_MEDIUM_AND_ABOVE
+    output_format: str = OutputFormat.PNG
+    output_compression: int | None = None
+    background: str = Background.OPAQUE
+    # OpenAI's quality (generation.quality): when set, it decides `steps` for the model.
+    quality: str = ""
+    # Previews for a streaming answer, rendered while the job runs (0-3).
+    partial_images: int = 0
+    end_user: str = ""
+    safety_identifier: str = ""

@@ -28,7 +28,7 @@ from common import metrics
 from common.api import rate_limits
 from common.errors import Refused
 from common.fastpaths import orm
-from generation import blocklist, catalog, engines, moderation_cases
+from generation import blocklist, catalog, engines, limits, moderation_cases, quality
 from generation.errors import (
     InsufficientCredits,
     InvalidModel,
@@ -103,6 +103,17 @@ def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
     return model
 
 
+def _model_default(value, model: ModelCatalogEntry, name: str, default, low, high):
+    """The request's value, else the model's default for it (a few-step model's 4), else the
+    API's (also when staff set the model's to something outside the API's limits)."""
+    if value is not None:
+        return value
+    own = model.engine_settings.get(name)
+    if isinstance(own, int | float) and not isinstance(own, bool) and low <= own <= high:
+        return type(default)(own)
+    return default
+
+
 def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
     return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
 
@@ -162,14 +173,39 @@ def submit_job(
                 negative_prompt=request.negative_prompt,
                 width=request.width,
                 height=request.height,
-                steps=request.steps,
-                guidance_scale=request.guidance_scale,
+                steps=(
+                    quality.steps_for(model_id=model.id, quality=request.quality)
+                    if request.quality
+                    else _model_default(
+                        request.steps,
+                        model,
+                        "steps",
+                        limits.DEFAULT_STEPS,
+                        limits.STEPS_MIN,
+                        limits.STEPS_MAX,
+                    )
+                ),
+                guidance_scale=_model_default(
+                    request.guidance_scale,
+                    model,
+                    "guidance_scale",
+                    limits.DEFAULT_GUIDANCE,
+                    limits.GUIDANCE_MIN,
+                    limits.GUIDANCE_MAX,
+                ),
                 seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
                 style=request.style,
                 num_images=request.num_images,
                 safety_setting=request.safety_setting,
                 strength=request.strength,
                 input_image_path=input_path,
+                output_format=request.output_format,
+                output_compression=request.output_compression,
+                background=request.background,
+                quality=quality.resolve(request.quality) if request.quality else "",
+                partial_images=request.partial_images,
+                end_user=request.end_user,
+                safety_identifier=request.safety_identifier,
                 credits_reserved=cost,
                 reservation_reference=reference,
                 webhook_url=request.webhook_url,

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from common import log_context
-from generation import lifecycle, pipeline, waiting
+from generation import lifecycle, pipeline, previews, waiting
 
 logger = logging.getLogger(__name__)
 
@@ -45,4 +45,5 @@ def reap_stuck_jobs() -> int:
 def delete_expired_images() -> int:
     """Delete images past their plan's retention (beat, hourly)."""
     waiting.sweep_stale_markers()
+    previews.sweep_stale_previews()
     return lifecycle.delete_expired_images()

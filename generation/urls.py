@@ -1,9 +1,10 @@
-from django.urls import path
+from django.urls import re_path
 
 from generation import views
 
 app_name = "generation"
 
 urlpatterns = [
-    path("images/<str:token>.png", views.image, name="image"),
+    # The extension is the stored image's format; the token alone says which file it is.
+    re_path(r"^images/(?P<token>[^/]+)\.(?P<extension>png|jpeg|webp)$", views.image, name="image"),
 ]

@@ -7,12 +7,13 @@ from django.http import (
 )
 from django.views.decorators.http import require_safe
 
-from generation import image_urls
+from generation import image_urls, output_formats
 
 
 @require_safe
-def image(request, token: str):
-    """Serve a generated PNG to whoever holds a valid signed URL (no API key).
+def image(request, token: str, extension: str = "png"):
+    """Serve a generated image to whoever holds a valid signed URL (no API key), with the
+    content type of the format it was stored in.
 
     From a bucket, the answer is a redirect to a short-lived presigned URL of the object;
     from local disk, the file itself.
@@ -27,7 +28,8 @@ def image(request, token: str):
     if presigned is None:
         try:
             response = FileResponse(
-                default_storage.open(grant.storage_path, "rb"), content_type="image/png"
+                default_storage.open(grant.storage_path, "rb"),
+                content_type=output_formats.content_type_of(grant.storage_path),
             )
         except FileNotFoundError:
             return _deleted()

@@ -49,6 +49,11 @@ def _wakeup_dir() -> Path:
     return folder
 
 
+def marker_path(job_id) -> Path:
+    """The file that says the job finished, without Redis (the embedded default)."""
+    return _wakeup_dir() / str(job_id)
+
+
 def notify_job_finished(job_id) -> None:
     """Tell whoever waits for this job that it has finished (called on commit)."""
     if settings.REDIS_URL:
@@ -58,7 +63,7 @@ def notify_job_finished(job_id) -> None:
         pipe.expire(key, KEY_TTL_SECONDS)
         pipe.execute()
     else:
-        (_wakeup_dir() / str(job_id)).touch()
+        marker_path(job_id).touch()
 
 
 def wait_for_job(job_id, timeout: float) -> bool:
@@ -72,7 +77,7 @@ def wait_for_job(job_id, timeout: float) -> bool:
         longest_wait = max(settings.JOB_WAIT_SECONDS, limits.WAIT_MAX_SECONDS)
         client = _blocking_client(settings.REDIS_URL, longest_wait)
         return client.blpop([f"{KEY_PREFIX}{job_id}"], timeout=timeout) is not None
-    marker = _wakeup_dir() / str(job_id)
+    marker = marker_path(job_id)
     deadline = time.monotonic() + timeout
     while True:
         if marker.exists():

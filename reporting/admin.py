@@ -59,10 +59,10 @@ def _charts(report: selectors.UsageReport) -> dict:
         "submissions": charts.bar_chart(
             labels,
             [day.submissions for day in days],
-            [day.moderated_jobs for day in days],
+            [day.refused for day in days],
             title=lambda i: (
                 f"{days[i].date}: {days[i].submissions:,} submissions, "
-                f"{days[i].moderated_jobs:,} moderated"
+                f"{days[i].refused:,} refused by moderation"
             ),
         ),
         "credits": charts.line_chart(labels, [day.credits_used for day in days]),

@@ -2,7 +2,14 @@ from django.db import models
 from django.utils import timezone
 
 # The counters of a UsageRollup row: summed by the report, one CSV column each.
-USAGE_FIELDS = ("submissions", "images", "credits_used", "failed_jobs", "moderated_jobs")
+USAGE_FIELDS = (
+    "submissions",
+    "images",
+    "credits_used",
+    "failed_jobs",
+    "moderated_jobs",
+    "refused_prompts",
+)
 
 
 class UsageRollup(models.Model):
@@ -22,6 +29,8 @@ class UsageRollup(models.Model):
     credits_used = models.BigIntegerField(default=0)
     failed_jobs = models.PositiveIntegerField(default=0)
     moderated_jobs = models.PositiveIntegerField(default=0)
+    # Submissions refused by prompt moderation: no job exists for them, nothing was charged.
+    refused_prompts = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

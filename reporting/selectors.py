@@ -22,13 +22,21 @@ class UsageTotals:
     credits_used: int = 0
     failed_jobs: int = 0
     moderated_jobs: int = 0
+    refused_prompts: int = 0
     # {currency: minor units}
     revenue: dict[str, int] = field(default_factory=dict)
 
     @property
+    def refused(self) -> int:
+        """Submissions moderation refused: prompts refused at once, and jobs whose images were."""
+        return self.moderated_jobs + self.refused_prompts
+
+    @property
     def moderation_rate(self) -> float:
-        """Share of submissions refused by moderation, in percent."""
-        return 100 * self.moderated_jobs / self.submissions if self.submissions else 0.0
+        """Share of submissions refused by moderation, in percent (a refused prompt is a
+        submission too, though no job exists for it)."""
+        attempts = self.submissions + self.refused_prompts
+        return 100 * self.refused / attempts if attempts else 0.0
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Usage rollups: the daily per-organization totals behind the staff usage report.
 
-`rollup_usage` recomputes one UTC day from jobs and paid invoices with two GROUP BY
-queries and upserts the result; the beat task runs it for today and yesterday. The report
-(reporting.selectors.usage_report) reads only the rollup rows.
+`rollup_usage` recomputes one UTC day from jobs, refused prompts and paid invoices with
+three GROUP BY queries and upserts the result; the beat task runs it for today and
+yesterday. The report (reporting.selectors.usage_report) reads only the rollup rows.
 """
 
 from dataclasses import dataclass
@@ -13,7 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from billing.models import Invoice
-from generation.models import Job
+from generation.models import Job, PromptRefusal
 from generation.services import ErrorCode
 from reporting.models import USAGE_FIELDS, RevenueRollup, UsageRollup
 
@@ -51,16 +51,32 @@ def rollup_usage(*, day: date) -> RollupResult:
         )
         .order_by()
     )
-    usage = [
-        UsageRollup(
+    usage = {
+        row["organization_id"]: UsageRollup(
             date=day,
             organization_id=row["organization_id"],
             plan_slug=row["organization__plan__slug"],
             updated_at=now,
-            **{name: row[name] for name in USAGE_FIELDS},
+            **{name: row[name] for name in USAGE_FIELDS if name in row},
         )
         for row in usage_rows
-    ]
+    }
+    refusal_rows = (
+        PromptRefusal.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values("organization_id", "organization__plan__slug")
+        .annotate(refused=Count("pk"))
+        .order_by()
+    )
+    for row in refusal_rows:
+        rollup = usage.get(row["organization_id"])
+        if rollup is None:
+            rollup = usage[row["organization_id"]] = UsageRollup(
+                date=day,
+                organization_id=row["organization_id"],
+                plan_slug=row["organization__plan__slug"],
+                updated_at=now,
+            )
+        rollup.refused_prompts = row["refused"]
     revenue_rows = (
         Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__gte=start, paid_at__lt=end)
         .values("organization_id", "organization__plan__slug", "currency")
@@ -81,7 +97,7 @@ def rollup_usage(*, day: date) -> RollupResult:
     ]
     with transaction.atomic():
         UsageRollup.objects.bulk_create(
-            usage,
+            list(usage.values()),
             update_conflicts=True,
             unique_fields=["date", "organization"],
             update_fields=["plan_slug", *USAGE_FIELDS, "updated_at"],

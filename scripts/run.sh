@@ -47,8 +47,9 @@ trap stop_all INT TERM EXIT
 .venv/bin/python scripts/localstripe_loopback.py --port "$STRIPE_PORT" >var/log/localstripe.log 2>&1 &
 pids+=($!)
 
-# Every process type of the Procfile, one of each; the web one on $PORT.
-.venv/bin/honcho start --no-colour --port "$PORT" >var/log/run.log 2>&1 &
+# Every process type of the Procfile but `gpu`, one of each (the web one on $PORT): the
+# embedded default has no GPU, and its catalog no diffusers model.
+.venv/bin/honcho start --no-colour --port "$PORT" web worker webhooks beat >var/log/run.log 2>&1 &
 honcho=$!
 pids+=("$honcho")
 

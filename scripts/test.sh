@@ -9,6 +9,8 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade "pip>=25.1"
 .venv/bin/python -m pip install --quiet --group test
+# The diffusers engine's tests run a tiny real pipeline on the CPU: they need the gpu group.
+.venv/bin/python -m pip install --quiet --group gpu
 
 # The browser tests drive Debian's Chromium; install it when it is missing.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -101,3 +101,18 @@ def test_web_processes_send_tasks_through_the_project_celery_app():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "imagen"
+
+
+def test_the_web_tier_and_the_other_workers_never_import_torch():
+    # Only a `gpu` worker needs the gpu dependency group: torch and diffusers are imported
+    # by the diffusers engine when it first loads a model, not by its module.
+    code = (
+        "import sys, django; django.setup(); "
+        "import config.urls, config.celery, generation.tasks, generation.pipeline, "
+        "generation.admin, generation.engines.diffusers, generation.diffusers_models; "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
+    result = run_python(code, {"DJANGO_SETTINGS_MODULE": "config.settings.test"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

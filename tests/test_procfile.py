@@ -7,7 +7,8 @@ from config.celery import app
 from generation import engines
 from tests import procfile
 
-WORKER_LINES = ["worker", "webhooks"]
+WORKER_LINES = ["worker", "gpu", "webhooks"]
+GENERATION_LINES = ["worker", "gpu"]
 
 
 def consumed_queues() -> set[str]:
@@ -15,12 +16,30 @@ def consumed_queues() -> set[str]:
 
 
 def test_the_procfile_names_every_process_type():
-    assert list(procfile.processes()) == ["web", "worker", "webhooks", "beat"]
+    assert list(procfile.processes()) == ["web", "worker", "gpu", "webhooks", "beat"]
 
 
 @pytest.mark.parametrize("engine", sorted(engines._ENGINES))
-def test_every_engine_queue_is_consumed_by_the_generation_worker(engine):
-    assert engines.queue_for(engine) in procfile.queues("worker")
+def test_every_engine_queue_is_consumed_by_a_generation_worker(engine):
+    assert any(engines.queue_for(engine) in procfile.queues(line) for line in GENERATION_LINES)
+
+
+def test_diffusers_jobs_go_to_the_gpu_worker_only():
+    assert engines.queue_for("diffusers") == "gpu"
+    assert procfile.queues("gpu") == ["gpu"]
+    assert "gpu" not in procfile.queues("worker")
+
+
+@pytest.mark.parametrize("option", ["--concurrency", "--prefetch-multiplier"])
+def test_the_gpu_worker_runs_one_job_at_a_time_in_one_process(option):
+    command = procfile.arguments("gpu")
+    assert command[command.index(option) + 1] == "1"
+
+
+def test_each_gpu_worker_of_a_host_has_its_own_node_name():
+    # One gpu line per GPU, each with its own CUDA_VISIBLE_DEVICES (README, Production).
+    line = procfile.processes()["gpu"]
+    assert "--hostname gpu${CUDA_VISIBLE_DEVICES:-}@%h" in line
 
 
 def test_a_job_on_an_unknown_engine_reaches_the_generation_worker_to_be_failed():

@@ -1,5 +1,7 @@
 """Dashboard pages: the signed-in user's current organization's endpoints and deliveries."""
 
+import json
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -174,7 +176,8 @@ def delivery_detail(request, delivery_id: str):
         "webhooks/delivery_detail.html",
         {
             "delivery": delivery,
-            "body": services.event_body(delivery.event).decode(),
+            # Sent minified; shown indented so a person can read it.
+            "body": json.dumps(json.loads(services.event_body(delivery.event)), indent=2),
             "can_manage": can_manage(request),
         },
     )

@@ -4,12 +4,15 @@
 they run low, `grants` gives the free plan's monthly credits and expires grants, `plans`
 finds plans, `customers` holds the Stripe customer and its cards, `packs` sells credit
 packs, `subscriptions` changes plans and applies what Stripe says about subscriptions,
-`invoices` issues our invoices, `catalog` keeps Stripe's prices and products in step.
+`invoices` issues our invoices, `catalog` keeps Stripe's prices and products in step,
+`auto_recharge` keeps an owner's auto-recharge and opens an attempt when the balance falls
+below its threshold, `recharging` charges that attempt.
 Callers use the names re-exported here (`billing.services.reserve_credits`).
 """
 
 from billing.errors import InsufficientCredits, PlanChangeInProgress
 from billing.selectors import owner_emails
+from billing.services.auto_recharge import disable_auto_recharge, enable_auto_recharge
 from billing.services.catalog import sync_stripe_catalog
 from billing.services.customers import (
     customer_portal_url,
@@ -37,12 +40,14 @@ from billing.services.ledger import (
 )
 from billing.services.packs import (
     PackCheckout,
+    PaymentNotRecorded,
     apply_pack_payment,
     buy_pack,
     charge_pack_purchase,
     record_pack_payment_failure,
 )
 from billing.services.plans import plan_by_slug
+from billing.services.recharging import recharge, send_unsent_recharges
 from billing.services.subscriptions import (
     ENDED_STATUSES,
     LIVE_STATUSES,
@@ -62,6 +67,7 @@ __all__ = [
     "InsufficientCredits",
     "Kind",
     "PackCheckout",
+    "PaymentNotRecorded",
     "PlanChangeInProgress",
     "add_months",
     "adjust_credits",
@@ -71,6 +77,8 @@ __all__ = [
     "change_plan",
     "charge_pack_purchase",
     "customer_portal_url",
+    "disable_auto_recharge",
+    "enable_auto_recharge",
     "ensure_stripe_customer",
     "expire_credits",
     "expire_grant",
@@ -84,11 +92,13 @@ __all__ = [
     "owned_payment_method",
     "owner_emails",
     "plan_by_slug",
+    "recharge",
     "reconcile_subscription",
     "record_invoice_payment_failure",
     "record_pack_payment_failure",
     "refund_reservation",
     "reserve_credits",
+    "send_unsent_recharges",
     "start_card_setup",
     "sync_stripe_catalog",
     "sync_subscription",

@@ -16,7 +16,8 @@ from django.db import connection, transaction
 from accounts.models import Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
 from billing.errors import InsufficientCredits
-from billing.models import CreditLedgerEntry
+from billing.models import AutoRecharge, CreditLedgerEntry
+from billing.services.auto_recharge import open_recharge_if_low
 from billing.services.low_balance import notify_if_credits_low
 from common import metrics
 from common.fastpaths import orm
@@ -30,7 +31,11 @@ _MOVE_BALANCE_SQL = f"""
      WHERE id = %s
        AND credit_balance + %s >= 0
        AND NOT EXISTS (SELECT 1 FROM {CreditLedgerEntry._meta.db_table} WHERE reference = %s)
- RETURNING credit_balance
+ RETURNING credit_balance,
+           -- The auto-recharge threshold, if on: read here, the rule costs no round trip.
+           (SELECT threshold FROM {AutoRecharge._meta.db_table}
+             WHERE organization_id = {Organization._meta.db_table}.id AND enabled)
+           AS recharge_threshold
 """  # noqa: S608 - table names come from the models, values are parameters
 
 # Every column of an entry but its id; balance_after is the balance the move left.
@@ -44,14 +49,16 @@ WITH moved AS ({_MOVE_BALANCE_SQL})
 INSERT INTO {CreditLedgerEntry._meta.db_table} ({", ".join(f.column for f in _ENTRY_FIELDS)})
 SELECT {", ".join("moved.credit_balance" if f is _BALANCE_AFTER else "%s" for f in _ENTRY_FIELDS)}
   FROM moved
-RETURNING {CreditLedgerEntry._meta.pk.column}, {_BALANCE_AFTER.column}
+RETURNING {CreditLedgerEntry._meta.pk.column}, {_BALANCE_AFTER.column},
+          (SELECT recharge_threshold FROM moved)
 """  # noqa: S608 - table and column names come from the models, values are parameters
 
 
-def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
+def _move_balance_and_append(entry: CreditLedgerEntry) -> tuple[bool, int | None]:
     """Move the balance by `entry.amount` and insert `entry` with the balance it left.
 
-    False when the move is refused (reference used, balance short): nothing was written.
+    Return whether it moved (not when refused: reference used, balance short; nothing was
+    written) and the organization's auto-recharge threshold (None when it is off).
     """
     move = [entry.amount, entry.organization_id, entry.amount, entry.reference]
     # One round trip less under the organization's row lock, which every submission of the
@@ -65,14 +72,14 @@ def _move_balance_and_append(entry: CreditLedgerEntry) -> bool:
             cursor.execute(_MOVE_BALANCE_SQL, move)
         row = cursor.fetchone()
     if row is None:
-        return False
+        return False, None
     if one_statement:
-        entry.pk, entry.balance_after = row
+        entry.pk, entry.balance_after, recharge_threshold = row
         orm.mark_saved(entry)
     else:
-        entry.balance_after = row[0]
+        entry.balance_after, recharge_threshold = row
         entry.save(force_insert=True)
-    return True
+    return True, recharge_threshold
 
 
 def _append_entry(
@@ -101,14 +108,22 @@ def _append_entry(
     # savepoint=False: inside a caller's transaction (a job submission) this adds no
     # SAVEPOINT round trips, and any failure rolls the caller's work back with it.
     with transaction.atomic(savepoint=False):
-        appended = _move_balance_and_append(entry)
+        appended, recharge_threshold = _move_balance_and_append(entry)
     if not appended:
         # Explained outside the block: raising inside it would doom the caller's transaction.
         return _explain_refusal(organization=organization, amount=amount, reference=reference)
     organization.credit_balance = entry.balance_after
     transaction.on_commit(lambda: metrics.LEDGER_OPERATIONS.labels(kind).inc())
     if amount < 0:
-        notify_if_credits_low(organization, entry.balance_after - amount, entry.balance_after)
+        balance_before = entry.balance_after - amount
+        notify_if_credits_low(organization, balance_before, entry.balance_after)
+        if recharge_threshold is not None:
+            open_recharge_if_low(
+                organization=organization,
+                balance_before=balance_before,
+                balance_after=entry.balance_after,
+                threshold=recharge_threshold,
+            )
     return entry
 
 

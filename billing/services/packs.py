@@ -16,6 +16,10 @@ from billing.services.ledger import Kind, grant_credits
 logger = logging.getLogger(__name__)
 
 
+class PaymentNotRecorded(Exception):
+    """Stripe's event names a PaymentIntent its purchase has not stored yet: apply it later."""
+
+
 @dataclass
 class PackCheckout:
     purchase: PackPurchase
@@ -126,7 +130,7 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
             .select_related("organization", "pack")
             .filter(stripe_payment_intent_id=payment_intent["id"])
             .first()
-        )
+        ) or _purchase_being_charged(payment_intent=payment_intent)
         if purchase is None:
             if (payment_intent.get("metadata") or {}).get("pack"):
                 logger.warning(
@@ -151,6 +155,32 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
             )
             return None
         return _complete_purchase(purchase=purchase)
+
+
+def _purchase_being_charged(*, payment_intent: dict) -> PackPurchase | None:
+    """The purchase that is storing this PaymentIntent's id right now, once it has.
+
+    An auto-recharge creates and confirms its PaymentIntent in one call, holding its
+    purchase's row until the id is stored, so Stripe's event can come back first: it waits
+    here for that row (by the token the metadata names) and is applied only if the id
+    stored is the event's. A charge whose id is not stored yet (Stripe's answer was lost
+    and the charge is being retried) raises PaymentNotRecorded, so Stripe delivers the
+    event again later instead of its credits being lost.
+    """
+    token = (payment_intent.get("metadata") or {}).get("purchase")
+    if not token:
+        return None
+    purchase = (
+        PackPurchase.objects.select_for_update(of=("self",))
+        .select_related("organization", "pack")
+        .filter(token=token)
+        .first()
+    )
+    if purchase is None:
+        return None
+    if not purchase.stripe_payment_intent_id and purchase.status == PackPurchase.Status.STARTED:
+        raise PaymentNotRecorded(payment_intent["id"])
+    return purchase if purchase.stripe_payment_intent_id == payment_intent["id"] else None
 
 
 def _pays_for(*, payment_intent: dict, purchase: PackPurchase) -> bool:

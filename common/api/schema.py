@@ -1,10 +1,18 @@
-"""OpenAPI post-processing: every API operation documents the one error shape.
+"""OpenAPI post-processing: the one error shape, and the customer-facing reference text.
 
 Any route under /v1 or /v2 can answer 401 (no key), 429 (rate limit) or 503 (queue or
 database down) besides what its view lists, always as `{"error": {...}}`
 (common.api.errors). The schema says so with a `default` response, so clients and
 schema-driven tools (schemathesis in tests/security) know the shape of every error.
+
+The words of the document (summaries, descriptions, every field's meaning, range and
+default) are written for customers in docs/api/reference.yaml, not taken from docstrings.
 """
+
+from functools import cache
+
+import yaml
+from django.conf import settings
 
 ERROR_COMPONENT = "ErrorResponse"
 
@@ -44,4 +52,70 @@ def document_error_responses(result, generator, request, public):
                     "content": {"application/json": {"schema": reference}},
                 },
             )
+    return result
+
+
+def _rename_references(node, renames: dict[str, str]):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                name = value.rsplit("/", 1)[-1]
+                if name in renames:
+                    node[key] = f"#/components/schemas/{renames[name]}"
+            else:
+                _rename_references(value, renames)
+    elif isinstance(node, list):
+        for item in node:
+            _rename_references(item, renames)
+
+
+@cache
+def public_reference() -> dict:
+    """docs/api/reference.yaml: the customer-facing text of the OpenAPI document."""
+    with (settings.BASE_DIR / "docs" / "api" / "reference.yaml").open(encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
+def apply_public_reference(result, generator, request, public):
+    """Give every operation, parameter, schema and field its text from the public reference.
+
+    What drf-spectacular found in docstrings and help texts is written for engineers; the
+    schema shows only what docs/api/reference.yaml says, and nothing where it says nothing
+    (tests/common/test_api_reference.py fails on anything left undescribed).
+    """
+    reference = public_reference()
+    result["info"]["description"] = reference["info"]["description"]
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    renames = reference.get("rename", {})
+    for old, new in renames.items():
+        if old in schemas:
+            schemas[new] = schemas.pop(old)
+    _rename_references(result, renames)
+    operations = reference.get("operations", {})
+    parameters = reference.get("parameters", {})
+    for path, methods in result.get("paths", {}).items():
+        for method, operation in methods.items():
+            text = operations.get(f"{method.upper()} {path}", {})
+            operation.pop("summary", None)
+            operation.pop("description", None)
+            operation.update({key: text[key] for key in ("summary", "description") if key in text})
+            for parameter in operation.get("parameters", []):
+                parameter.pop("description", None)
+                described = parameters.get(f"{method.upper()} {path} {parameter['name']}") or (
+                    parameters.get(parameter["name"])
+                )
+                if described:
+                    parameter["description"] = described
+    fields = reference.get("fields", {})
+    for name, schema in schemas.items():
+        text = reference.get("schemas", {}).get(name, {})
+        schema.pop("description", None)
+        if "description" in text:
+            schema["description"] = text["description"]
+        overrides = text.get("properties", {})
+        for field, definition in (schema.get("properties") or {}).items():
+            definition.pop("description", None)
+            described = overrides.get(field) or fields.get(field)
+            if described:
+                definition["description"] = described
     return result

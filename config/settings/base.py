@@ -147,6 +147,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process of the `gpu` queue loads its diffusion models and warms them up before
+# it reports ready (generation.diffusers_models): minutes for a large model, where Celery
+# would otherwise kill a child that is not up within 4 s.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("WORKER_START_TIMEOUT_SECONDS", default=900)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # Celery otherwise closes the database connection before and after every task, so each
@@ -158,6 +162,10 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
+    "billing-send-unsent-recharges": {
+        "task": "billing.tasks.send_unsent_recharges",
+        "schedule": 300,
+    },
     "billing-grant-monthly-credits": {
         "task": "billing.tasks.grant_monthly_credits",
         "schedule": 3600,
@@ -198,6 +206,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files browsers ask for at the site's root (/favicon.ico), served by WhiteNoise as they are.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -225,6 +235,21 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Imagen <billing@imagen.local>")
 
+# Who invoices are from: printed on every invoice page, email and PDF. SELLER_ADDRESS takes
+# its lines separated by "|".
+INVOICE_SELLER = {
+    "name": env("SELLER_NAME", default="Imagen Platform Ltd."),
+    "address": [
+        line.strip()
+        for line in env(
+            "SELLER_ADDRESS", default="1 Example Street|London EC1A 1AA|United Kingdom"
+        ).split("|")
+        if line.strip()
+    ],
+    "email": env("SELLER_EMAIL", default="billing@imagen.local"),
+    "tax_id": env("SELLER_TAX_ID", default=""),
+}
+
 # The whole request body of an API call, checked before it is read (docs/api: 413 over 15 MB).
 API_MAX_BODY_BYTES = 15 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -247,13 +272,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api.schema.document_error_responses",
+        "common.api.schema.apply_public_reference",
     ],
+    # An optional field is optional: no BlankEnum / NullEnum components beside its choices.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
 }
 
 # Stripe: the real API in production, localstripe in the embedded default and in tests.
@@ -277,6 +305,9 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=120
 JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=150)
 JOB_DEADLINE_SECONDS = env.int("JOB_DEADLINE_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=2)
+# How long a streamed request (OpenAI's stream=true) follows its job: past the deadline,
+# plus the reaper's minute, so the stream always tells how the job ended.
+JOB_STREAM_SECONDS = env.int("JOB_STREAM_SECONDS", default=JOB_DEADLINE_SECONDS + 90)
 CELERY_TASK_ANNOTATIONS = {
     "generation.tasks.run_job": {
         "soft_time_limit": JOB_SOFT_TIME_LIMIT_SECONDS,
@@ -341,7 +372,8 @@ LOGGING = {
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # The Celery queues whose depth a scrape reads from a Redis broker.
 METRICS_QUEUES = env.list(
-    "METRICS_QUEUES", default=["local", "upstream", "celery", "webhooks", "webhooks_retry"]
+    "METRICS_QUEUES",
+    default=["local", "upstream", "gpu", "celery", "webhooks", "webhooks_retry"],
 )
 
 # Errors to Sentry, only when a DSN is given.

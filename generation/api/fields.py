@@ -14,9 +14,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common import outbound
-from generation import limits
+from generation import limits, output_formats
 from generation.images import InvalidImage, decode_base64_image, read_image
 from generation.moderation.safety import SafetySetting
+from generation.output_formats import Background, OutputFormat
+from generation.quality import Quality
+
+# OpenAI's limit on a stream's previews.
+PARTIAL_IMAGES_MAX = 3
 
 
 def _between(low, high) -> dict:
@@ -97,7 +102,8 @@ def steps_field() -> serializers.IntegerField:
     return serializers.IntegerField(
         min_value=limits.STEPS_MIN,
         max_value=limits.STEPS_MAX,
-        default=limits.DEFAULT_STEPS,
+        required=False,
+        help_text=f"Default: the model's own, else {limits.DEFAULT_STEPS}.",
         error_messages=_between(limits.STEPS_MIN, limits.STEPS_MAX),
     )
 
@@ -106,7 +112,8 @@ def guidance_scale_field() -> serializers.FloatField:
     return serializers.FloatField(
         min_value=limits.GUIDANCE_MIN,
         max_value=limits.GUIDANCE_MAX,
-        default=limits.DEFAULT_GUIDANCE,
+        required=False,
+        help_text=f"Default: the model's own, else {limits.DEFAULT_GUIDANCE}.",
         error_messages=_between(limits.GUIDANCE_MIN, limits.GUIDANCE_MAX),
     )
 
@@ -230,4 +237,89 @@ def safety_setting_field(**kwargs) -> serializers.ChoiceField:
         error_messages={"invalid_choice": f"Must be one of: {names}."},
         help_text=f"One of {names}. Default: {SafetySetting.BLOCK_MEDIUM_AND_ABOVE.value}.",
         **kwargs,
+    )
+
+
+def _choice_field(choices, *, default, help_text: str, **kwargs) -> serializers.ChoiceField:
+    """A choice the request may leave out or send as null (then `default`)."""
+    values = [value for value, _ in choices]
+    return serializers.ChoiceField(
+        choices=choices,
+        required=False,
+        allow_null=True,
+        default=default,
+        error_messages={"invalid_choice": f"Must be one of: {', '.join(values)}."},
+        help_text=f"{help_text} One of {', '.join(values)}; default {default}.",
+        **kwargs,
+    )
+
+
+def output_format_field() -> serializers.ChoiceField:
+    return _choice_field(
+        OutputFormat.choices,
+        default=OutputFormat.PNG.value,
+        help_text="The format the images are stored and served in.",
+    )
+
+
+def output_compression_field() -> serializers.IntegerField:
+    low, high = output_formats.COMPRESSION_MIN, output_formats.COMPRESSION_MAX
+    return serializers.IntegerField(
+        min_value=low,
+        max_value=high,
+        required=False,
+        allow_null=True,
+        error_messages=_between(low, high),
+        help_text="JPEG and WebP quality, 0-100 (100 when absent); a PNG ignores it.",
+    )
+
+
+def background_field() -> serializers.ChoiceField:
+    return _choice_field(
+        Background.choices,
+        default=Background.AUTO.value,
+        help_text="`transparent` leaves the backdrop out (alpha 0); it needs png or webp.",
+    )
+
+
+def quality_field() -> serializers.ChoiceField:
+    return _choice_field(
+        Quality.choices,
+        default=Quality.AUTO.value,
+        help_text="Sets the steps the model runs (docs/api/images.md).",
+    )
+
+
+# OpenAI's `moderation`, as the safety setting it stands for.
+MODERATION = {"auto": SafetySetting.BLOCK_MEDIUM_AND_ABOVE, "low": SafetySetting.BLOCK_ONLY_HIGH}
+
+
+def moderation_field() -> serializers.ChoiceField:
+    return _choice_field(
+        [(name, name) for name in MODERATION],
+        default="auto",
+        help_text="`auto` is the default safety setting, `low` is block_only_high.",
+    )
+
+
+def partial_images_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=PARTIAL_IMAGES_MAX,
+        required=False,
+        allow_null=True,
+        default=0,
+        error_messages=_between(0, PARTIAL_IMAGES_MAX),
+        help_text="Previews sent before each image when streaming (0-3).",
+    )
+
+
+def end_user_field(help_text: str) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=256,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        error_messages={"max_length": "Must be at most 256 characters."},
+        help_text=help_text,
     )

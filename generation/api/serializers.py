@@ -15,6 +15,7 @@ from generation.engines.base import Mode
 from generation.images import fit_to_limits
 from generation.models import Job
 from generation.moderation.safety import SafetySetting
+from generation.output_formats import WITH_ALPHA, Background, OutputFormat
 from generation.payloads import V2_STATUS, JobSerializer
 from generation.requests import GenerationRequest
 
@@ -26,6 +27,14 @@ def _finish_events(url: str | None) -> tuple[str, ...]:
     return FINISH_EVENTS if url else ()
 
 
+def _output(data: dict) -> dict:
+    """The GenerationRequest's output fields from a body's (or its options') fields."""
+    return {
+        "output_format": data.get("output_format") or OutputFormat.PNG,
+        "output_compression": data.get("output_compression"),
+    }
+
+
 # The fields whose errors alone make a submission's message "Invalid image dimensions".
 DIMENSIONS = frozenset({"width", "height", "size", "parameters.width", "parameters.height"})
 
@@ -34,6 +43,8 @@ class SubmissionSerializer(RequestSerializer):
     """A submission's body: validated by generation.submission.submit, after its rate limit."""
 
     dialect: str  # the API dialect it comes in, known before the body is valid
+    # Whether the answer is a stream of server-sent events (OpenAI's `stream`).
+    streams = False
 
     def generation_request(self) -> GenerationRequest:
         """The body as a GenerationRequest, or raise InvalidRequest with each field's messages."""
@@ -59,6 +70,8 @@ class TextToImageRequestSerializer(SubmissionSerializer):
     num_images = fields.num_images_field()
     style = fields.style_field()
     safety_setting = fields.safety_setting_field()
+    output_format = fields.output_format_field()
+    output_compression = fields.output_compression_field()
     webhook_url = fields.WebhookUrlField()
     webhook_secret = fields.WebhookSecretField()
 
@@ -75,8 +88,8 @@ class TextToImageRequestSerializer(SubmissionSerializer):
             negative_prompt=data.get("negative_prompt") or "",
             width=data["width"],
             height=data["height"],
-            steps=data.get("steps", limits.DEFAULT_STEPS),
-            guidance_scale=data.get("guidance_scale", limits.DEFAULT_GUIDANCE),
+            steps=data.get("steps"),
+            guidance_scale=data.get("guidance_scale"),
             seed=data.get("seed"),
             style=data.get("style") or "",
             num_images=data["num_images"],
@@ -86,6 +99,7 @@ class TextToImageRequestSerializer(SubmissionSerializer):
             webhook_secret=data.get("webhook_secret") or "",
             webhook_events=_finish_events(data.get("webhook_url")),
             safety_setting=data.get("safety_setting") or SafetySetting.BLOCK_MEDIUM_AND_ABOVE,
+            **_output(data),
         )
 
 
@@ -117,6 +131,8 @@ class VariationsRequestSerializer(_SizedByInputImage, SubmissionSerializer):
     seed = fields.seed_field()
     width = fields.side_field(help_text="Defaults to the input image's width, fitted.")
     height = fields.side_field(help_text="Defaults to the input image's height, fitted.")
+    output_format = fields.output_format_field()
+    output_compression = fields.output_compression_field()
     webhook_url = fields.WebhookUrlField()
     webhook_secret = fields.WebhookSecretField()
 
@@ -142,6 +158,8 @@ class V2ParametersSerializer(_SizedByInputImage, RequestSerializer):
     image = fields.InputImageField(required=False, help_text="Makes it image to image.")
     strength = fields.strength_field()
     safety_setting = fields.safety_setting_field()
+    output_format = fields.output_format_field()
+    output_compression = fields.output_compression_field()
 
 
 class V2GenerateRequestSerializer(SubmissionSerializer):
@@ -178,8 +196,8 @@ class V2GenerateRequestSerializer(SubmissionSerializer):
             negative_prompt=params.get("negative_prompt") or "",
             width=params["width"],
             height=params["height"],
-            steps=params.get("steps", limits.DEFAULT_STEPS),
-            guidance_scale=params.get("guidance_scale", limits.DEFAULT_GUIDANCE),
+            steps=params.get("steps"),
+            guidance_scale=params.get("guidance_scale"),
             seed=params.get("seed"),
             style=params.get("style") or "",
             num_images=params["num_images"],
@@ -188,6 +206,7 @@ class V2GenerateRequestSerializer(SubmissionSerializer):
             webhook_url=url,
             webhook_events=tuple(dict.fromkeys(V2_EVENTS[e] for e in events)) if url else (),
             safety_setting=params.get("safety_setting") or SafetySetting.BLOCK_MEDIUM_AND_ABOVE,
+            **_output(params),
         )
 
 
@@ -230,7 +249,37 @@ class OpenAIImageRequestSerializer(SubmissionSerializer):
     seed = fields.seed_field()
     negative_prompt = fields.negative_prompt_field()
     style = fields.style_field()
+    # Overrides `moderation` when both are sent.
     safety_setting = fields.safety_setting_field()
+    quality = fields.quality_field()
+    output_format = fields.output_format_field()
+    output_compression = fields.output_compression_field()
+    background = fields.background_field()
+    moderation = fields.moderation_field()
+    user = fields.end_user_field("Who the request is for, kept on the job for staff.")
+    safety_identifier = fields.end_user_field(
+        "A stable id of the end user (a hash), kept on the job for staff; `user` when absent."
+    )
+    stream = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=False,
+        help_text="Answer with server-sent events (text/event-stream) as the image renders.",
+    )
+    partial_images = fields.partial_images_field()
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        transparent = attrs.get("background") == Background.TRANSPARENT
+        if transparent and (attrs.get("output_format") or OutputFormat.PNG) not in WITH_ALPHA:
+            raise serializers.ValidationError(
+                {"background": ["A transparent background needs output_format png or webp."]}
+            )
+        return attrs
+
+    @property
+    def streams(self) -> bool:
+        return bool(self.validated_data.get("stream"))
 
     def validate_size(self, value):
         if value is None or value == "auto":
@@ -268,7 +317,18 @@ class OpenAIImageRequestSerializer(SubmissionSerializer):
             seed=data.get("seed"),
             style=data.get("style") or "",
             num_images=data.get("n") or data.get("num_images") or 1,
-            safety_setting=data.get("safety_setting") or SafetySetting.BLOCK_MEDIUM_AND_ABOVE,
+            safety_setting=data.get("safety_setting")
+            or fields.MODERATION[data.get("moderation") or "auto"],
+            quality=data.get("quality") or "auto",
+            background=(
+                Background.TRANSPARENT
+                if data.get("background") == Background.TRANSPARENT
+                else Background.OPAQUE
+            ),
+            partial_images=(data.get("partial_images") or 0) if data.get("stream") else 0,
+            end_user=data.get("user") or "",
+            safety_identifier=data.get("safety_identifier") or data.get("user") or "",
+            **_output(data),
         )
 
 
@@ -278,6 +338,8 @@ class OpenAIImageRequestSerializer(SubmissionSerializer):
 class TaskOptionsSerializer(RequestSerializer):
     neg_text = fields.negative_prompt_field()
     num_images = fields.num_images_field(maximum=limits.TASKS_NUM_IMAGES_MAX)
+    output_format = fields.output_format_field()
+    output_compression = fields.output_compression_field()
 
 
 class TaskRequestSerializer(SubmissionSerializer):
@@ -300,6 +362,7 @@ class TaskRequestSerializer(SubmissionSerializer):
             webhook_url=url,
             webhook_secret=data.get("webhook_secret") or "",
             webhook_events=_finish_events(url),
+            **_output(options),
         )
 
 
@@ -370,6 +433,10 @@ class OpenAIMetaSerializer(serializers.Serializer):
 class OpenAIImagesResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     data = OpenAIImageSerializer(many=True)
+    output_format = serializers.ChoiceField(choices=OutputFormat.choices)
+    size = serializers.CharField(help_text='"WIDTHxHEIGHT".')
+    quality = serializers.ChoiceField(choices=["low", "medium", "high"])
+    background = serializers.ChoiceField(choices=["opaque", "transparent"])
     meta = OpenAIMetaSerializer()
 
 

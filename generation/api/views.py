@@ -27,7 +27,7 @@ from common.api.errors import (
 from common.api.views import json_object
 from common.fastpaths.drf import render
 from generation import catalog, limits, payloads, selectors, services, waiting
-from generation.api import serializers
+from generation.api import serializers, streaming
 from generation.models import Job
 
 logger = logging.getLogger(__name__)
@@ -118,9 +118,11 @@ class JobSubmissionApi(OrganizationApiView):
         job = services.submit(
             organization=self.organization, api_key=request.auth, body=parsed, counted=True
         )
+        idempotency.keep_answer(request)
+        if parsed.streams:
+            return self.stream(job, parsed)
         if job.webhook_url and self.webhook_means_async:
             wait = None
-        idempotency.keep_answer(request)
         applied = None
         if wait is not None:
             job = _wait_for(self.organization, job, wait)
@@ -131,6 +133,10 @@ class JobSubmissionApi(OrganizationApiView):
         if applied and "Prefer" in request.headers:
             response["Preference-Applied"] = applied
         return response
+
+    def stream(self, job: Job, parsed):
+        """The answer to a request that asked for a stream (only OpenAI's dialect does)."""
+        raise NotImplementedError
 
     def render(self, job: Job, parsed) -> Response:
         if job.status == Job.Status.FAILED and job.error_code == ContentModerated.code:
@@ -203,12 +209,16 @@ class V2GenerateApi(JobSubmissionApi):
 
 class OpenAIImageGenerationApi(JobSubmissionApi):
     request_serializer = serializers.OpenAIImageRequestSerializer
+    # The event names of its stream: `image_generation.partial_image`, ...; an OpenAI
+    # operation built on this view (edits) names its own.
+    stream_prefix = streaming.GENERATION
 
     @extend_schema(
         operation_id="openai_images_generations",
         request=serializers.OpenAIImageRequestSerializer,
         responses={
-            200: serializers.OpenAIImagesResponseSerializer,
+            (200, "application/json"): serializers.OpenAIImagesResponseSerializer,
+            (200, "text/event-stream"): streaming.STREAM_RESPONSE,
             202: serializers.OpenAIImagesResponseSerializer,
             **JOB_ERRORS,
         },
@@ -232,6 +242,19 @@ class OpenAIImageGenerationApi(JobSubmissionApi):
         if not job.is_finished:
             body.update(id=job.public_id, status="processing")
         return Response(body, status=200 if job.is_finished else 202)
+
+    def stream(self, job: Job, parsed):
+        replay = {
+            **payloads.render_openai(job, base64_images=False),
+            "id": job.public_id,
+            "status": "processing",
+        }
+        return streaming.event_stream_response(
+            organization=self.organization,
+            job=job,
+            prefix=self.stream_prefix,
+            replay_body=replay,
+        )
 
 
 class TaskSyncApi(JobSubmissionApi):

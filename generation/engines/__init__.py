@@ -1,25 +1,32 @@
 """Engines turn an EngineRequest into PNG bytes; the model catalog names which one runs.
 
 Each engine's jobs go to its own Celery queue, so a worker is sized for its engine family:
-`local` renders on the worker's CPU, `upstream` waits on another server's HTTP answer (and
-`gpu` will need a GPU host). The Procfile's `worker` line consumes every queue named here.
+`local` renders on the worker's CPU, `upstream` waits on another server's HTTP answer, `gpu`
+runs diffusion models resident in a GPU's memory. The Procfile's `worker` line consumes
+`local` and `upstream`, its `gpu` line (one process per GPU) `gpu`.
 """
 
 from importlib import import_module
 from typing import NamedTuple
 
-from generation.engines.base import Engine, EngineError, EngineRequest
+from generation.engines.base import Engine, EngineError, EngineRequest, JobNoLongerRunning
 
 
 class Registered(NamedTuple):
     path: str  # the engine class, imported only by the worker that runs it
     queue: str
+    # It reports progress between its steps and stops there when the job is canceled, so
+    # a running job of its models can be canceled (and refunded) too.
+    stops_between_steps: bool = False
 
 
 _ENGINES = {
     "local": Registered("generation.engines.local.LocalEngine", queue="local"),
     "openai_compatible": Registered(
         "generation.engines.openai_compatible.OpenAICompatibleEngine", queue="upstream"
+    ),
+    "diffusers": Registered(
+        "generation.engines.diffusers.DiffusersEngine", queue="gpu", stops_between_steps=True
     ),
 }
 # A catalog entry naming no registered engine still reaches a worker, which fails its job
@@ -43,4 +50,18 @@ def queue_for(name: str) -> str:
     return registered.queue if registered else UNKNOWN_ENGINE_QUEUE
 
 
-__all__ = ["Engine", "EngineError", "EngineRequest", "get_engine", "queue_for"]
+def stops_between_steps(name: str) -> bool:
+    """Whether engine `name` stops a running job that is canceled (between its steps)."""
+    registered = _ENGINES.get(name)
+    return bool(registered and registered.stops_between_steps)
+
+
+__all__ = [
+    "Engine",
+    "EngineError",
+    "EngineRequest",
+    "JobNoLongerRunning",
+    "get_engine",
+    "queue_for",
+    "stops_between_steps",
+]

@@ -1,10 +1,12 @@
 """The small interface every engine implements (docs/architecture.md, Engines)."""
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-ProgressCallback = Callable[[int], None]
+
+class ProgressCallback(Protocol):
+    def __call__(self, progress: int, preview: bytes | None = None) -> None:
+        """Report 0-100; `preview` is a PNG of the picture so far (EngineRequest.partial_images)."""
 
 
 class Mode:
@@ -32,6 +34,16 @@ class EngineRequest:
     strength: float = 0.75
     # The catalog entry's engine settings (for `local`: detail, saturation, stylize).
     settings: dict = field(default_factory=dict)
+    # "transparent" asks for the backdrop with alpha 0 (an RGBA PNG); anything else opaque.
+    background: str = "opaque"
+    # How many previews of the first image to hand to `progress` while rendering (0-3):
+    # real intermediate stages, never the final image. An engine may send fewer.
+    partial_images: int = 0
+
+
+class JobNoLongerRunning(Exception):
+    """Raised by the progress callback once the job was canceled, or failed by the reaper,
+    while it runs: an engine lets it propagate and stops rendering."""
 
 
 class EngineError(Exception):
@@ -45,5 +57,9 @@ class EngineError(Exception):
 
 class Engine(Protocol):
     def generate(self, request: EngineRequest, progress: ProgressCallback) -> list[bytes]:
-        """Render `request.num_images` PNGs of exactly width x height, reporting 0-100."""
+        """Render `request.num_images` PNGs of exactly width x height, reporting 0-100.
+
+        `progress` raises JobNoLongerRunning when the job stopped meanwhile; an engine that
+        reports between its steps so stops at the next one.
+        """
         ...

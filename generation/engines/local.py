@@ -52,6 +52,19 @@ Catalog settings (`request.settings`; missing keys take these defaults)
     The catalog seeds imagen-v2 {4, 1.0, 0.3}, imagen-v3 {6, 1.1, 0.4}, imagen-fast
     {2, 1.0, 0.2} and imagen-artistic {4, 1.3, 0.9}.
 
+Transparent backgrounds (`request.background == "transparent"`, text to image)
+    The backdrop (a landscape's sky with its clouds, sun and stars; an abstract picture's
+    marbled field) gets alpha 0 and the subject (ridges, trees, skyline and water; the
+    shapes) alpha 255, with soft edges between: an RGBA PNG. A picture whose negative
+    prompt removed every subject keeps one ridge or shape. Other modes stay opaque: their
+    input image is kept whole. An opaque request renders exactly the bytes it always did.
+
+Previews (`request.partial_images`, 1-3)
+    While the first image renders, `progress` is handed PNGs of its real intermediate
+    stages, earliest first, at the full size: the blurred start of refinement, the plain
+    composition, and the picture halfway refined (1 preview: the last; 2: the first and the
+    last). They never equal the final image, and asking for them changes nothing in it.
+
 Image to image and variations
     The input (PNG, JPEG or WebP; anything else or a corrupt file raises
     EngineError("invalid_image")) is resized to width x height. Image-to-image returns
@@ -76,6 +89,7 @@ Speed
 """
 
 import colorsys
+import dataclasses
 import hashlib
 import io
 import json
@@ -102,6 +116,22 @@ SPHERE_BANDS = 7
 VARIATION_AMOUNT = 0.5
 
 Array = np.ndarray
+
+
+class PreviewStage:
+    """The intermediate pictures a streamed request's previews show, earliest first."""
+
+    START = "start"  # the composition, blurred: what refinement starts from
+    COMPOSED = "composed"  # the composition, sharp, before any texture
+    REFINING = "refining"  # halfway from the start to the refined picture
+
+
+# Which stages `partial_images` previews show: always the latest ones it can.
+PREVIEW_STAGES = {
+    1: (PreviewStage.REFINING,),
+    2: (PreviewStage.START, PreviewStage.REFINING),
+    3: (PreviewStage.START, PreviewStage.COMPOSED, PreviewStage.REFINING),
+}
 _LIGHT = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -481,7 +511,9 @@ def _grid(h: int, w: int) -> tuple[Array, Array]:
 # -- compositions (rendered at working resolution) ----------------------------------------
 
 
-def _landscape(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
+def _landscape(look: _Look, rng, h: int, w: int, octaves: int, coverage=None) -> Array:
+    """A layered landscape; `coverage` (h x w, zeros), when given, gets the ground's share
+    of each pixel: the sky is the backdrop a transparent background leaves out."""
     y, x = _grid(h, w)
     ramp = np.asarray(look.ramp, np.float32)
     aspect = w / h
@@ -547,6 +579,8 @@ def _landscape(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
             lit = _windows(rng, h - first, w, y[first:] - roofs[None, :])
             layer += (np.asarray(look.accent, np.float32) - layer) * lit[..., None]
         rows += (layer - rows) * mask[..., None]
+        if coverage is not None:
+            np.maximum(coverage[first:], mask, out=coverage[first:])
 
     if look.water:
         line = int(water_line * h)
@@ -557,6 +591,8 @@ def _landscape(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
         tint = ramp[1] if len(ramp) > 3 else ramp[0]
         water = _lerp(img[source] * 0.85, tint, 0.35) * (0.9 + 0.12 * ripples)[..., None]
         img[line:] = water
+        if coverage is not None:
+            coverage[line:] = 1
     return img
 
 
@@ -581,7 +617,9 @@ def _windows(rng, h: int, w: int, below_roof: Array) -> Array:
     return lit * pane * (below_roof > 0.02) * 0.9
 
 
-def _abstract(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
+def _abstract(look: _Look, rng, h: int, w: int, octaves: int, coverage=None) -> Array:
+    """Shapes on a marbled field; `coverage`, when given, gets the shapes' share of each
+    pixel: the field is the backdrop a transparent background leaves out."""
     y, x = _grid(h, w)
     aspect = w / h
     a = _noise(rng, h, w, octaves, cells=2, stretch=aspect)
@@ -634,11 +672,18 @@ def _abstract(look: _Look, rng, h: int, w: int, octaves: int) -> Array:
         shadow = _smoothstep(radius * 1.3, radius * 0.6, offset)
         box *= (1 - 0.25 * shadow * (1 - inside))[..., None]
         box += (shape - box) * inside[..., None]
+        if coverage is not None:
+            covered = coverage[top:bottom, left:right]
+            np.maximum(covered, inside, out=covered)
     return img
 
 
-def _finish(img: Array, look: _Look, rng, octaves: int, steps: int, report) -> Array:
-    """Contrast, saturation and the refinement passes that `steps` buys."""
+def _finish(img: Array, look: _Look, rng, octaves: int, steps: int, report, stages=None) -> Array:
+    """Contrast, saturation and the refinement passes that `steps` buys.
+
+    `stages`, when given, is called with each intermediate picture in turn (the blurred
+    start, the plain composition, half the refinement): the stream's previews.
+    """
     h, w = img.shape[:2]
     # Contrast around the mean, exposure and saturation folded into one affine colour map.
     c, s = look.contrast, look.saturation
@@ -646,6 +691,9 @@ def _finish(img: Array, look: _Look, rng, octaves: int, steps: int, report) -> A
     offset = mix @ ((1 - c) * img[::4, ::4].mean(axis=(0, 1)) + look.exposure)
     img = _colour_map(img, c * mix, offset)
     undercooked = _blur(img, 8)
+    if stages is not None:
+        stages(PreviewStage.START, undercooked)
+        stages(PreviewStage.COMPOSED, img)
     passes = 1 + min(steps, 100) // 20
     texture = np.ones((h, w), np.float32)
     for k in range(passes):
@@ -653,6 +701,8 @@ def _finish(img: Array, look: _Look, rng, octaves: int, steps: int, report) -> A
         texture += 0.12 * look.texture * detail / (k + 1)
         report((k + 1) / passes)
     img *= texture[..., None]
+    if stages is not None:
+        stages(PreviewStage.REFINING, np.clip(_lerp(undercooked, img, 0.5), 0, 1))
     # Few steps leave part of the blurred, noisy start; 40 steps and more are fully refined.
     quality = min(steps, 40) / 40
     img = undercooked + (img - undercooked) * (0.5 + 0.5 * quality)
@@ -850,23 +900,27 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
 
 
 def encode_png(image: Image.Image, *, photo: bool = False) -> bytes:
-    """8-bit RGB PNG with the "Up" filter on every row and zlib level 1: fixed and fast.
+    """8-bit RGB (or RGBA) PNG with the "Up" filter on every row and zlib level 1: fixed
+    and fast.
 
     Pillow's encoder tries every filter on every row and takes twice as long on our images
     for the same size (bench/README.md). Photographs (image-to-image, variations) hardly
     repeat, so LZ77 matching is skipped for them: Huffman coding alone is up to twice as
     fast there at the same size.
     """
-    pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    h, w, _ = pixels.shape
-    rows = np.empty((h, w * 3 + 1), np.uint8)
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB")
+    pixels = np.asarray(image)
+    h, w, channels = pixels.shape
+    rows = np.empty((h, w * channels + 1), np.uint8)
     rows[:, 0] = 2
     rows[:, 1:] = pixels.reshape(h, -1)
     rows[1:, 1:] -= pixels[:-1].reshape(h - 1, -1)
     strategy = zlib.Z_HUFFMAN_ONLY if photo else zlib.Z_DEFAULT_STRATEGY
     compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, strategy)
     data = compressor.compress(rows) + compressor.flush()
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    colour_type = 6 if channels == 4 else 2  # truecolour with alpha, or without
+    header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", header)
@@ -890,6 +944,9 @@ class _Progress:
         if value > self.last:
             self.last = value
             self.callback(value)
+
+    def preview(self, png: bytes) -> None:
+        self.callback(max(self.last, 0), preview=png)
 
     def for_image(self, index: int, start: float, end: float) -> Callable[[float], None]:
         def report(fraction: float) -> None:
@@ -951,6 +1008,31 @@ def _working_size(width: int, height: int) -> tuple[int, int]:
     return max(16, round(width * scale)), max(16, round(height * scale))
 
 
+def _transparent(request: EngineRequest) -> bool:
+    # Only a generated composition has a backdrop to leave out; an input image is kept whole.
+    return request.background == "transparent" and request.mode == Mode.TEXT_TO_IMAGE
+
+
+def _full_size(picture: Array, width: int, height: int) -> Image.Image:
+    image = Image.fromarray(_to_bytes(picture))
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BICUBIC)
+    return image
+
+
+def _with_alpha(image: Image.Image, coverage: Array | None) -> Image.Image:
+    """The image with `coverage` (working size) as its alpha; unchanged when None.
+
+    Bilinear growth keeps the backdrop's zeros exactly 0: it is fully transparent.
+    """
+    if coverage is None:
+        return image
+    alpha = Image.fromarray(_to_bytes(coverage)).resize(image.size, Image.BILINEAR)
+    rgba = image.convert("RGBA")
+    rgba.putalpha(alpha)
+    return rgba
+
+
 class LocalEngine:
     """Procedural, deterministic images; see the module docstring for what each input does."""
 
@@ -963,6 +1045,9 @@ class LocalEngine:
         if request.mode != Mode.TEXT_TO_IMAGE:
             init = _open_input(request.init_image, request.width, request.height)
         look = _look(request, settings)
+        if _transparent(request):
+            # A transparent picture needs a subject to keep: at least one shape or ridge.
+            look = dataclasses.replace(look, shapes=max(look.shapes, 1), ridges=max(look.ridges, 1))
         input_digest = hashlib.sha256(request.init_image or b"").hexdigest()
         images = []
         for index in range(request.num_images):
@@ -987,8 +1072,9 @@ class LocalEngine:
             return self._vary(request, settings, init, rng, compose, finish)
 
         scene = _landscape if look.landscape else _abstract
+        coverage = np.zeros((work_h, work_w), np.float32) if _transparent(request) else None
         if init is None:
-            low = scene(look, rng, work_h, work_w, octaves)
+            low = scene(look, rng, work_h, work_w, octaves, coverage)
         else:
             if strength == 0:
                 finish(1.0)
@@ -1001,17 +1087,26 @@ class LocalEngine:
             if strength > 0.5:
                 low = _lerp(low, scene(look, rng, work_h, work_w, octaves), 2 * strength - 1)
         compose(1.0)
-        low = _finish(low, look, rng, octaves, request.steps, refine)
+        stages = None
+        if index == 0 and request.partial_images > 0:
+            wanted = PREVIEW_STAGES[min(request.partial_images, len(PREVIEW_STAGES))]
+
+            def stages(stage: str, picture: Array) -> None:
+                if stage in wanted:
+                    preview = _full_size(picture, width, height)
+                    if init is not None and strength < 1:
+                        preview = Image.blend(init, preview, strength)
+                    reporter.preview(encode_png(_with_alpha(preview, coverage)))
+
+        low = _finish(low, look, rng, octaves, request.steps, refine, stages)
         low = _style_low(low, request.style, amount, rng)
         finish(0.5)
-        image = Image.fromarray(_to_bytes(low))
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BICUBIC)
+        image = _full_size(low, width, height)
         image = _style_full(image, low, request.style, amount, rng)
         if init is not None and strength < 1:
             image = Image.blend(init, image, strength)
         finish(1.0)
-        return image
+        return _with_alpha(image, coverage)
 
     def _vary(self, request, settings, init, rng, compose, finish) -> Image.Image:
         amount = VARIATION_AMOUNT

@@ -18,8 +18,13 @@ A catalog entry with `engine = "openai_compatible"` names its upstream in `engin
 
 The request body is OpenAI's: model, prompt, n, size ("WxH"), response_format, plus
 negative_prompt, seed and style where the job has them (real upstreams ignore fields they do
-not know). Every request goes through common.outbound (one deadline, the SSRF guard, no
-redirects); UPSTREAM_ALLOW_PRIVATE_NETWORKS (default: WEBHOOK_ALLOW_PRIVATE_NETWORKS) lets a
+not know), and `background: "transparent"` when the job asks for it (an upstream's alpha
+channel is kept). The upstream is asked for one non-streamed answer, so this engine hands
+over no previews: a streamed job from such a model sends its completed images only. The
+job's output format is applied by the worker afterwards, as for every engine.
+
+Every request goes through common.outbound (one deadline, the SSRF guard, no redirects);
+UPSTREAM_ALLOW_PRIVATE_NETWORKS (default: WEBHOOK_ALLOW_PRIVATE_NETWORKS) lets a
 self-hosted upstream on a private network be used.
 
 The platform promises PNGs of exactly width x height, so an image of another size is scaled
@@ -197,6 +202,8 @@ class _Upstream:
             body["negative_prompt"] = request.negative_prompt
         if request.style:
             body["style"] = request.style
+        if request.background == "transparent":
+            body["background"] = "transparent"
         response = self._send(
             "POST",
             f"{self.base_url}/images/generations",

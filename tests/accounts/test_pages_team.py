@@ -1,5 +1,7 @@
+import html
 import time
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import mail
@@ -60,25 +62,67 @@ def test_invitation_email_link_lets_the_invitee_join(
     assert Invitation.objects.get().accepted_at is not None
 
 
-def test_invitee_without_an_account_signs_up_then_accepts(
-    client, owner, django_capture_on_commit_callbacks
-):
+def _sign_up_link(client, owner, django_capture_on_commit_callbacks, email):
     logged_in(client, owner)
-    _invite(client, django_capture_on_commit_callbacks, "new@example.com")
+    _invite(client, django_capture_on_commit_callbacks, email)
     accept_path = link_in(mail.outbox[0], "/invitations/")
     client.logout()
-
     page = client.get(accept_path).content.decode()
     assert "Sign up to accept" in page
+    return link_in_page(page, "/signup/?invitation=")
+
+
+def link_in_page(page: str, prefix: str) -> str:
+    start = page.index(f'href="{prefix}') + len('href="')
+    return html.unescape(page[start : page.index('"', start)])
+
+
+def test_invitee_signing_up_joins_in_one_step_and_belongs_to_one_organization(
+    client, owner, django_capture_on_commit_callbacks
+):
+    sign_up_path = _sign_up_link(
+        client, owner, django_capture_on_commit_callbacks, "new@example.com"
+    )
+    form = client.get(sign_up_path).content.decode()
+    assert "join <strong>Acme</strong>" in form
+    token = parse_qs(urlsplit(sign_up_path).query)["invitation"][0]
+
     signed_up = client.post(
         "/signup/",
-        {"email": "new@example.com", "password": "a-long-passphrase-42", "next": accept_path},
+        {"email": "new@example.com", "password": "a-long-passphrase-42", "invitation": token},
     )
-    assert signed_up["Location"] == accept_path
-    client.post(accept_path)
-    assert Membership.objects.filter(
-        user__email="new@example.com", organization=owner.organization, role=Role.MEMBER
-    ).exists()
+
+    assert signed_up.status_code == 302
+    assert "Welcome to Acme!" in page_messages(signed_up)
+    memberships = Membership.objects.filter(user__email="new@example.com")
+    assert [(m.organization, m.role) for m in memberships] == [(owner.organization, Role.MEMBER)]
+    assert client.session[SESSION_KEY] == owner.organization.pk
+    assert Invitation.objects.get().accepted_at is not None
+
+
+def test_invitee_signing_up_with_another_email_is_refused_and_nothing_is_created(
+    client, owner, django_capture_on_commit_callbacks
+):
+    sign_up_path = _sign_up_link(
+        client, owner, django_capture_on_commit_callbacks, "new@example.com"
+    )
+    token = parse_qs(urlsplit(sign_up_path).query)["invitation"][0]
+
+    response = client.post(
+        "/signup/",
+        {"email": "eve@example.com", "password": "a-long-passphrase-42", "invitation": token},
+    )
+
+    assert response.status_code == 200
+    assert "This invitation was sent to new@example.com" in response.content.decode()
+    assert not Membership.objects.filter(user__email="eve@example.com").exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_sign_up_with_a_tampered_invitation_is_refused(client):
+    response = client.get("/signup/?invitation=1:forged")
+    assert response.status_code == 400
+    assert "not valid" in response.content.decode()
 
 
 def test_invitation_cannot_be_accepted_by_someone_else(

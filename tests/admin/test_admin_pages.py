@@ -1,5 +1,7 @@
 """Every admin page is for staff only; the pages staff run the business from load."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -47,6 +49,15 @@ def test_organization_page_shows_balance_members_keys_and_ledger(staff_client):
     assert "Recent ledger" in content
     assert 'name="credit_balance"' not in content  # shown, never editable
     assert "sk_live_" in content  # the key inline
+
+
+def test_organization_ledger_shows_readable_times_with_their_zone(staff_client):
+    organization, _ = customer(credits=7)
+    organization.ledger_entries.update(created_at=datetime(2026, 11, 10, 9, 5, 7, 123456, UTC))
+    page = staff_client.get(reverse("admin:accounts_organization_change", args=[organization.pk]))
+    content = page.content.decode()
+    assert "<td>2026-11-10 09:05:07 UTC</td>" in content
+    assert "123456" not in content
 
 
 def test_job_page_loads_read_only(staff_client):

@@ -1,8 +1,10 @@
+import io
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from pypdf import PdfReader
 
 from billing import services
 from billing.models import CreditLedgerEntry, CreditPack, Invoice
@@ -56,6 +58,45 @@ def test_invoice_page_shows_lines_and_totals(client, owner):
     assert "Starter credit pack" in page
     assert "$5.00" in page
     assert "Credits added: <strong>100</strong>" in page
+
+
+SELLER = {
+    "name": "Imagen Platform Ltd.",
+    "address": ["1 Example Street", "London EC1A 1AA"],
+    "email": "billing@imagen.example",
+    "tax_id": "GB123456789",
+}
+
+
+def test_invoice_page_names_the_seller_from_the_settings(client, owner, settings):
+    settings.INVOICE_SELLER = SELLER
+    page = client.get(f"/billing/invoices/{_invoice(owner).number}/").content.decode()
+    seller = page.split('id="invoice-seller"')[1].split("</div>")[0]
+    assert "Imagen Platform Ltd.<br>1 Example Street<br>London EC1A 1AA" in seller
+    assert "Tax ID: GB123456789" in seller
+
+
+def test_invoice_pdf_downloads_with_the_seller_the_buyer_and_the_lines(client, owner, settings):
+    settings.INVOICE_SELLER = SELLER
+    invoice = _invoice(owner)
+    page = client.get(f"/billing/invoices/{invoice.number}/").content.decode()
+    assert f'href="/billing/invoices/{invoice.number}/pdf/"' in page
+
+    response = client.get(f"/billing/invoices/{invoice.number}/pdf/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="{invoice.number}.pdf"'
+    text = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    for expected in (invoice.number, "Imagen Platform Ltd.", "GB123456789", owner.name):
+        assert expected in text
+    assert "Starter credit pack" in text
+    assert "$5.00" in text
+
+
+def test_another_organizations_invoice_pdf_is_404(client, owner):
+    theirs = _invoice(OrganizationFactory())
+    assert client.get(f"/billing/invoices/{theirs.number}/pdf/").status_code == 404
 
 
 def test_another_organizations_invoice_is_404(client, owner):

@@ -206,6 +206,9 @@ def test_pack_invoice_email_has_lines_totals_credits_and_a_link(
     html = message.alternatives[0][0]
     assert "$5.00" in html
     assert "Credits added: 100" in html
+    [(filename, pdf, mimetype)] = message.attachments
+    assert (filename, mimetype) == (f"{invoice.number}.pdf", "application/pdf")
+    assert pdf.startswith(b"%PDF")
 
 
 def test_invoice_email_goes_to_the_billing_email_when_set(post_event, organization, purchase):

@@ -28,6 +28,16 @@ def test_overview_shows_balance_plan_and_its_limits(client):
     assert f"Images kept {owner.organization.output_retention_days} day" in content
 
 
+def test_overview_counts_one_of_a_limit_in_the_singular(client):
+    owner = MembershipFactory(
+        organization__max_concurrent_jobs_override=1,
+        organization__output_retention_days_override=1,
+    )
+    content = logged_in(client, owner).get("/dashboard/").content.decode()
+    assert "1 job at once" in content
+    assert "Images kept 1 day<" in content
+
+
 def test_overview_draws_the_last_30_days_of_usage_as_svg(client):
     owner = MembershipFactory()
     completed_job(owner.organization, credits_used=7)

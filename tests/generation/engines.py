@@ -56,3 +56,21 @@ def register_flagged_model(monkeypatch, *, picture: str = "figure_from_behind"):
         credits_per_image=2,
         capabilities=["text-to-image"],
     )
+
+
+def _plain_png(width: int, height: int, colour=(40, 90, 160)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class PreviewThenBrokenEngine:
+    """Hands over one preview, then fails: an error in the middle of a stream."""
+
+    def generate(self, request, progress):
+        progress(10, preview=_plain_png(request.width, request.height))
+        raise EngineError("engine_error", "The renderer crashed")

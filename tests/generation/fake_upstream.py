@@ -18,6 +18,7 @@ class Received:
     path: str
     headers: dict  # names lower-cased
     body: bytes
+    client: str  # the caller's address
 
     def json(self):
         return json.loads(self.body)
@@ -28,10 +29,11 @@ class FakeUpstream:
 
     Change its answer with the attributes: `image_size` and `image_format` (the images it
     renders; None size means the requested one), `reply` ((status, body bytes) sent instead
-    of images) and `delay` (seconds it waits before answering).
+    of images) and `delay` (seconds it waits before answering). It listens on `host`
+    (loopback by default), on a free port.
     """
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1"):
         self.received: list[Received] = []
         self.files: dict[str, bytes] = {}
         self.image_size: tuple[int, int] | None = None
@@ -48,6 +50,7 @@ class FakeUpstream:
                     path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length),
+                    client=self.client_address[0],
                 )
                 upstream.received.append(received)
                 return received
@@ -84,7 +87,8 @@ class FakeUpstream:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = host
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
@@ -101,7 +105,7 @@ class FakeUpstream:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def render(self, index: int, size: tuple[int, int]) -> bytes:
         buffer = io.BytesIO()
@@ -117,7 +121,7 @@ class FakeUpstream:
             if body.get("response_format") == "url":
                 name = f"{uuid.uuid4().hex}.{self.image_format.lower()}"
                 self.files[name] = image
-                data.append({"url": f"http://127.0.0.1:{self.port}/files/{name}"})
+                data.append({"url": f"http://{self.host}:{self.port}/files/{name}"})
             else:
                 data.append({"b64_json": base64.b64encode(image).decode()})
         return json.dumps({"created": int(time.time()), "data": data}).encode()

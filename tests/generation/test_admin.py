@@ -94,5 +94,45 @@ def test_openapi_describes_every_generation_endpoint(client):
     text_to_image = schema["paths"]["/v1/text-to-image"]["post"]
     assert "200" in text_to_image["responses"]
     assert "402" in text_to_image["responses"]
-    request = schema["components"]["schemas"]["TextToImageRequestRequest"]
+    request = schema["components"]["schemas"]["TextToImageRequest"]
     assert request["properties"]["width"]["maximum"] == 2048
+
+
+@pytest.mark.parametrize("field", ["end_user", "safety_identifier"])
+def test_staff_filter_jobs_by_the_end_user_the_customer_named(staff_client, field):
+    organization, _ = customer(credits=0)
+    named = JobFactory(organization=organization, **{field: "customer-42"})
+    other = JobFactory(organization=organization, **{field: "customer-7"})
+    response = staff_client.get(f"/admin/generation/job/?{field}=customer-42")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert named.public_id in page
+    assert other.public_id not in page
+
+
+def test_a_jobs_user_and_safety_identifier_show_to_staff(staff_client):
+    organization, _ = customer(credits=0)
+    job = JobFactory(organization=organization, end_user="customer-42", safety_identifier="h42")
+    page = staff_client.get(f"/admin/generation/job/{job.pk}/change/").content.decode()
+    assert "customer-42" in page
+    assert "h42" in page
+
+
+def test_staff_are_told_what_is_wrong_with_a_diffusers_models_settings(staff_client):
+    form = {
+        "id": "flux-schnell",
+        "name": "FLUX.1 [schnell]",
+        "engine": "diffusers",
+        "engine_settings": '{"path": "/models/flux", "dtype": "float8"}',
+        "credits_per_image": 2,
+        "capabilities": '["text-to-image"]',
+        "enabled": "on",
+        "sort_order": 9,
+    }
+    response = staff_client.post("/admin/generation/modelcatalogentry/add/", form)
+    assert response.status_code == 200
+    assert "engine_settings.dtype is &#x27;float8&#x27;" in response.content.decode()
+    assert not ModelCatalogEntry.objects.filter(id="flux-schnell").exists()
+    form["engine_settings"] = '{"path": "/models/flux", "dtype": "bfloat16", "steps": 4}'
+    assert staff_client.post("/admin/generation/modelcatalogentry/add/", form).status_code == 302
+    assert ModelCatalogEntry.objects.get(id="flux-schnell").engine_settings["steps"] == 4

@@ -253,3 +253,71 @@ def test_truncated_jpeg_is_invalid_image(photo):
     with pytest.raises(EngineError) as caught:
         generate(mode=Mode.IMAGE_TO_IMAGE, init_image=encoded(photo, "JPEG")[:200])
     assert caught.value.code == "invalid_image"
+
+
+# --- transparent backgrounds and previews (OpenAI's background and partial_images) -------
+
+
+def rgba(png: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "RGBA"
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("prompt", ["a red sunset over snowy mountains", "abstract shapes in blue"])
+def test_transparent_background_leaves_the_backdrop_at_alpha_zero(prompt):
+    alpha = rgba(generate(prompt=prompt, background="transparent")[0])[..., 3]
+    assert (alpha == 0).mean() > 0.1
+    assert (alpha == 255).mean() > 0.05
+
+
+def test_transparent_keeps_the_opaque_pictures_subject():
+    opaque = pixels(generate(prompt="abstract shapes in blue")[0])
+    transparent = rgba(generate(prompt="abstract shapes in blue", background="transparent")[0])
+    subject = transparent[..., 3] == 255
+    assert np.abs(transparent[..., :3][subject].astype(np.float32) - opaque[subject]).mean() < 1
+
+
+def test_transparent_with_every_subject_negated_still_keeps_one():
+    alpha = rgba(
+        generate(prompt="abstract shapes", negative_prompt="shapes", background="transparent")[0]
+    )[..., 3]
+    assert (alpha == 255).any()
+
+
+def test_opaque_background_is_the_plain_rgb_picture():
+    assert generate(background="opaque") == generate()
+
+
+def render_with_previews(**changes) -> tuple[list[bytes], list[bytes]]:
+    previews = []
+
+    def progress(value, preview=None):
+        if preview is not None:
+            previews.append(preview)
+
+    images = get_engine("local").generate(replace(BASE, **changes), progress)
+    return images, previews
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3])
+def test_the_engine_hands_over_as_many_previews_as_asked(count):
+    _, previews = render_with_previews(partial_images=count)
+    assert len(previews) == count
+
+
+def test_previews_are_intermediate_stages_closer_and_closer_to_the_final_image():
+    images, previews = render_with_previews(partial_images=3)
+    distances = [mean_abs_diff(preview, images[0]) for preview in previews]
+    assert all(distance > 0.5 for distance in distances)
+    assert distances == sorted(distances, reverse=True)
+
+
+def test_previews_change_nothing_in_the_final_image():
+    images, _ = render_with_previews(partial_images=3)
+    assert images == generate()
+
+
+def test_previews_of_a_transparent_image_are_transparent_too():
+    _, previews = render_with_previews(partial_images=1, background="transparent")
+    assert (rgba(previews[0])[..., 3] == 0).any()

@@ -216,3 +216,12 @@ def test_image_approved_before_the_move_is_released_by_the_migration(
     assert image.storage_path.startswith("jobs/")
     read = client.get(f"/v1/jobs/{job.public_id}", **headers(key)).json()
     assert client.get(read["images"][0]["url"]).status_code == 302
+
+
+def test_a_webp_image_is_stored_and_served_from_the_bucket_as_webp(client, s3_bucket):
+    organization, key = customer(credits=10)
+    job, url = completed_job(client, key, output_format="webp")
+    assert keys(s3_bucket) == {f"jobs/{organization.pk}/{job.pk}/0.webp"}
+    fetched = requests.get(client.get(url)["Location"], timeout=10)
+    assert fetched.headers["Content-Type"] == "image/webp"
+    assert fetched.content.startswith(b"RIFF")

@@ -85,6 +85,25 @@ def test_request_carries_the_key_and_openais_images_body(upstream):
     }
 
 
+def test_a_transparent_background_is_asked_of_the_upstream(upstream):
+    render(engine_request(upstream, background="transparent"))
+    assert upstream.generation_requests()[0].json()["background"] == "transparent"
+
+
+def test_the_upstream_is_sent_no_background_for_an_opaque_job(upstream):
+    render(engine_request(upstream))
+    assert "background" not in upstream.generation_requests()[0].json()
+
+
+def test_no_previews_are_handed_over_even_when_asked(upstream):
+    previews = []
+    get_engine("openai_compatible").generate(
+        engine_request(upstream, partial_images=3),
+        lambda value, preview=None: previews.append(preview) if preview else None,
+    )
+    assert previews == []
+
+
 def test_url_answer_is_downloaded_without_the_key(upstream):
     images = render(engine_request(upstream, num_images=2, settings={"response_format": "url"}))
     assert [pixels(png) for png in images] == [("PNG", (512, 384))] * 2

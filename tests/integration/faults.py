@@ -53,24 +53,52 @@ def child_database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def clear_of_the_minute_edge(organization, margin_seconds: float) -> None:
+    """Wait, if need be, until the organization's minute window has `margin_seconds` left.
+
+    `steady_window` cannot hold the clock of other processes still. The window's last
+    second is `resets_at`, so it turns over one second after it. Only the window's edge is
+    read, which depends on the organization and the clock alone, not on any count.
+    """
+    from common.api import rate_limits
+
+    usage = rate_limits.peek(None, organization)
+    left = usage.minute.resets_at + 1 - time.time()
+    if left < margin_seconds:
+        time.sleep(left + 0.1)
+
+
+def assert_refused_by_the_minute_window(response, limit: int) -> None:
+    """The documented 429 of a full minute window (docs/api: rate limits)."""
+    assert response.status_code == 429, response.text
+    error = response.json()["error"]
+    assert error["code"] == "rate_limit_exceeded"
+    assert "minute" in error["details"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Limit"] == str(limit)
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10) -> None:
-    """Return once `process` listens on `port`; raise if it exits or never does."""
+def wait_for_port(
+    port: int, process: subprocess.Popen, timeout: float = 10, host: str = "127.0.0.1"
+) -> None:
+    """Return once `process` listens on `host`:`port`; raise if it exits or never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            socket.create_connection((host, port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{process.args[0]} did not listen on port {port} within {timeout} s")
+    raise RuntimeError(f"{process.args[0]} did not listen on {host}:{port} within {timeout} s")
 
 
 def stop(*processes: subprocess.Popen) -> None:
@@ -90,23 +118,32 @@ def stop(*processes: subprocess.Popen) -> None:
 
 
 class RedisServer:
-    """A throw-away redis-server of this test's own, to stop and start at will."""
+    """A throw-away redis-server of this test's own, to stop and start at will.
 
-    def __init__(self, port: int):
+    `launcher` prefixes its command line, e.g. `ip netns exec NAME` to run it on another
+    host (tests/integration/hosts.py), listening on that host's address `host`.
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1", launcher: tuple[str, ...] = ()):
         self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.host = host
+        self.launcher = launcher
+        self.url = f"redis://{host}:{port}/0"
         self.process = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *self.launcher,
+                *("redis-server", "--port", str(self.port), "--bind", self.host),
                 *("--save", "", "--appendonly", "no"),
+                # Answers clients from other hosts too (only the test's own network).
+                *("--protected-mode", "no"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port, self.process)
+        wait_for_port(self.port, self.process, host=self.host)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -7,7 +7,8 @@ The numbers are checked against a small set of jobs and invoices counted by hand
                     beta (free): failed engine_error, completed 1 image / 1 credit
                                  (the last second of the day)
     day 2 (Nov 11)  acme:        completed 4 images / 8 credits
-                    beta:        failed content_moderated, queued (the first second of the day)
+                    beta:        failed content_moderated, queued (the first second of the day),
+                                 a prompt refused by moderation (no job)
     day 3 (Nov 12)  gamma (pro): completed 1 image / 5 credits (outside the range asked for)
 
     invoices        acme paid $29.00 on day 1, acme void $10.00 on day 2,
@@ -26,7 +27,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import Invoice
-from generation.models import Job
+from generation.models import Job, PromptRefusal, PromptRefusalReason
 from reporting import tasks
 from reporting.models import RevenueRollup, UsageRollup
 from reporting.services import rollup_usage
@@ -47,6 +48,16 @@ def at(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
 
 def job(organization, day_time: datetime, status=Job.Status.COMPLETED, **fields):
     return JobFactory(organization=organization, created_at=day_time, status=status, **fields)
+
+
+def prompt_refusal(organization, day_time: datetime) -> PromptRefusal:
+    return PromptRefusal.objects.create(
+        organization=organization,
+        prompt="something rude",
+        reason=PromptRefusalReason.PROFANITY,
+        profanity_score=0.97,
+        created_at=day_time,
+    )
 
 
 def invoice(organization, day_time: datetime, amount: int, currency="usd", status="paid"):
@@ -77,6 +88,7 @@ def counted():
     job(acme, at(DAY_2, 9), num_images=4, credits_reserved=8, credits_used=8)
     job(beta, at(DAY_2, 10), Job.Status.FAILED, error_code="content_moderated")
     job(beta, at(DAY_2, 0, 0, 0), Job.Status.QUEUED)
+    prompt_refusal(beta, at(DAY_2, 11))
     job(gamma, at(DAY_3), num_images=1, credits_reserved=5, credits_used=5)
     invoice(acme, at(DAY_1, 15), 2900)
     invoice(acme, at(DAY_2, 15), 1000, status=Invoice.Status.VOID)
@@ -112,7 +124,8 @@ def test_report_totals_match_the_hand_count(staff_client, counted):
     assert shown(response, "total-images") == "8"
     assert shown(response, "total-credits") == "12"
     assert shown(response, "total-failed") == "3"
-    assert shown(response, "moderation-rate") == "25.00 %"
+    assert shown(response, "moderation-rate") == "33.33 %"  # 3 refused of 9 submitted
+    assert shown(response, "total-refused") == "3"
     assert shown(response, "revenue-usd") == "$34.00"
     assert shown(response, "revenue-eur") == "€4.00"
 
@@ -135,12 +148,13 @@ def test_per_day_csv_matches_the_hand_count(staff_client, counted):
             "credits_used",
             "failed_jobs",
             "moderated_jobs",
+            "refused_prompts",
             "moderation_rate_percent",
             "revenue_eur",
             "revenue_usd",
         ],
-        ["2026-11-10", "5", "4", "4", "2", "1", "20.00", "0.00", "29.00"],
-        ["2026-11-11", "3", "4", "8", "1", "1", "33.33", "4.00", "5.00"],
+        ["2026-11-10", "5", "4", "4", "2", "1", "0", "20.00", "0.00", "29.00"],
+        ["2026-11-11", "3", "4", "8", "1", "1", "1", "50.00", "4.00", "5.00"],
     ]
 
 
@@ -158,11 +172,15 @@ def test_per_organization_csv_matches_the_hand_count(staff_client, counted):
             "11",
             "1",
             "1",
+            "0",
             "25.00",
             "0.00",
             "29.00",
         ],
-        [str(beta.pk), "Beta", beta.slug, "free", "4", "1", "1", "2", "1", "25.00", "4.00", "5.00"],
+        [
+            *(str(beta.pk), "Beta", beta.slug, "free"),
+            *("4", "1", "1", "2", "1", "1", "40.00", "4.00", "5.00"),
+        ],
     ]
 
 
@@ -246,7 +264,16 @@ def test_rerunning_after_new_jobs_updates_the_day(staff_client, counted):
     invoice(counted["gamma"], at(DAY_2, 20), 100)
     rollup_usage(day=DAY_2)
     rows = csv_rows(staff_client.get(REPORT_URL + "export/days.csv", RANGE))
-    assert rows[2] == ["2026-11-11", "5", "7", "11", "2", "2", "40.00", "4.00", "6.00"]
+    assert rows[2] == ["2026-11-11", "5", "7", "11", "2", "2", "1", "50.00", "4.00", "6.00"]
+
+
+def test_a_day_with_only_a_refused_prompt_reports_it_refused(staff_client):
+    organization = OrganizationFactory()
+    prompt_refusal(organization, at(DAY_3, 9))
+    rollup_usage(day=DAY_3)
+    response = staff_client.get(REPORT_URL, {"start": "2026-11-12", "end": "2026-11-12"})
+    assert shown(response, "total-refused") == "1"
+    assert shown(response, "moderation-rate") == "100.00 %"
 
 
 def test_rerunning_after_jobs_are_gone_drops_their_rows(counted):

@@ -237,6 +237,9 @@ CASES: dict[str, Case] = {
     "billing:invoice": Case(
         _invoice, lambda i: f"/billing/invoices/{i.number}/", ("GET",), False, _same(Invoice)
     ),
+    "billing:invoice-pdf": Case(
+        _invoice, lambda i: f"/billing/invoices/{i.number}/pdf/", ("GET",), False, _same(Invoice)
+    ),
 }
 
 # Routes with a path parameter that is not another tenant's object id, and why.

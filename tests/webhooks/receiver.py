@@ -21,10 +21,13 @@ class Received:
     headers: dict  # names lower-cased
     body: bytes
     at: float  # time.time() when it arrived
+    client: str  # the sender's address
 
 
 class Receiver:
-    def __init__(self):
+    """Listens on `host` (loopback by default), on a free port."""
+
+    def __init__(self, host: str = "127.0.0.1"):
         self.received: list[Received] = []
         self._script: deque[Answer] = deque()
         self._lock = threading.Lock()
@@ -41,6 +44,7 @@ class Receiver:
                             headers={k.lower(): v for k, v in self.headers.items()},
                             body=body,
                             at=time.time(),
+                            client=self.client_address[0],
                         )
                     )
                     answer = receiver._script.popleft() if receiver._script else Answer()
@@ -61,7 +65,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = host
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
@@ -81,5 +86,5 @@ class Receiver:
         with self._lock:
             self._script.extend(answers)
 
-    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str = "/hook", host: str | None = None) -> str:
+        return f"http://{host or self.host}:{self.port}{path}"

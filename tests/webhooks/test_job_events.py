@@ -191,7 +191,7 @@ V2_JOB_KEYS = [
         (
             "/v1/images/generations",
             {"prompt": "a fox", "size": "256x256"},
-            ["created", "data", "meta"],
+            ["created", "data", "output_format", "size", "quality", "background", "meta"],
             ("data",),
             ["url"],
         ),
@@ -253,6 +253,27 @@ def test_organization_endpoints_get_every_job_event(receiver, submit_and_run):
     types = [e["type"] for e in bodies(receiver)]
     assert types[0] == "job.progress"
     assert types[-1] == "job.completed"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/text-to-image", {"prompt": "a fox", "width": 256, "height": 256}),
+        ("/v1/tasks/async", {"text_data": "a fox"}),
+        ("/v1/images/generations", {"prompt": "a fox", "size": "256x256"}),
+    ],
+)
+def test_every_progress_event_carries_its_progress_and_none_repeats_another(
+    receiver, submit_and_run, path, body
+):
+    organization, key = customer(credits=100)
+    WebhookEndpointFactory(organization=organization, url=receiver.url())
+    submit_and_run(key, path, body)
+    progress = [e["data"] for e in bodies(receiver) if e["type"] == "job.progress"]
+    figures = [data["progress"] for data in progress]
+    assert figures
+    assert all(0 <= figure < 100 for figure in figures)
+    assert figures == sorted(set(figures))
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """The webhooks dashboard, as a signed-in member uses it."""
 
+import html
+import json
 from datetime import timedelta
 
 import pytest
@@ -102,6 +104,14 @@ def test_the_delivery_log_shows_each_attempt_and_the_answer(client, owner):
     page = client.get(f"/webhooks/deliveries/{delivery.public_id}/").content.decode()
     assert "bad gateway" in page
     assert delivery.event.public_id in page
+
+
+def test_the_delivery_page_shows_the_body_indented(client, owner):
+    delivery = failed_delivery(WebhookEndpointFactory(organization=owner.organization))
+    page = client.get(f"/webhooks/deliveries/{delivery.public_id}/").content.decode()
+    body = html.unescape(page.split('<pre class="answer">')[-1].split("</pre>")[0])
+    assert body.startswith('{\n  "')
+    assert json.loads(body)["id"] == delivery.event.public_id
 
 
 def test_redelivering_sends_the_same_event_again(client, owner, receiver, sending):

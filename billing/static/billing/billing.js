@@ -188,6 +188,9 @@
     });
   });
 
+  // For the page's other forms that charge the card (auto_recharge.js).
+  window.imagenBilling = {saveCard: saveCard, post: post, show: show, setBusy: setBusy};
+
   document.querySelectorAll('button.subscribe').forEach(function (button) {
     button.addEventListener('click', async function () {
       if (!window.confirm(button.dataset.confirm)) return;
