@@ -20,7 +20,7 @@ def _in_another_connection(function):
     def run():
         try:
             function()
-        except Exception as error:  # noqa: BLE001 - handed to the test
+        except Exception as error:  # handed to the test
             errors.append(error)
         finally:
             connection.close()
