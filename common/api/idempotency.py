@@ -102,7 +102,12 @@ def keep_answer(request) -> None:
 def settle(claim: Claim, response) -> None:
     """Keep a successful or final answer for replays; release the key after a refusal."""
     if not (claim.created or 200 <= response.status_code < 300):
-        cache.delete(claim.cache_key)
+        try:
+            cache.delete(claim.cache_key)
+        except RedisError:
+            # Redis went away mid-request (the refusal is often its 503): the refusal still
+            # reaches the client, and the key stays in flight (409) until the claim expires.
+            logger.warning("Could not release an idempotency key", exc_info=True)
         return
     record = {
         "state": DONE,

@@ -101,6 +101,33 @@ def test_with_redis_stopped_an_idempotent_submission_is_503_and_charges_nothing(
     assert not Job.objects.exists()
 
 
+def test_redis_stopping_mid_submission_answers_503_not_500(client, own_redis, monkeypatch):
+    """Redis answered the Idempotency-Key's claim, then stopped before the job was queued:
+    releasing the key fails too, and the client still gets the 503 (found by bench/soak.py)."""
+    from common.api import idempotency
+
+    organization, key = customer(credits=10)
+    claim = idempotency.claim
+
+    def claim_then_redis_stops(request, organization):
+        claimed = claim(request, organization)
+        own_redis.kill()
+        return claimed
+
+    monkeypatch.setattr(idempotency, "claim", claim_then_redis_stops)
+    response = client.post(
+        "/v1/text-to-image",
+        BODY,
+        "application/json",
+        **headers(key, idempotency_key="order-43", **ASYNC),
+    )
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "service_unavailable"
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+    assert not Job.objects.exists()
+
+
 def test_with_redis_stopped_the_model_list_is_still_served(client, own_redis):
     _, key = customer(credits=10)
     own_redis.kill()

@@ -8,7 +8,7 @@ sends nothing. A committed delivery is never lost: if its enqueue fails, the per
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -30,6 +30,29 @@ class JobWebhookTarget:
     def subscribes_to(self, event_type: str) -> bool:
         wanted = DEFAULT_JOB_EVENT_TYPES if self.event_types is None else self.event_types
         return event_type in wanted
+
+
+def _still_there(endpoints: list) -> list:
+    """The endpoints not removed since they were read, kept from removal until the caller
+    commits: a delivery never points at a removed endpoint (delete_endpoint).
+
+    On PostgreSQL a KEY SHARE lock, which waits for a removal under way and lets renames,
+    rotations and disabling proceed; other databases serialize their writers anyway.
+    """
+    if not endpoints:
+        return endpoints
+    table = WebhookEndpoint._meta.db_table
+    ids = [endpoint.pk for endpoint in endpoints]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = ANY(%s) FOR KEY SHARE",  # noqa: S608
+                [ids],
+            )
+            kept = {row[0] for row in cursor.fetchall()}
+    else:
+        kept = set(WebhookEndpoint.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    return [endpoint for endpoint in endpoints if endpoint.pk in kept]
 
 
 def _create_event(*, organization: Organization, event_type: str, data: dict, job_id) -> Event:
@@ -85,6 +108,7 @@ def emit_event(
         )
     now = timezone.now()
     with transaction.atomic(savepoint=False):
+        endpoints = _still_there(endpoints)
         event = _create_event(
             organization=organization, event_type=event_type, data=data, job_id=job_id
         )

@@ -64,7 +64,14 @@ def create_endpoint(
 
 
 def delete_endpoint(*, endpoint: WebhookEndpoint) -> None:
-    endpoint.delete()
+    """Remove the endpoint and its deliveries, even while an event for it is being emitted.
+
+    The row lock waits for an emission that targets the endpoint to commit, so that its
+    delivery is removed too, and makes later emissions skip the endpoint (emission.py).
+    """
+    with transaction.atomic():
+        list(WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).values("pk"))
+        endpoint.delete()
 
 
 def rotate_endpoint_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
