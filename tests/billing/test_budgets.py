@@ -118,9 +118,7 @@ def test_a_limit_set_mid_month_counts_what_the_key_took_so_far():
     key = _key(organization)
     _reserve(organization, 6, key=key)
     refunded = _reserve(organization, 3, key=key)
-    services.refund_reservation(
-        organization=organization, reservation_reference=refunded.reference
-    )
+    services.refund_reservation(organization=organization, reservation_reference=refunded.reference)
     services.set_api_key_credit_limit(api_key=key, actor=owner, limit=10)
     _reserve(organization, 4, key=key)
     with pytest.raises(services.BudgetExceeded) as refused:
