@@ -305,8 +305,7 @@ def estimate(*, organization: Organization, body: SubmissionBody) -> Estimate:
 
 def _count_submission(organization: Organization) -> None:
     # The windows are the organization's: counting them needs no HTTP request.
-    usage = rate_limits.count_submission(None, organization)
-    window = usage.full_window if usage else None
+    window = rate_limits.count_submission(None, organization).full_window
     if window is not None:
         raise SubmissionsRateLimited(
             window=window.name, limit=window.limit, retry_after=window.seconds_left()

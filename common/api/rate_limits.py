@@ -20,6 +20,7 @@ from django.core.cache import caches
 from redis.commands.core import Script
 
 from common import metrics
+from common.errors import Unavailable
 from common.fastpaths.ratelimit import EXPIRATION_FUDGE, cache_key, get_usage, window_end
 from common.fastpaths.redis_cache import redis_client
 
@@ -35,6 +36,10 @@ WEBHOOK_CHANGES_PER_MINUTE = 30
 SUBMISSIONS = "submissions"
 READS = "reads"
 WEBHOOK_CHANGES = "webhook_changes"
+
+
+class RateLimitsUnavailable(Unavailable):
+    """The cache that holds the windows is unreachable."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +192,9 @@ def _measure(request, counters: list[_Counter], read_along: str | None):
     try:
         counts, value = _counts(request, counters, read_along)
     except Exception:
-        # The cache is down: serve without limits rather than refuse every call.
-        logger.warning("Rate-limit cache unavailable; not limiting", exc_info=True)
+        # The cache is down: reads are served without limits rather than refused;
+        # count_submission refuses submissions instead.
+        logger.warning("Rate-limit cache unavailable", exc_info=True)
         return None
     for counter, count in zip(counters, counts, strict=True):
         # A counted call over its limit is a refused one, whoever answers it.
@@ -213,11 +219,18 @@ def _day_policy(organization) -> Window:
 # trip of its own on it.
 
 
-def count_submission(request, organization, *, read_along: str | None = None) -> Usage | None:
-    """Count one job submission in both windows (whatever its outcome) and report them."""
+def count_submission(request, organization, *, read_along: str | None = None) -> Usage:
+    """Count one job submission in both windows (whatever its outcome) and report them.
+
+    Raises RateLimitsUnavailable when the windows cannot be counted: a submission is
+    refused then, where a read is served, because letting it through would let an
+    organization past its plan's limits for as long as the cache is down.
+    """
     measured = _measure(request, _submission_counters(organization, increment=True), read_along)
     if measured is None:
-        return None
+        raise RateLimitsUnavailable(
+            "The rate limits cannot be checked right now. Nothing was charged; retry shortly."
+        )
     (minute, day), value = measured
     return Usage(minute=minute, day=day, read_along=value)
 

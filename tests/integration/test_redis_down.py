@@ -44,6 +44,22 @@ def own_redis(settings):
     app.conf.broker_transport_options = original[1]
 
 
+@pytest.fixture
+def own_cache_redis(settings):
+    """Only the cache and the rate limiter on their own Redis; the broker stays up."""
+    server = RedisServer(free_port())
+    server.start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    yield server
+    server.kill()
+
+
 def _submit(client, key):
     return client.post("/v1/text-to-image", BODY, "application/json", **headers(key, **ASYNC))
 
@@ -134,3 +150,26 @@ def test_with_redis_stopped_the_model_list_is_still_served(client, own_redis):
     response = client.get("/v1/models", **headers(key))
     assert response.status_code == 200
     assert response.json()["data"]
+
+
+def test_with_the_rate_limiter_down_submissions_are_503_and_charge_nothing(client, own_cache_redis):
+    """The broker still takes jobs, but no window can be counted: a submission is refused
+    rather than let through past the plan's limits (found by bench/soak.py)."""
+    organization, key = customer(credits=10)
+    own_cache_redis.kill()
+
+    response = _submit(client, key)
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert "rate limit" in response.json()["error"]["details"]
+    organization.refresh_from_db()
+    assert organization.credit_balance == 10
+    assert not Job.objects.exists()
+
+
+def test_with_the_rate_limiter_down_reads_are_still_served(client, own_cache_redis):
+    _, key = customer(credits=10)
+    own_cache_redis.kill()
+    response = client.get("/v1/account", **headers(key))
+    assert response.status_code == 200
