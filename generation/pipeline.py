@@ -11,7 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 
 from common import log_context, metrics
-from generation import engines, lifecycle, moderation_cases, output_formats, previews
+from generation import engines, lifecycle, masks, moderation_cases, output_formats, previews
 from generation.engines import EngineError, EngineRequest, JobNoLongerRunning, get_engine
 from generation.models import Job
 
@@ -21,11 +21,13 @@ logger = logging.getLogger(__name__)
 PROGRESS_WRITE_INTERVAL = 0.5
 
 
+def _read(path: str) -> bytes:
+    with default_storage.open(path, "rb") as file:
+        return file.read()
+
+
 def _engine_request(job: Job) -> EngineRequest:
-    init_image = None
-    if job.input_image_path:
-        with default_storage.open(job.input_image_path, "rb") as file:
-            init_image = file.read()
+    init_image = _read(job.input_image_path) if job.input_image_path else None
     return EngineRequest(
         prompt=job.prompt,
         width=job.width,
@@ -38,6 +40,7 @@ def _engine_request(job: Job) -> EngineRequest:
         num_images=job.num_images,
         mode=job.mode,
         init_image=init_image,
+        reference_images=tuple(_read(path) for path in job.reference_image_paths),
         strength=job.strength if job.strength is not None else 0.75,
         settings=dict(job.model.engine_settings),
         background=job.background,
@@ -119,9 +122,15 @@ def _render(job: Job) -> None:
             progress = _ThrottledProgress(
                 job, stops_between_steps=engines.stops_between_steps(job.model.engine)
             )
-            images = get_engine(job.model.engine).generate(_engine_request(job), progress)
+            request = _engine_request(job)
+            images = get_engine(job.model.engine).generate(request, progress)
         finally:
             metrics.ENGINE_SECONDS.labels(job.model_id).observe(time.monotonic() - started)
+        if job.mask_path:
+            mask = _read(job.mask_path)
+            images = [
+                masks.keep_unmasked(png, original=request.init_image, mask=mask) for png in images
+            ]
         images = [_encoded(job, png) for png in images]
         # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
         # is served).
