@@ -4,6 +4,7 @@ import base64
 import binascii
 import io
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -70,12 +71,14 @@ def fetch_image(url: str) -> InputImage:
     anything is decoded. A redirect is followed only to a URL that passes the same checks.
     """
     url = url.strip()
+    deadline = time.monotonic() + limits.INPUT_IMAGE_FETCH_SECONDS
     for _ in range(limits.INPUT_IMAGE_REDIRECTS_MAX + 1):
         try:
             response = outbound.get(
                 url,
                 headers={"Accept": "image/png, image/jpeg, image/webp"},
-                timeout=limits.INPUT_IMAGE_FETCH_SECONDS,
+                # One deadline for the image, its redirects included.
+                timeout=max(deadline - time.monotonic(), 0.001),
                 max_response_bytes=limits.INPUT_IMAGE_MAX_BYTES,
                 allow_truncated=True,
             )

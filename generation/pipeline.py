@@ -4,8 +4,10 @@ Called by generation.tasks.run_job, which owns the retries; every state change g
 through generation.lifecycle, and a flagged job through generation.moderation_cases.
 """
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
@@ -48,18 +50,36 @@ def _engine_request(job: Job) -> EngineRequest:
     )
 
 
+def _unmasking(job: Job, request: EngineRequest) -> Callable[[bytes], bytes]:
+    """What puts an edit's kept pixels (its mask's opaque area) back into a rendered PNG,
+    for its previews and its images alike; for any other job, nothing."""
+    if not job.mask_path:
+        return lambda png: png
+    return functools.partial(
+        masks.keep_unmasked, original=request.init_image, mask=_read(job.mask_path)
+    )
+
+
 class _ThrottledProgress:
     """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL.
 
 
-    Previews are handed on at once, in the job's output format, up to the number asked for.
+    Previews are handed on at once, in the job's output format (after `unmasking`), up to
+    the number asked for.
     For an engine that stops between its steps, each of those moments also checks that the
     job is still running, and raises JobNoLongerRunning once it was canceled or reaped.
     """
 
-    def __init__(self, job: Job, *, stops_between_steps: bool):
+    def __init__(
+        self,
+        job: Job,
+        *,
+        stops_between_steps: bool,
+        unmasking: Callable[[bytes], bytes] = lambda png: png,
+    ):
         self.job = job
         self.stops_between_steps = stops_between_steps
+        self.unmasking = unmasking
         self.written_at = None
         self.previews_sent = 0
 
@@ -83,7 +103,9 @@ class _ThrottledProgress:
     def _publish(self, preview: bytes) -> None:
         try:
             previews.publish(
-                self.job.pk, index=self.previews_sent, image=_encoded(self.job, preview)
+                self.job.pk,
+                index=self.previews_sent,
+                image=_encoded(self.job, self.unmasking(preview)),
             )
         except Exception:
             # A preview is a courtesy: losing one never fails the job that is rendering.
@@ -119,19 +141,17 @@ def _render(job: Job) -> None:
     try:
         started = time.monotonic()
         try:
-            progress = _ThrottledProgress(
-                job, stops_between_steps=engines.stops_between_steps(job.model.engine)
-            )
             request = _engine_request(job)
+            unmasking = _unmasking(job, request)
+            progress = _ThrottledProgress(
+                job,
+                stops_between_steps=engines.stops_between_steps(job.model.engine),
+                unmasking=unmasking,
+            )
             images = get_engine(job.model.engine).generate(request, progress)
         finally:
             metrics.ENGINE_SECONDS.labels(job.model_id).observe(time.monotonic() - started)
-        if job.mask_path:
-            mask = _read(job.mask_path)
-            images = [
-                masks.keep_unmasked(png, original=request.init_image, mask=mask) for png in images
-            ]
-        images = [_encoded(job, png) for png in images]
+        images = [_encoded(job, unmasking(png)) for png in images]
         # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
         # is served).
         verdicts = moderation_cases.judge_images(job=job, images=images)

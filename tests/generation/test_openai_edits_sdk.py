@@ -5,6 +5,7 @@ running `openai` 3.54 against the compatible endpoint sees.
 """
 
 import base64
+import contextlib
 import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,6 +165,52 @@ def test_a_streamed_edit_sends_image_edit_events(sdk):
     assert events[-1].size == f"{SIDE}x{SIDE}"
 
 
+def test_a_masked_edits_previews_keep_the_opaque_area_too(sdk):
+    _, key = customer(credits=10)
+    original = picture()
+    events = list(
+        edit(
+            sdk(key),
+            image=png(original),
+            mask=png(half_mask(), "mask.png"),
+            stream=True,
+            partial_images=1,
+        )
+    )
+    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    source = np.asarray(Image.open(io.BytesIO(original)).convert("RGB")).astype(int)
+    for event in events:
+        assert np.array_equal(pixels(event.b64_json)[:, : SIDE // 2], source[:, : SIDE // 2])
+
+
+@pytest.mark.parametrize("output_format", ["jpeg", "webp"])
+def test_an_edit_comes_in_the_requested_format(sdk, output_format):
+    _, key = customer(credits=10)
+    result = edit(
+        sdk(key),
+        image=png(picture()),
+        output_format=output_format,
+        output_compression=60,
+        response_format="b64_json",
+    )
+    assert result.output_format == output_format
+    with Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json))) as image:
+        assert image.format == output_format.upper()
+
+
+def test_an_edit_is_estimated_like_image_to_image(client):
+    from tests.generation.factories import headers
+
+    _, key = customer(credits=10)
+    response = client.post(
+        "/v1/estimate?endpoint=/v1/images/edits",
+        {"prompt": "a fox", "image": io.BytesIO(picture(size=(1024, 1024))), "n": "2"},
+        **headers(key),
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["credits"] == 2
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -317,11 +364,27 @@ def test_jpeg_and_webp_are_served_with_their_content_type(public_site, path, bod
 
 @pytest.fixture
 def image_host():
-    """A loopback HTTP server serving `picture()` at /input.png (and 404 elsewhere)."""
+    """A loopback HTTP server serving `picture(7)` at /input.png, a redirect to it at
+    /moved.png, 11 MB at /huge.png, and 404 elsewhere."""
     served = picture(7)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path == "/moved.png":
+                self.send_response(302)
+                self.send_header("Location", "/input.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.path == "/huge.png":
+                # More than the 10 MB an input may have: refused before any of it is decoded.
+                body = b"\x89PNG" + bytes(11 * 1024 * 1024)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(ConnectionError):  # the client stops reading
+                    self.wfile.write(body)
+                return
             if self.path != "/input.png":
                 self.send_error(404)
                 return
@@ -411,4 +474,35 @@ def test_an_image_url_that_is_not_an_image_is_400_naming_image(public_site, imag
     assert answer.json()["error"]["fields"]["image"] == [
         "The image URL answered HTTP 404, not 200."
     ]
+    assert balance(organization) == 10
+
+
+@pytest.mark.usefixtures("private_networks_allowed")
+def test_an_image_url_that_redirects_is_followed(sdk, public_site, image_host):
+    from django.core.files.storage import default_storage
+
+    organization, key = customer(credits=10)
+    answer = requests.post(
+        f"{public_site.url}/v1/image-to-image",
+        json={"prompt": "a fox", "image": image_host.url.replace("input.png", "moved.png")},
+        headers={"Authorization": f"Bearer {key}", "Prefer": "respond-async"},
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.content
+    job = Job.objects.get(organization=organization)
+    with default_storage.open(job.input_image_path, "rb") as stored:
+        assert stored.read() == image_host.image
+
+
+@pytest.mark.usefixtures("private_networks_allowed")
+def test_an_image_url_answering_more_than_10_mb_is_refused(public_site, image_host):
+    organization, key = customer(credits=10)
+    answer = requests.post(
+        f"{public_site.url}/v1/variations",
+        json={"image": image_host.url.replace("input.png", "huge.png")},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["fields"]["image"] == ["The image must be at most 10 MB."]
     assert balance(organization) == 10
