@@ -389,7 +389,6 @@ class OpenAIImageEditRequestSerializer(OpenAIImageRequestSerializer):
 
 class OpenAIImageVariationRequestSerializer(SubmissionSerializer):
     dialect = Dialect.OPENAI
-    streams = False
 
     image = fields.InputImageField()
     model = fields.model_field()
