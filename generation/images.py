@@ -1,13 +1,16 @@
-"""Input images of image-to-image and variations: decoding, checking and sizing."""
+"""Input images of image-to-image, variations and edits: decoding, fetching, checking, sizing."""
 
 import base64
 import binascii
 import io
 import re
+import time
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from PIL import Image, UnidentifiedImageError
 
+from common import outbound
 from generation import limits
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[\w-]+=[^;,]*)*;base64,", re.I)
@@ -54,6 +57,51 @@ def decode_base64_image(text: str) -> bytes:
     except (binascii.Error, ValueError):
         pass
     raise InvalidImage("The image is not valid base64.")
+
+
+def is_image_url(text: str) -> bool:
+    return text.strip()[:8].lower().startswith(("http://", "https://"))
+
+
+def fetch_image(url: str) -> InputImage:
+    """Fetch and check the image at an http(s) URL, or raise InvalidImage saying why.
+
+    Through common.outbound, as webhooks are sent: public addresses only (unless
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS), one deadline, the body capped at the input limit before
+    anything is decoded. A redirect is followed only to a URL that passes the same checks.
+    """
+    url = url.strip()
+    deadline = time.monotonic() + limits.INPUT_IMAGE_FETCH_SECONDS
+    for _ in range(limits.INPUT_IMAGE_REDIRECTS_MAX + 1):
+        try:
+            response = outbound.get(
+                url,
+                headers={"Accept": "image/png, image/jpeg, image/webp"},
+                # One deadline for the image, its redirects included.
+                timeout=max(deadline - time.monotonic(), 0.001),
+                max_response_bytes=limits.INPUT_IMAGE_MAX_BYTES,
+                allow_truncated=True,
+            )
+        except outbound.UnsafeUrl as exc:
+            raise InvalidImage(f"The image URL cannot be fetched: {exc}") from None
+        except outbound.OutboundTimeout:
+            raise InvalidImage(
+                f"The image URL did not answer within {limits.INPUT_IMAGE_FETCH_SECONDS:g} s."
+            ) from None
+        except outbound.OutboundError as exc:
+            raise InvalidImage(f"The image URL could not be fetched ({exc}).") from None
+        location = response.headers.get("location")
+        if response.status_code in (301, 302, 303, 307, 308) and location:
+            url = urljoin(url, location)
+            continue
+        if response.status_code != 200:
+            raise InvalidImage(f"The image URL answered HTTP {response.status_code}, not 200.")
+        if response.truncated:
+            raise InvalidImage(_too_large_message())
+        return read_image(response.body)
+    raise InvalidImage(
+        f"The image URL redirected more than {limits.INPUT_IMAGE_REDIRECTS_MAX} times."
+    )
 
 
 def _too_large_message() -> str:

@@ -207,9 +207,12 @@ def delete_expired_images(*, now=None) -> int:
         for image in job.images.all():
             if image.storage_path:
                 default_storage.delete(image.storage_path)
-        if job.input_image_path:
-            default_storage.delete(job.input_image_path)
+        for path in (job.input_image_path, *job.reference_image_paths, job.mask_path):
+            if path:
+                default_storage.delete(path)
         with transaction.atomic():
             JobImage.objects.filter(job=job).delete()
-            Job.objects.filter(pk=job.pk).update(images_deleted_at=now, input_image_path="")
+            Job.objects.filter(pk=job.pk).update(
+                images_deleted_at=now, input_image_path="", reference_image_paths=[], mask_path=""
+            )
     return len(jobs)

@@ -23,3 +23,9 @@ STYLES = ("realistic", "artistic", "anime", "fantasy", "cyberpunk", "vintage")
 MEGAPIXEL = 1_048_576
 WAIT_MIN_SECONDS, WAIT_MAX_SECONDS = 1, 60
 LIST_LIMIT_MAX, DEFAULT_LIST_LIMIT = 100, 20
+# OpenAI's edits take up to 16 images (references beside the first).
+EDIT_IMAGES_MAX = 16
+# An input image given by URL: one deadline for the whole fetch, and the redirects followed
+# (each one's address vetted again by common.outbound).
+INPUT_IMAGE_FETCH_SECONDS = 10.0
+INPUT_IMAGE_REDIRECTS_MAX = 3

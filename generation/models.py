@@ -106,6 +106,9 @@ class Job(models.Model):
     strength = models.FloatField(null=True, blank=True)
     # The uploaded image of image-to-image and variations, in the default storage.
     input_image_path = models.CharField(max_length=255, blank=True)
+    # An edit's further input images (references) and its mask, in the default storage.
+    reference_image_paths = models.JSONField(default=list, blank=True)
+    mask_path = models.CharField(max_length=255, blank=True)
     # The format its images are stored and served in, and JPEG/WebP quality (0-100).
     output_format = models.CharField(
         max_length=8, choices=OutputFormat.choices, default=OutputFormat.PNG

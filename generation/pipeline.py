@@ -4,14 +4,16 @@ Called by generation.tasks.run_job, which owns the retries; every state change g
 through generation.lifecycle, and a flagged job through generation.moderation_cases.
 """
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 
 from common import log_context, metrics
-from generation import engines, lifecycle, moderation_cases, output_formats, previews
+from generation import engines, lifecycle, masks, moderation_cases, output_formats, previews
 from generation.engines import EngineError, EngineRequest, JobNoLongerRunning, get_engine
 from generation.models import Job
 
@@ -21,11 +23,13 @@ logger = logging.getLogger(__name__)
 PROGRESS_WRITE_INTERVAL = 0.5
 
 
+def _read(path: str) -> bytes:
+    with default_storage.open(path, "rb") as file:
+        return file.read()
+
+
 def _engine_request(job: Job) -> EngineRequest:
-    init_image = None
-    if job.input_image_path:
-        with default_storage.open(job.input_image_path, "rb") as file:
-            init_image = file.read()
+    init_image = _read(job.input_image_path) if job.input_image_path else None
     return EngineRequest(
         prompt=job.prompt,
         width=job.width,
@@ -38,6 +42,7 @@ def _engine_request(job: Job) -> EngineRequest:
         num_images=job.num_images,
         mode=job.mode,
         init_image=init_image,
+        reference_images=tuple(_read(path) for path in job.reference_image_paths),
         strength=job.strength if job.strength is not None else 0.75,
         settings=dict(job.model.engine_settings),
         background=job.background,
@@ -45,18 +50,36 @@ def _engine_request(job: Job) -> EngineRequest:
     )
 
 
+def _unmasking(job: Job, request: EngineRequest) -> Callable[[bytes], bytes]:
+    """What puts an edit's kept pixels (its mask's opaque area) back into a rendered PNG,
+    for its previews and its images alike; for any other job, nothing."""
+    if not job.mask_path:
+        return lambda png: png
+    return functools.partial(
+        masks.keep_unmasked, original=request.init_image, mask=_read(job.mask_path)
+    )
+
+
 class _ThrottledProgress:
     """Report the first progress at once, then at most every PROGRESS_WRITE_INTERVAL.
 
 
-    Previews are handed on at once, in the job's output format, up to the number asked for.
+    Previews are handed on at once, in the job's output format (after `unmasking`), up to
+    the number asked for.
     For an engine that stops between its steps, each of those moments also checks that the
     job is still running, and raises JobNoLongerRunning once it was canceled or reaped.
     """
 
-    def __init__(self, job: Job, *, stops_between_steps: bool):
+    def __init__(
+        self,
+        job: Job,
+        *,
+        stops_between_steps: bool,
+        unmasking: Callable[[bytes], bytes] = lambda png: png,
+    ):
         self.job = job
         self.stops_between_steps = stops_between_steps
+        self.unmasking = unmasking
         self.written_at = None
         self.previews_sent = 0
 
@@ -80,7 +103,9 @@ class _ThrottledProgress:
     def _publish(self, preview: bytes) -> None:
         try:
             previews.publish(
-                self.job.pk, index=self.previews_sent, image=_encoded(self.job, preview)
+                self.job.pk,
+                index=self.previews_sent,
+                image=_encoded(self.job, self.unmasking(preview)),
             )
         except Exception:
             # A preview is a courtesy: losing one never fails the job that is rendering.
@@ -116,13 +141,17 @@ def _render(job: Job) -> None:
     try:
         started = time.monotonic()
         try:
+            request = _engine_request(job)
+            unmasking = _unmasking(job, request)
             progress = _ThrottledProgress(
-                job, stops_between_steps=engines.stops_between_steps(job.model.engine)
+                job,
+                stops_between_steps=engines.stops_between_steps(job.model.engine),
+                unmasking=unmasking,
             )
-            images = get_engine(job.model.engine).generate(_engine_request(job), progress)
+            images = get_engine(job.model.engine).generate(request, progress)
         finally:
             metrics.ENGINE_SECONDS.labels(job.model_id).observe(time.monotonic() - started)
-        images = [_encoded(job, png) for png in images]
+        images = [_encoded(job, unmasking(png)) for png in images]
         # Judged before anything is stored as servable (docs/architecture.md: nothing flagged
         # is served).
         verdicts = moderation_cases.judge_images(job=job, images=images)

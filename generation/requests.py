@@ -28,6 +28,9 @@ class GenerationRequest:
     num_images: int = 1
     strength: float | None = None
     input_image: InputImage | None = None
+    # An edit's further images (references) and its mask (generation.masks).
+    reference_images: tuple[InputImage, ...] = ()
+    mask: InputImage | None = None
     webhook_url: str = ""
     webhook_secret: str = ""
     webhook_events: tuple[str, ...] = field(default_factory=tuple)

@@ -26,7 +26,7 @@ from billing import selectors as billing_selectors
 from billing import services as billing
 from common import metrics
 from common.api import rate_limits
-from common.errors import Refused
+from common.errors import InvalidRequest, Refused
 from common.fastpaths import orm
 from generation import blocklist, catalog, engines, limits, moderation_cases, quality
 from generation.errors import (
@@ -99,8 +99,17 @@ def _resolve_model(request: GenerationRequest) -> ModelCatalogEntry:
         raise InvalidModel(
             {"model": [f"Unknown model '{request.model}'. Available models: {available}."]}
         )
-    if not model.supports(request.mode):
+    if not model.supports(request.mode) or not engines.renders(model.engine, request.mode):
         raise InvalidModel({"model": [f"The model '{model.id}' does not do {request.mode}."]})
+    if request.reference_images and not engines.takes_several_images(model.engine):
+        raise InvalidRequest(
+            {
+                "image": [
+                    f"The model '{model.id}' takes one input image; send one, or use a model "
+                    "that combines several (imagen-v2)."
+                ]
+            }
+        )
     return model
 
 
@@ -115,8 +124,36 @@ def _model_default(value, model: ModelCatalogEntry, name: str, default, low, hig
     return default
 
 
-def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
-    return default_storage.save(f"inputs/{job_id}.{image.extension}", ContentFile(image.data))
+def _store_input_image(job_id: uuid.UUID, image: InputImage, suffix: str = "") -> str:
+    return default_storage.save(
+        f"inputs/{job_id}{suffix}.{image.extension}", ContentFile(image.data)
+    )
+
+
+@dataclass(frozen=True)
+class _StoredInputs:
+    image: str = ""
+    references: tuple[str, ...] = ()
+    mask: str = ""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(path for path in (self.image, *self.references, self.mask) if path)
+
+
+def _store_inputs(job_id: uuid.UUID, request: GenerationRequest) -> _StoredInputs:
+    """Store the request's input images; on a failure part way, delete what was stored."""
+    stored: list[str] = []
+    try:
+        image = _store_input_image(job_id, request.input_image) if request.input_image else ""
+        stored.append(image)
+        for index, reference in enumerate(request.reference_images, start=1):
+            stored.append(_store_input_image(job_id, reference, f"-{index}"))
+        mask = _store_input_image(job_id, request.mask, "-mask") if request.mask else ""
+    except BaseException:
+        _delete_inputs(stored)
+        raise
+    return _StoredInputs(image=image, references=tuple(stored[1:]), mask=mask)
 
 
 def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
@@ -161,7 +198,7 @@ def submit_job(
     job_id = uuid.uuid4()
     reference = f"job:{job_id}"
     now = timezone.now()
-    input_path = _store_input_image(job_id, request.input_image) if request.input_image else ""
+    inputs = _store_inputs(job_id, request)
     try:
         with transaction.atomic():
             job = Job(
@@ -200,7 +237,9 @@ def submit_job(
                 num_images=request.num_images,
                 safety_setting=request.safety_setting,
                 strength=request.strength,
-                input_image_path=input_path,
+                input_image_path=inputs.image,
+                reference_image_paths=list(inputs.references),
+                mask_path=inputs.mask,
                 output_format=request.output_format,
                 output_compression=request.output_compression,
                 background=request.background,
@@ -234,19 +273,20 @@ def submit_job(
             # A retry of run_job (the job not yet committed) goes back to the same queue.
             _enqueue(job.id, queue=engines.queue_for(model.engine))
     except billing.BudgetExceeded as exc:
-        _delete_input(input_path)
+        _delete_inputs(inputs.paths)
         # Rolled back by now: the owners' alert outlives the refused submission.
         billing.announce_budget_used_up(organization=organization, refusal=exc)
         raise BudgetExceeded(str(exc)) from None
     except BaseException:
-        _delete_input(input_path)
+        _delete_inputs(inputs.paths)
         raise
     return job
 
 
-def _delete_input(input_path: str) -> None:
-    if input_path:
-        default_storage.delete(input_path)
+def _delete_inputs(paths) -> None:
+    for path in paths:
+        if path:
+            default_storage.delete(path)
 
 
 def submit(

@@ -282,6 +282,14 @@ SPECTACULAR_SETTINGS = {
     ],
     # An optional field is optional: no BlankEnum / NullEnum components beside its choices.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    # The same choices in several operations (generations, edits) and in their answers:
+    # named once each, not after whichever component drf-spectacular met first.
+    "ENUM_NAME_OVERRIDES": {
+        "QualityEnum": "generation.quality.Quality.choices",
+        "BackgroundEnum": "generation.output_formats.Background.choices",
+        "RenderedQualityEnum": [("low", "low"), ("medium", "medium"), ("high", "high")],
+        "RenderedBackgroundEnum": [("opaque", "opaque"), ("transparent", "transparent")],
+    },
 }
 
 # Stripe: the real API in production, localstripe in the embedded default and in tests.

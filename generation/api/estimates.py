@@ -20,6 +20,8 @@ BODIES = {
     "/v1/variations": serializers.VariationsRequestSerializer,
     "/v2/images/generate": serializers.V2GenerateRequestSerializer,
     "/v1/images/generations": serializers.OpenAIImageRequestSerializer,
+    "/v1/images/edits": serializers.OpenAIImageEditRequestSerializer,
+    "/v1/images/variations": serializers.OpenAIImageVariationRequestSerializer,
     "/v1/tasks/sync": serializers.TaskRequestSerializer,
     "/v1/tasks/async": serializers.TaskRequestSerializer,
 }

@@ -15,7 +15,14 @@ from rest_framework import serializers
 
 from common import outbound
 from generation import limits, output_formats
-from generation.images import InvalidImage, decode_base64_image, read_image
+from generation.images import (
+    InputImage,
+    InvalidImage,
+    decode_base64_image,
+    fetch_image,
+    is_image_url,
+    read_image,
+)
 from generation.moderation.safety import SafetySetting
 from generation.output_formats import Background, OutputFormat
 from generation.quality import Quality
@@ -202,29 +209,112 @@ class WebhookSecretField(serializers.CharField):
         return value
 
 
+def read_input_image(data) -> InputImage:
+    """An input image from a multipart file, base64, a `data:` URL or an http(s) URL; raise
+    InvalidImage saying what is wrong with it."""
+    if isinstance(data, UploadedFile):
+        if data.size > limits.INPUT_IMAGE_MAX_BYTES:
+            raise InvalidImage(
+                f"The image must be at most {limits.INPUT_IMAGE_MAX_BYTES // (1024 * 1024)} MB."
+            )
+        return read_image(data.read())
+    if isinstance(data, str):
+        if is_image_url(data):
+            return fetch_image(data)
+        return read_image(decode_base64_image(data))
+    raise InvalidImage("Send the image as base64, a data: URL, an http(s) URL or a multipart file.")
+
+
 @extend_schema_field(OpenApiTypes.BINARY)
 class InputImageField(serializers.Field):
-    """An image as raw base64, a `data:` URL, or a multipart file: PNG, JPEG or WebP, ≤ 10 MB."""
+    """An image as raw base64, a `data:` URL, an http(s) URL or a multipart file: PNG, JPEG
+    or WebP, ≤ 10 MB."""
 
     def to_internal_value(self, data):
         try:
-            if isinstance(data, UploadedFile):
-                if data.size > limits.INPUT_IMAGE_MAX_BYTES:
-                    raise InvalidImage(
-                        f"The image must be at most "
-                        f"{limits.INPUT_IMAGE_MAX_BYTES // (1024 * 1024)} MB."
-                    )
-                return read_image(data.read())
-            if isinstance(data, str):
-                return read_image(decode_base64_image(data))
+            return read_input_image(data)
         except InvalidImage as exc:
             raise serializers.ValidationError(str(exc)) from None
-        raise serializers.ValidationError(
-            "Send the image as base64, a data: URL or a multipart file."
-        )
 
     def to_representation(self, value):
         raise NotImplementedError("Input images are never rendered")
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "format": "binary"}})
+class InputImagesField(InputImageField):
+    """OpenAI's edit `image`: one image, or several (`image[]` in a multipart form, a list in
+    JSON), at most limits.EDIT_IMAGES_MAX; the first is the one edited."""
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist"):
+            # The SDK sends one file as `image` and several as `image[]`.
+            values = dictionary.getlist(self.field_name) + dictionary.getlist(
+                f"{self.field_name}[]"
+            )
+            return values or serializers.empty
+        return dictionary.get(self.field_name, serializers.empty)
+
+    def to_internal_value(self, data):
+        values = data if isinstance(data, list) else [data]
+        return images_from(values)
+
+
+def images_from(values: list) -> tuple[InputImage, ...]:
+    """Each of `values` as an input image; one message per image that is not usable."""
+    if not values:
+        raise serializers.ValidationError("Send at least one image.")
+    if len(values) > limits.EDIT_IMAGES_MAX:
+        raise serializers.ValidationError(f"At most {limits.EDIT_IMAGES_MAX} images.")
+    images, problems = [], []
+    for number, value in enumerate(values, start=1):
+        try:
+            images.append(read_input_image(value))
+        except InvalidImage as exc:
+            problems.append(f"Image {number}: {exc}" if len(values) > 1 else str(exc))
+    if problems:
+        raise serializers.ValidationError(problems)
+    return tuple(images)
+
+
+def _image_url(item) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("image_url"), str):
+        raise serializers.ValidationError(
+            'Each must be {"image_url": "<an http(s) or data: URL>"}.'
+        )
+    return item["image_url"]
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"image_url": {"type": "string"}},
+            "required": ["image_url"],
+        },
+    }
+)
+class ImageUrlsField(serializers.Field):
+    """OpenAI's JSON edit `images`: a list of {"image_url": ...}, each an http(s) or data:
+    URL; the first is the one edited."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError('Must be a list of {"image_url": ...} objects.')
+        return images_from([_image_url(item) for item in data])
+
+    def to_representation(self, value):
+        raise NotImplementedError("Input images are never rendered")
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class MaskField(InputImageField):
+    """An edit's mask: a multipart file, or in JSON {"image_url": ...} (base64 and URLs too)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = _image_url(data)
+        return super().to_internal_value(data)
 
 
 def safety_setting_field(**kwargs) -> serializers.ChoiceField:

@@ -12,7 +12,8 @@ from common.fastpaths.drf import RequestSerializer
 from generation import limits, pricing
 from generation.api import fields
 from generation.engines.base import Mode
-from generation.images import fit_to_limits
+from generation.images import InvalidImage, fit_to_limits
+from generation.masks import check_mask
 from generation.models import Job
 from generation.moderation.safety import SafetySetting
 from generation.output_formats import WITH_ALPHA, Background, OutputFormat
@@ -305,9 +306,12 @@ class OpenAIImageRequestSerializer(SubmissionSerializer):
         return data.get("convert_base64_to_url") is False
 
     def to_generation_request(self) -> GenerationRequest:
-        data = self.validated_data
+        return GenerationRequest(**self.request_fields(self.validated_data))
+
+    def request_fields(self, data: dict) -> dict:
+        """The GenerationRequest's fields from the validated body."""
         width, height = data.get("size") or ASPECT_RATIOS[data.get("aspect_ratio") or "1:1"]
-        return GenerationRequest(
+        return dict(
             dialect=self.dialect,
             model=data.get("model"),
             prompt=data["prompt"],
@@ -328,6 +332,98 @@ class OpenAIImageRequestSerializer(SubmissionSerializer):
             partial_images=(data.get("partial_images") or 0) if data.get("stream") else 0,
             end_user=data.get("user") or "",
             safety_identifier=data.get("safety_identifier") or data.get("user") or "",
+            **_output(data),
+        )
+
+
+# OpenAI's input_fidelity as the strength of the edit: how far it may move from the input.
+INPUT_FIDELITY_STRENGTH = {"low": limits.DEFAULT_STRENGTH, "high": 0.5}
+
+
+class OpenAIImageEditRequestSerializer(OpenAIImageRequestSerializer):
+    image = fields.InputImagesField(
+        required=False,
+        help_text="The image to edit, then up to 15 references (`image[]` for several).",
+    )
+    images = fields.ImageUrlsField(required=False, help_text="JSON only, instead of `image`.")
+    mask = fields.MaskField(required=False, help_text="PNG with alpha, the first image's size.")
+    input_fidelity = serializers.ChoiceField(
+        choices=list(INPUT_FIDELITY_STRENGTH),
+        required=False,
+        allow_null=True,
+        error_messages={"invalid_choice": "Must be one of: low, high."},
+        help_text="`high` keeps more of the input (strength 0.5), `low` less (0.75; default).",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "image" in attrs and "images" in attrs:
+            raise serializers.ValidationError({"images": ["Send `image` or `images`, not both."]})
+        images = attrs.get("image") or attrs.get("images")
+        if not images:
+            raise serializers.ValidationError({"image": ["This field is required."]})
+        attrs["inputs"] = images
+        mask = attrs.get("mask")
+        if mask is not None:
+            try:
+                check_mask(mask, width=images[0].width, height=images[0].height)
+            except InvalidImage as exc:
+                raise serializers.ValidationError({"mask": [str(exc)]}) from None
+        return attrs
+
+    def request_fields(self, data: dict) -> dict:
+        first, *references = data["inputs"]
+        request = super().request_fields(data)
+        if not data.get("size") and not data.get("aspect_ratio"):
+            request["width"], request["height"] = fit_to_limits(first.width, first.height)
+        return request | {
+            "mode": Mode.IMAGE_TO_IMAGE,
+            "input_image": first,
+            "reference_images": tuple(references),
+            "mask": data.get("mask"),
+            "strength": INPUT_FIDELITY_STRENGTH[data.get("input_fidelity") or "low"],
+            # The edited picture keeps its input's backdrop (docs/api/images.md).
+            "background": Background.OPAQUE,
+        }
+
+
+class OpenAIImageVariationRequestSerializer(SubmissionSerializer):
+    dialect = Dialect.OPENAI
+
+    image = fields.InputImageField()
+    model = fields.model_field()
+    n = fields.num_images_field(required=False, default=None, allow_null=True)
+    size = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text='"WxH" within 256-2048, or "auto" (the input\'s size, fitted).',
+    )
+    response_format = serializers.ChoiceField(
+        choices=["url", "b64_json"], required=False, allow_null=True
+    )
+    seed = fields.seed_field()
+    output_format = fields.output_format_field()
+    output_compression = fields.output_compression_field()
+    user = fields.end_user_field("Who the request is for, kept on the job for staff.")
+
+    validate_size = OpenAIImageRequestSerializer.validate_size
+    wants_base64 = OpenAIImageRequestSerializer.wants_base64
+
+    def to_generation_request(self) -> GenerationRequest:
+        data = self.validated_data
+        image = data["image"]
+        width, height = data.get("size") or fit_to_limits(image.width, image.height)
+        return GenerationRequest(
+            dialect=self.dialect,
+            mode=Mode.VARIATIONS,
+            model=data.get("model"),
+            width=width,
+            height=height,
+            seed=data.get("seed"),
+            num_images=data.get("n") or 1,
+            input_image=image,
+            end_user=data.get("user") or "",
+            safety_identifier=data.get("user") or "",
             **_output(data),
         )
 

@@ -17,6 +17,12 @@ urlpatterns = [
         views.OpenAIImageGenerationApi.as_view(),
         name="api-openai-generations",
     ),
+    path("v1/images/edits", views.OpenAIImageEditApi.as_view(), name="api-openai-edits"),
+    path(
+        "v1/images/variations",
+        views.OpenAIImageVariationApi.as_view(),
+        name="api-openai-variations",
+    ),
     path("v1/tasks/sync", views.TaskSyncApi.as_view(), name="api-tasks-sync"),
     path("v1/tasks/async", views.TaskAsyncApi.as_view(), name="api-tasks-async"),
     path("v2/images/generate", views.V2GenerateApi.as_view(), name="api-v2-generate"),

@@ -267,6 +267,48 @@ class OpenAIImageGenerationApi(JobSubmissionApi):
         )
 
 
+class OpenAIImageEditApi(OpenAIImageGenerationApi):
+    request_serializer = serializers.OpenAIImageEditRequestSerializer
+    stream_prefix = streaming.EDIT
+
+    @extend_schema(
+        operation_id="openai_images_edits",
+        request={
+            "multipart/form-data": serializers.OpenAIImageEditRequestSerializer,
+            "application/json": serializers.OpenAIImageEditRequestSerializer,
+        },
+        responses={
+            (200, "application/json"): serializers.OpenAIImagesResponseSerializer,
+            (200, "text/event-stream"): streaming.STREAM_RESPONSE,
+            202: serializers.OpenAIImagesResponseSerializer,
+            **JOB_ERRORS,
+        },
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class OpenAIImageVariationApi(OpenAIImageGenerationApi):
+    request_serializer = serializers.OpenAIImageVariationRequestSerializer
+
+    @extend_schema(
+        operation_id="openai_images_variations",
+        request={
+            "multipart/form-data": serializers.OpenAIImageVariationRequestSerializer,
+            "application/json": serializers.OpenAIImageVariationRequestSerializer,
+        },
+        responses={
+            200: serializers.OpenAIImagesResponseSerializer,
+            202: serializers.OpenAIImagesResponseSerializer,
+            **JOB_ERRORS,
+        },
+        parameters=[PREFER_PARAMETER, IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request):
+        return super().post(request)
+
+
 class TaskSyncApi(JobSubmissionApi):
     request_serializer = serializers.TaskRequestSerializer
 

@@ -9,7 +9,9 @@ runs diffusion models resident in a GPU's memory. The Procfile's `worker` line c
 from importlib import import_module
 from typing import NamedTuple
 
-from generation.engines.base import Engine, EngineError, EngineRequest, JobNoLongerRunning
+from generation.engines.base import Engine, EngineError, EngineRequest, JobNoLongerRunning, Mode
+
+ALL_MODES = frozenset({Mode.TEXT_TO_IMAGE, Mode.IMAGE_TO_IMAGE, Mode.VARIATIONS})
 
 
 class Registered(NamedTuple):
@@ -18,12 +20,19 @@ class Registered(NamedTuple):
     # It reports progress between its steps and stops there when the job is canceled, so
     # a running job of its models can be canceled (and refunded) too.
     stops_between_steps: bool = False
+    # What it can render, whatever a catalog entry's capabilities claim: submission
+    # refuses the rest with a 400 rather than failing the job in the worker.
+    modes: frozenset[str] = ALL_MODES
+    # It combines several input images (an edit's references); others take one.
+    several_images: bool = False
 
 
 _ENGINES = {
-    "local": Registered("generation.engines.local.LocalEngine", queue="local"),
+    "local": Registered("generation.engines.local.LocalEngine", queue="local", several_images=True),
     "openai_compatible": Registered(
-        "generation.engines.openai_compatible.OpenAICompatibleEngine", queue="upstream"
+        "generation.engines.openai_compatible.OpenAICompatibleEngine",
+        queue="upstream",
+        modes=frozenset({Mode.TEXT_TO_IMAGE}),
     ),
     "diffusers": Registered(
         "generation.engines.diffusers.DiffusersEngine", queue="gpu", stops_between_steps=True
@@ -56,6 +65,17 @@ def stops_between_steps(name: str) -> bool:
     return bool(registered and registered.stops_between_steps)
 
 
+def renders(name: str, mode: str) -> bool:
+    """Whether engine `name` can render `mode` (an unknown engine fails in the worker)."""
+    registered = _ENGINES.get(name)
+    return registered is None or mode in registered.modes
+
+
+def takes_several_images(name: str) -> bool:
+    registered = _ENGINES.get(name)
+    return bool(registered and registered.several_images)
+
+
 __all__ = [
     "Engine",
     "EngineError",
@@ -63,5 +83,7 @@ __all__ = [
     "JobNoLongerRunning",
     "get_engine",
     "queue_for",
+    "renders",
     "stops_between_steps",
+    "takes_several_images",
 ]

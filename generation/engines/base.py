@@ -31,6 +31,9 @@ class EngineRequest:
     mode: str = Mode.TEXT_TO_IMAGE
     # PNG, JPEG or WebP bytes for image-to-image and variations.
     init_image: bytes | None = None
+    # An edit's further input images, references to combine with init_image (only engines
+    # registered with several_images get any).
+    reference_images: tuple[bytes, ...] = ()
     strength: float = 0.75
     # The catalog entry's engine settings (for `local`: detail, saturation, stylize).
     settings: dict = field(default_factory=dict)

@@ -67,7 +67,10 @@ Previews (`request.partial_images`, 1-3)
 
 Image to image and variations
     The input (PNG, JPEG or WebP; anything else or a corrupt file raises
-    EngineError("invalid_image")) is resized to width x height. Image-to-image returns
+    EngineError("invalid_image")) is resized to width x height. An edit's reference images
+    (`request.reference_images`) are resized alike and blended in: the first image keeps
+    half of every pixel, the references share the other half equally; the result is the
+    input from then on. Image-to-image returns
     blend(input, generated, strength): 0 gives the input unchanged, 1 the fully generated
     picture; the generated part recolours the input with the prompt's palette up to strength
     0.5 and fades into the prompt's composition above it. Variations keep the input
@@ -845,6 +848,14 @@ def _open_input(data: bytes | None, width: int, height: int) -> Image.Image:
     return image
 
 
+def _blended(init: Image.Image, references: tuple[bytes, ...]) -> Image.Image:
+    """The first image blended with its references: it keeps half, they share the rest."""
+    pictures = [_open_input(data, init.width, init.height) for data in references]
+    others = np.mean([np.asarray(picture, np.float32) for picture in pictures], axis=0)
+    mixed = 0.5 * np.asarray(init, np.float32) + 0.5 * others
+    return Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
 def _flattened(image: Image.Image) -> Image.Image:
     """The image over white, in RGB."""
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
@@ -1044,11 +1055,16 @@ class LocalEngine:
         init = None
         if request.mode != Mode.TEXT_TO_IMAGE:
             init = _open_input(request.init_image, request.width, request.height)
+            if request.reference_images:
+                init = _blended(init, request.reference_images)
         look = _look(request, settings)
         if _transparent(request):
             # A transparent picture needs a subject to keep: at least one shape or ridge.
             look = dataclasses.replace(look, shapes=max(look.shapes, 1), ridges=max(look.ridges, 1))
-        input_digest = hashlib.sha256(request.init_image or b"").hexdigest()
+        digest = hashlib.sha256(request.init_image or b"")
+        for reference in request.reference_images:
+            digest.update(hashlib.sha256(reference).digest())
+        input_digest = digest.hexdigest()
         images = []
         for index in range(request.num_images):
             rng = np.random.default_rng(_image_seed(request, settings, input_digest, index))

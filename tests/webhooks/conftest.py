@@ -12,12 +12,6 @@ def receiver():
 
 
 @pytest.fixture
-def private_networks_allowed(settings):
-    """The loopback receiver is a private address: allow it, as development does."""
-    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
-
-
-@pytest.fixture
 def run_tasks_inline():
     """Run enqueued tasks in this process (Celery's eager mode) instead of a broker.
 
