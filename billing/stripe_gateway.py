@@ -166,8 +166,13 @@ def charge_saved_card(
     return _pack_payment(intent)
 
 
+def retrieve_payment_intent(payment_intent_id: str) -> dict:
+    """The PaymentIntent as Stripe's events carry it."""
+    return _call(client().v1.payment_intents.retrieve, payment_intent_id)
+
+
 def retrieve_pack_payment(payment_intent_id: str) -> PackPayment:
-    return _pack_payment(_call(client().v1.payment_intents.retrieve, payment_intent_id))
+    return _pack_payment(retrieve_payment_intent(payment_intent_id))
 
 
 def card_label(payment_method_id: str) -> str:
