@@ -26,6 +26,7 @@ from billing.services.customers import (
     customer_portal_url,
     ensure_stripe_customer,
     owned_payment_method,
+    save_card,
     start_card_setup,
 )
 from billing.services.grants import (
@@ -112,6 +113,7 @@ __all__ = [
     "record_pack_payment_failure",
     "refund_reservation",
     "reserve_credits",
+    "save_card",
     "send_unsent_recharges",
     "set_api_key_credit_limit",
     "set_organization_budget",

@@ -11,8 +11,8 @@ from accounts.models import Organization, User
 from accounts.suspension import ensure_active
 from billing import stripe_gateway
 from billing.models import CreditPack, Invoice, PackPurchase
-from billing.services.customers import ensure_stripe_customer, owned_payment_method
-from billing.services.invoices import issue_invoice
+from billing.services.customers import ensure_stripe_customer, save_card
+from billing.services.invoices import issue_invoice, paid_with
 from billing.services.ledger import Kind, grant_credits
 
 logger = logging.getLogger(__name__)
@@ -67,9 +67,9 @@ def buy_pack(
         return PackCheckout(purchase=purchase)
     try:
         customer_id = ensure_stripe_customer(organization=organization)
-        payment_method_id = owned_payment_method(
-            organization=organization, setup_intent_id=setup_intent_id
-        )
+        payment_method_id = save_card(
+            organization=organization, setup_intent_id=setup_intent_id, user=user
+        ).payment_method_id
     except (stripe_gateway.PaymentDeclined, stripe_gateway.StripeUnavailable) as error:
         _fail_purchase(purchase=purchase, error=error)
         raise
@@ -162,7 +162,7 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
                 purchase.currency,
             )
             return None
-        return _complete_purchase(purchase=purchase)
+        return _complete_purchase(purchase=purchase, payment_intent=payment_intent)
 
 
 def uncredited_pack_purchases(*, now: datetime | None = None) -> list[int]:
@@ -228,7 +228,7 @@ def _pays_for(*, payment_intent: dict, purchase: PackPurchase) -> bool:
     return amount == received == purchase.amount_cents and currency == purchase.currency.lower()
 
 
-def _complete_purchase(*, purchase: PackPurchase) -> Invoice:
+def _complete_purchase(*, purchase: PackPurchase, payment_intent: dict) -> Invoice:
     pack_name = purchase.pack.name
     grant_credits(
         organization=purchase.organization,
@@ -258,6 +258,7 @@ def _complete_purchase(*, purchase: PackPurchase) -> Invoice:
         currency=purchase.currency,
         credits_added=purchase.credits,
         stripe_payment_intent_id=purchase.stripe_payment_intent_id,
+        payment_method=paid_with(payment_intent=payment_intent),
     )
 
 

@@ -338,7 +338,7 @@ def test_the_page_shows_the_card_pack_and_threshold_when_on(
 ):
     response = _turn_on(client, settings, stripe_server, pack)
     assert response.json()["message"] == (
-        "Auto-recharge is on: below 100 credits, your visa •••• 4242 buys the Starter pack."
+        "Auto-recharge is on: below 100 credits, your Visa •••• 4242 buys the Starter pack."
     )
     page = client.get("/billing/").content.decode()
     assert "Auto-recharge is <strong>on</strong>: when your balance falls below 100 credits" in page
