@@ -2,6 +2,7 @@
 has its text from docs/api/reference.yaml, and no internal docstring reaches it."""
 
 import ast
+import itertools
 import json
 import re
 import shlex
@@ -164,7 +165,7 @@ def test_every_example_calls_the_operation_it_documents(schema):
 def _curl_fields(curl: str) -> set[str]:
     words = shlex.split(curl.replace("\\\n", " "))
     fields = set()
-    for flag, value in zip(words, words[1:], strict=False):
+    for flag, value in itertools.pairwise(words):
         if flag == "-d":
             fields |= set(json.loads(value))
         elif flag == "-F":
@@ -187,8 +188,9 @@ def _requests_arguments(python: str) -> dict[str, set[str]]:
                 if keyword.arg in ("json", "data", "files", "params") and isinstance(
                     keyword.value, ast.Dict
                 ):
-                    keys = {key.value for key in keyword.value.keys if isinstance(key, ast.Constant)}
-                    arguments.setdefault(keyword.arg, set()).update(keys)
+                    keys = keyword.value.keys
+                    names = {key.value for key in keys if isinstance(key, ast.Constant)}
+                    arguments.setdefault(keyword.arg, set()).update(names)
     return arguments
 
 
@@ -207,8 +209,9 @@ def test_examples_send_only_fields_and_parameters_the_operation_takes(schema):
         operation = operations[name]
         body = _body_fields(schema, operation)
         query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
-        unknown += [f"{name} curl: {field}" for field in _curl_fields(examples.get("curl", "")) - body]
-        unknown += [f"{name} curl query: {key}" for key in _curl_query(examples.get("curl", "")) - query]
+        curl = examples.get("curl", "")
+        unknown += [f"{name} curl: {field}" for field in sorted(_curl_fields(curl) - body)]
+        unknown += [f"{name} curl query: {key}" for key in sorted(_curl_query(curl) - query)]
         for argument, keys in _requests_arguments(examples.get("python", "")).items():
             allowed = query if argument == "params" else body
             unknown += [f"{name} python {argument}: {key}" for key in sorted(keys - allowed)]
