@@ -96,10 +96,10 @@ def card_setup(request):
 
 @manager_required
 @require_POST
-def save_card(request):
+def replace_card(request):
     """Save (or replace) the organization's card with the SetupIntent Stripe.js confirmed."""
     try:
-        card = services.save_card(
+        card = services.replace_card(
             organization=request.organization,
             setup_intent_id=request.POST.get("setup_intent", ""),
             user=request.user,

@@ -26,6 +26,7 @@ from billing.services.customers import (
     customer_portal_url,
     ensure_stripe_customer,
     owned_payment_method,
+    replace_card,
     save_card,
     start_card_setup,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "record_invoice_payment_failure",
     "record_pack_payment_failure",
     "refund_reservation",
+    "replace_card",
     "reserve_credits",
     "save_card",
     "send_unsent_recharges",

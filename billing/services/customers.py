@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from billing import stripe_gateway
-from billing.models import SavedCard
+from billing.models import AutoRecharge, SavedCard
 from billing.selectors import billing_emails_for
 
 
@@ -80,6 +80,18 @@ def save_card(
             "updated_by": user,
             "updated_at": timezone.now(),
         },
+    )
+    return saved
+
+
+def replace_card(
+    *, organization: Organization, setup_intent_id: str, user: User | None = None
+) -> SavedCard:
+    """Save the card as the organization's (save_card), and have auto-recharge, if set up,
+    charge it from now on instead of the card it had."""
+    saved = save_card(organization=organization, setup_intent_id=setup_intent_id, user=user)
+    AutoRecharge.objects.filter(organization=organization).update(
+        payment_method_id=saved.payment_method_id, card_label=saved.label
     )
     return saved
 
