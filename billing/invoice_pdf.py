@@ -47,6 +47,7 @@ def render_invoice_pdf(invoice: Invoice, *, organization: Organization) -> bytes
         f"Invoice {invoice.number}",
         f"Date: {invoice.paid_at:%d %B %Y}",
         f"Status: {invoice.get_status_display()}",
+        f"Paid with: {invoice.payment_method}" if invoice.payment_method else "",
         (
             f"Period: {invoice.period_start:%d %b %Y} to {invoice.period_end:%d %b %Y}"
             if invoice.period_start and invoice.period_end

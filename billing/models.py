@@ -249,6 +249,9 @@ class Invoice(models.Model):
     currency = models.CharField(max_length=3)
     credits_added = models.PositiveIntegerField(default=0)
     stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # How it was paid ("Visa •••• 4242"), recorded with the payment; empty when Stripe
+    # could not say at the time.
+    payment_method = models.CharField(max_length=64, blank=True)
     stripe_invoice_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
@@ -378,3 +381,27 @@ class AutoRechargeAttempt(models.Model):
 
     def __str__(self):
         return f"Auto-recharge of {self.organization} ({self.status})"
+
+
+class SavedCard(models.Model):
+    """The card the organization saved last: the one the billing page shows. The card itself
+    stays with Stripe; this is what a person needs to recognise it."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="saved_card"
+    )
+    payment_method_id = models.CharField(max_length=255)
+    label = models.CharField(max_length=64)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.label} of {self.organization}"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year}"

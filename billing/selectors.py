@@ -17,6 +17,7 @@ from billing.models import (
     Invoice,
     PackPurchase,
     Plan,
+    SavedCard,
     Subscription,
 )
 from billing.months import month_of
@@ -143,6 +144,10 @@ def billing_emails_for(*, organization: Organization) -> list[str]:
 def owner_emails(*, organization: Organization) -> list[str]:
     owners = account_selectors.owner_emails(organization=organization)
     return owners or billing_emails_for(organization=organization)
+
+
+def saved_card(*, organization: Organization) -> SavedCard | None:
+    return SavedCard.objects.filter(organization=organization).first()
 
 
 def auto_recharge(*, organization: Organization) -> AutoRecharge | None:

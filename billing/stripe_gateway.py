@@ -166,14 +166,54 @@ def charge_saved_card(
     return _pack_payment(intent)
 
 
+def retrieve_payment_intent(payment_intent_id: str) -> dict:
+    """The PaymentIntent as Stripe's events carry it."""
+    return _call(client().v1.payment_intents.retrieve, payment_intent_id)
+
+
 def retrieve_pack_payment(payment_intent_id: str) -> PackPayment:
-    return _pack_payment(_call(client().v1.payment_intents.retrieve, payment_intent_id))
+    return _pack_payment(retrieve_payment_intent(payment_intent_id))
 
 
-def card_label(payment_method_id: str) -> str:
-    """How a page names a saved card: "visa •••• 4242"."""
-    card = _call(client().v1.payment_methods.retrieve, payment_method_id).get("card") or {}
-    return f"{card.get('brand', 'card')} •••• {card.get('last4', '????')}"
+# Stripe's card brands as the card says them.
+BRANDS = {
+    "amex": "American Express",
+    "cartes_bancaires": "Cartes Bancaires",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "eftpos_au": "eftpos",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+
+
+@dataclass
+class Card:
+    payment_method_id: str
+    label: str
+    exp_month: int
+    exp_year: int
+
+
+def card_label(card: dict) -> str:
+    """How pages, emails and invoices name a card (Stripe's `card` hash): "Visa •••• 4242"."""
+    brand = card.get("brand") or ""
+    return f"{BRANDS.get(brand, brand.title() or 'Card')} •••• {card.get('last4') or '????'}"
+
+
+def payment_card(payment_method: dict | str) -> Card:
+    """The card of a PaymentMethod (its id, or the object itself when expanded)."""
+    if isinstance(payment_method, str):
+        payment_method = _call(client().v1.payment_methods.retrieve, payment_method)
+    card = payment_method.get("card") or {}
+    return Card(
+        payment_method_id=payment_method["id"],
+        label=card_label(card),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
+    )
 
 
 def confirm_pack_payment(*, purchase: PackPurchase) -> PackPayment:

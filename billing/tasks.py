@@ -46,6 +46,22 @@ def reconcile_subscriptions() -> None:
             logger.warning("Reconciled %s with Stripe: %s", organization.slug, changes)
 
 
+@shared_task
+def reconcile_pack_purchases() -> int:
+    """Credit the pack purchases Stripe was paid for whose event never reached us."""
+    paid = 0
+    for purchase_id in services.uncredited_pack_purchases():
+        try:
+            invoice = services.reconcile_pack_purchase(purchase_id=purchase_id)
+        except stripe_gateway.StripeUnavailable:
+            logger.exception("Could not ask Stripe about pack purchase %s", purchase_id)
+            continue
+        if invoice is not None:
+            logger.warning("Pack purchase %s: Stripe says it was paid; credited", purchase_id)
+            paid += 1
+    return paid
+
+
 @shared_task(bind=True, max_retries=5)
 def recharge_credits(self, organization_id: int) -> None:
     """Charge the organization's open auto-recharge attempt (sent on the crossing's commit)."""

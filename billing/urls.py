@@ -7,6 +7,7 @@ app_name = "billing"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("card/", views.card_setup, name="card-setup"),
+    path("card/save/", views.replace_card, name="save-card"),
     path("packs/<int:pack_id>/buy/", views.buy_pack, name="buy-pack"),
     path("plan/", views.change_plan, name="change-plan"),
     path("auto-recharge/", auto_recharge_views.turn_on, name="auto-recharge"),

@@ -64,6 +64,7 @@ def overview(request):
             "organization": organization,
             "plans": selectors.plans(),
             "subscription": selectors.subscription(organization=organization),
+            "saved_card": selectors.saved_card(organization=organization),
             "packs": packs,
             "purchases": selectors.recent_pack_purchases(organization=organization),
             "expiring": selectors.expiring_credits(organization=organization),
@@ -91,6 +92,30 @@ def card_setup(request):
     except StripeUnavailable as error:
         return _json_error(f"Stripe is not available right now: {error}", status=503)
     return JsonResponse({"client_secret": client_secret})
+
+
+@manager_required
+@require_POST
+def replace_card(request):
+    """Save (or replace) the organization's card with the SetupIntent Stripe.js confirmed."""
+    try:
+        card = services.replace_card(
+            organization=request.organization,
+            setup_intent_id=request.POST.get("setup_intent", ""),
+            user=request.user,
+        )
+    except PaymentDeclined as error:
+        return _json_error(error.message)
+    except StripeUnavailable as error:
+        return _json_error(f"Stripe is not available right now: {error}", status=503)
+    return JsonResponse(
+        {
+            "status": "ok",
+            "card": card.label,
+            "expiry": card.expiry,
+            "message": f"Saved: your {card.label}, expiring {card.expiry}, is the card we charge.",
+        }
+    )
 
 
 @manager_required

@@ -3,7 +3,8 @@
 `ledger` moves credits (and is the only writer of ledger entries), `low_balance` says when
 they run low, `budgets` holds the monthly budgets (and alerts owners as they are used),
 `grants` gives the free plan's monthly credits and expires grants, `plans` finds plans,
-`customers` holds the Stripe customer and its cards, `packs` sells credit packs,
+`customers` holds the Stripe customer and its cards, `packs` sells credit packs (and
+credits those whose Stripe event was lost),
 `subscriptions` changes plans and applies what Stripe says about subscriptions, `invoices`
 issues our invoices, `catalog` keeps Stripe's prices and products in step,
 `auto_recharge` keeps an owner's auto-recharge and opens an attempt when the balance falls
@@ -25,6 +26,8 @@ from billing.services.customers import (
     customer_portal_url,
     ensure_stripe_customer,
     owned_payment_method,
+    replace_card,
+    save_card,
     start_card_setup,
 )
 from billing.services.grants import (
@@ -51,7 +54,9 @@ from billing.services.packs import (
     apply_pack_payment,
     buy_pack,
     charge_pack_purchase,
+    reconcile_pack_purchase,
     record_pack_payment_failure,
+    uncredited_pack_purchases,
 )
 from billing.services.plans import plan_by_slug
 from billing.services.recharging import recharge, send_unsent_recharges
@@ -103,15 +108,19 @@ __all__ = [
     "owner_emails",
     "plan_by_slug",
     "recharge",
+    "reconcile_pack_purchase",
     "reconcile_subscription",
     "record_invoice_payment_failure",
     "record_pack_payment_failure",
     "refund_reservation",
+    "replace_card",
     "reserve_credits",
+    "save_card",
     "send_unsent_recharges",
     "set_api_key_credit_limit",
     "set_organization_budget",
     "start_card_setup",
     "sync_stripe_catalog",
     "sync_subscription",
+    "uncredited_pack_purchases",
 ]

@@ -15,10 +15,9 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.models import Membership, Organization, User
 from accounts.suspension import ensure_active
-from billing import stripe_gateway
 from billing.models import AutoRecharge, AutoRechargeAttempt, CreditPack
 from billing.selectors import credit_balance
-from billing.services.customers import ensure_stripe_customer, owned_payment_method
+from billing.services.customers import ensure_stripe_customer, save_card
 from common.errors import InvalidRequest, NotPermitted
 
 RECHARGE_TASK = "billing.tasks.recharge_credits"
@@ -78,10 +77,8 @@ def enable_auto_recharge(
     current = AutoRecharge.objects.filter(organization=organization).first()
     if setup_intent_id:
         ensure_stripe_customer(organization=organization)
-        payment_method_id = owned_payment_method(
-            organization=organization, setup_intent_id=setup_intent_id
-        )
-        label = stripe_gateway.card_label(payment_method_id)
+        card = save_card(organization=organization, setup_intent_id=setup_intent_id, user=user)
+        payment_method_id, label = card.payment_method_id, card.label
     elif current is not None:
         payment_method_id, label = current.payment_method_id, current.card_label
     else:

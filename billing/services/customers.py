@@ -1,7 +1,10 @@
 """The organization's Stripe customer and the cards it saves."""
 
-from accounts.models import Organization
+from django.utils import timezone
+
+from accounts.models import Organization, User
 from billing import stripe_gateway
+from billing.models import AutoRecharge, SavedCard
 from billing.selectors import billing_emails_for
 
 
@@ -52,6 +55,45 @@ def owned_payment_method(*, organization: Organization, setup_intent_id: str) ->
         )
     payment_method = setup_intent["payment_method"]
     return payment_method["id"] if isinstance(payment_method, dict) else payment_method
+
+
+def save_card(
+    *, organization: Organization, setup_intent_id: str, user: User | None = None
+) -> SavedCard:
+    """Make the card a succeeded SetupIntent saved the organization's card: the one its
+    billing page shows and Stripe charges its subscription to. Raises PaymentDeclined when
+    the SetupIntent saved no card of this organization's customer."""
+    payment_method_id = owned_payment_method(
+        organization=organization, setup_intent_id=setup_intent_id
+    )
+    card = stripe_gateway.payment_card(payment_method_id)
+    stripe_gateway.set_default_payment_method(
+        customer_id=organization.stripe_customer_id, payment_method_id=payment_method_id
+    )
+    saved, _ = SavedCard.objects.update_or_create(
+        organization=organization,
+        defaults={
+            "payment_method_id": payment_method_id,
+            "label": card.label,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "updated_by": user,
+            "updated_at": timezone.now(),
+        },
+    )
+    return saved
+
+
+def replace_card(
+    *, organization: Organization, setup_intent_id: str, user: User | None = None
+) -> SavedCard:
+    """Save the card as the organization's (save_card), and have auto-recharge, if set up,
+    charge it from now on instead of the card it had."""
+    saved = save_card(organization=organization, setup_intent_id=setup_intent_id, user=user)
+    AutoRecharge.objects.filter(organization=organization).update(
+        payment_method_id=saved.payment_method_id, card_label=saved.label
+    )
+    return saved
 
 
 def customer_portal_url(*, organization: Organization, return_url: str) -> str:

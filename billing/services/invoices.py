@@ -1,12 +1,17 @@
 """Our invoices: numbered, announced (`invoice.paid` webhook) and mailed once paid."""
 
+import logging
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import emails
+from billing import emails, stripe_gateway
+from billing.errors import StripeUnavailable
 from billing.models import Invoice
 from webhooks import services as webhooks
 from webhooks.models import EventType
+
+logger = logging.getLogger(__name__)
 
 
 def _next_invoice_number() -> str:
@@ -25,6 +30,20 @@ def _create_invoice(**fields) -> Invoice:
             if "number" not in str(error):
                 raise
     raise RuntimeError("Could not allocate an invoice number")
+
+
+def paid_with(*, payment_intent: dict | str | None) -> str:
+    """How the invoice of `payment_intent` (the object or its id) names what paid it: its
+    card, "Visa •••• 4242". Empty when there is none or Stripe cannot say right now: the
+    invoice and its credits never wait for a label."""
+    try:
+        if isinstance(payment_intent, str):
+            payment_intent = stripe_gateway.retrieve_payment_intent(payment_intent)
+        payment_method = (payment_intent or {}).get("payment_method")
+        return stripe_gateway.payment_card(payment_method).label if payment_method else ""
+    except StripeUnavailable:
+        logger.warning("Stripe could not say how %s was paid", payment_intent, exc_info=True)
+        return ""
 
 
 def issue_invoice(**fields) -> Invoice:

@@ -2,18 +2,26 @@
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Organization, User
 from accounts.suspension import ensure_active
 from billing import stripe_gateway
 from billing.models import CreditPack, Invoice, PackPurchase
-from billing.services.customers import ensure_stripe_customer, owned_payment_method
-from billing.services.invoices import issue_invoice
+from billing.services.customers import ensure_stripe_customer, save_card
+from billing.services.invoices import issue_invoice, paid_with
 from billing.services.ledger import Kind, grant_credits
 
 logger = logging.getLogger(__name__)
+
+# Stripe's event comes within seconds of the payment: a purchase still not credited after
+# this is asked about (its event may be lost, say if Stripe's side died right after paying).
+UNCREDITED_AFTER = timedelta(minutes=5)
+# Stripe retries an event for up to 3 days; a purchase older than that is not asked again.
+UNCREDITED_LOOKBACK = timedelta(days=3)
 
 
 class PaymentNotRecorded(Exception):
@@ -59,9 +67,9 @@ def buy_pack(
         return PackCheckout(purchase=purchase)
     try:
         customer_id = ensure_stripe_customer(organization=organization)
-        payment_method_id = owned_payment_method(
-            organization=organization, setup_intent_id=setup_intent_id
-        )
+        payment_method_id = save_card(
+            organization=organization, setup_intent_id=setup_intent_id, user=user
+        ).payment_method_id
     except (stripe_gateway.PaymentDeclined, stripe_gateway.StripeUnavailable) as error:
         _fail_purchase(purchase=purchase, error=error)
         raise
@@ -154,7 +162,36 @@ def apply_pack_payment(*, payment_intent: dict) -> Invoice | None:
                 purchase.currency,
             )
             return None
-        return _complete_purchase(purchase=purchase)
+        return _complete_purchase(purchase=purchase, payment_intent=payment_intent)
+
+
+def uncredited_pack_purchases(*, now: datetime | None = None) -> list[int]:
+    """Ids of purchases that stored their PaymentIntent and are not credited, old enough to
+    ask Stripe about (failed ones too: a charge whose answer was lost is recorded failed)."""
+    now = now or timezone.now()
+    return list(
+        PackPurchase.objects.filter(
+            created_at__lte=now - UNCREDITED_AFTER,
+            created_at__gt=now - UNCREDITED_LOOKBACK,
+        )
+        .exclude(stripe_payment_intent_id="")
+        .exclude(status=PackPurchase.Status.SUCCEEDED)
+        .values_list("pk", flat=True)
+    )
+
+
+def reconcile_pack_purchase(*, purchase_id: int) -> Invoice | None:
+    """Ask Stripe about the purchase's PaymentIntent and, if it succeeded, apply it exactly as
+    its `payment_intent.succeeded` event is applied (apply_pack_payment: the same amount and
+    currency checks, under the purchase's row lock, credited once whichever comes first).
+    A PaymentIntent in any other state grants nothing. Raises StripeUnavailable."""
+    payment_intent_id = PackPurchase.objects.values_list("stripe_payment_intent_id", flat=True).get(
+        pk=purchase_id
+    )
+    payment_intent = stripe_gateway.retrieve_payment_intent(payment_intent_id)
+    if payment_intent.get("status") != "succeeded":
+        return None
+    return apply_pack_payment(payment_intent=payment_intent)
 
 
 def _purchase_being_charged(*, payment_intent: dict) -> PackPurchase | None:
@@ -191,7 +228,7 @@ def _pays_for(*, payment_intent: dict, purchase: PackPurchase) -> bool:
     return amount == received == purchase.amount_cents and currency == purchase.currency.lower()
 
 
-def _complete_purchase(*, purchase: PackPurchase) -> Invoice:
+def _complete_purchase(*, purchase: PackPurchase, payment_intent: dict) -> Invoice:
     pack_name = purchase.pack.name
     grant_credits(
         organization=purchase.organization,
@@ -221,6 +258,7 @@ def _complete_purchase(*, purchase: PackPurchase) -> Invoice:
         currency=purchase.currency,
         credits_added=purchase.credits,
         stripe_payment_intent_id=purchase.stripe_payment_intent_id,
+        payment_method=paid_with(payment_intent=payment_intent),
     )
 
 

@@ -12,8 +12,8 @@ from accounts.suspension import ensure_active
 from billing import emails, stripe_gateway
 from billing.errors import PlanChangeInProgress
 from billing.models import Invoice, Plan, Subscription, SubscriptionChange
-from billing.services.customers import ensure_stripe_customer, owned_payment_method
-from billing.services.invoices import issue_invoice
+from billing.services.customers import ensure_stripe_customer, save_card
+from billing.services.invoices import issue_invoice, paid_with
 from billing.services.ledger import grant_credits
 from billing.stripe_gateway import plan_price_id
 
@@ -70,12 +70,7 @@ def _change_plan(
             )
     else:
         customer_id = ensure_stripe_customer(organization=organization)
-        payment_method_id = owned_payment_method(
-            organization=organization, setup_intent_id=setup_intent_id
-        )
-        stripe_gateway.set_default_payment_method(
-            customer_id=customer_id, payment_method_id=payment_method_id
-        )
+        save_card(organization=organization, setup_intent_id=setup_intent_id, user=user)
         state = stripe_gateway.create_subscription(
             organization=organization,
             customer_id=customer_id,
@@ -273,6 +268,7 @@ def apply_paid_invoice(*, invoice: dict, source: str) -> Invoice | None:
         credits_added=credits,
         stripe_invoice_id=invoice["id"],
         stripe_payment_intent_id=invoice.get("payment_intent") or None,
+        payment_method=paid_with(payment_intent=invoice.get("payment_intent")),
         period_start=period_start,
         period_end=period_end,
     )

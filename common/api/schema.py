@@ -55,6 +55,40 @@ def document_error_responses(result, generator, request, public):
     return result
 
 
+# The examples an operation may have in docs/api/reference.yaml: how each is named in the
+# OpenAPI `x-codeSamples` (lang, label) and fenced in the description.
+EXAMPLES = {
+    "curl": ("Shell", "curl", "bash"),
+    "python": ("Python", "Python (requests)", "python"),
+    "openai": ("Python", "Python (openai SDK)", "python"),
+}
+# Every operation has these; the OpenAI-compatible ones (paths under it) also an `openai`.
+REQUIRED_EXAMPLES = ("curl", "python")
+OPENAI_COMPATIBLE_PREFIX = "/v1/images/"
+
+
+def required_examples(path: str) -> tuple[str, ...]:
+    """The examples the operations of `path` must have (tests/common/test_api_reference.py)."""
+    if path.startswith(OPENAI_COMPATIBLE_PREFIX):
+        return (*REQUIRED_EXAMPLES, "openai")
+    return REQUIRED_EXAMPLES
+
+
+def _with_examples(operation: dict, examples: dict[str, str]) -> None:
+    """Show `examples` as `x-codeSamples` and, for renderers that ignore those (Swagger UI
+    on /docs/), at the end of the description."""
+    samples, blocks = [], []
+    for name, source in examples.items():
+        lang, label, fence = EXAMPLES[name]
+        source = source.rstrip("\n")
+        samples.append({"lang": lang, "label": label, "source": source})
+        blocks.append(f"**{label}**\n\n```{fence}\n{source}\n```")
+    operation["x-codeSamples"] = samples
+    operation["description"] = "\n\n".join(
+        [operation.get("description", "").rstrip("\n"), "#### Examples", *blocks]
+    )
+
+
 def _rename_references(node, renames: dict[str, str]):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -99,6 +133,8 @@ def apply_public_reference(result, generator, request, public):
             operation.pop("summary", None)
             operation.pop("description", None)
             operation.update({key: text[key] for key in ("summary", "description") if key in text})
+            if text.get("examples"):
+                _with_examples(operation, text["examples"])
             for parameter in operation.get("parameters", []):
                 parameter.pop("description", None)
                 described = parameters.get(f"{method.upper()} {path} {parameter['name']}") or (

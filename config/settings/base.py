@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.grant_monthly_credits",
         "schedule": 3600,
     },
+    # Credits the pack purchases whose Stripe event was lost (billing.services.packs).
+    "billing-reconcile-pack-purchases": {
+        "task": "billing.tasks.reconcile_pack_purchases",
+        "schedule": 120,
+    },
     "billing-reconcile-subscriptions": {
         "task": "billing.tasks.reconcile_subscriptions",
         "schedule": 6 * 3600,

@@ -338,7 +338,21 @@ def test_the_page_shows_the_card_pack_and_threshold_when_on(
 ):
     response = _turn_on(client, settings, stripe_server, pack)
     assert response.json()["message"] == (
-        "Auto-recharge is on: below 100 credits, your visa •••• 4242 buys the Starter pack."
+        "Auto-recharge is on: below 100 credits, your Visa •••• 4242 buys the Starter pack."
     )
     page = client.get("/billing/").content.decode()
     assert "Auto-recharge is <strong>on</strong>: when your balance falls below 100 credits" in page
+
+
+def test_replacing_the_card_makes_auto_recharge_charge_the_new_one(
+    client, settings, stripe_server, pack, owner
+):
+    _turn_on(client, settings, stripe_server, pack)
+    response = client.post(
+        "/billing/card/save/",
+        {"setup_intent": _saved_card(client, settings, stripe_server, "4012888888881881")},
+    )
+    assert response.json()["card"] == "Visa •••• 1881"
+    setting = AutoRecharge.objects.get(organization=owner)
+    assert setting.card_label == "Visa •••• 1881"
+    assert setting.payment_method_id == owner.saved_card.payment_method_id

@@ -25,7 +25,7 @@ def test_an_owner_turns_auto_recharge_on_with_the_card_typed_on_the_page(page):
     page.get_by_role("button", name="Save the card above and turn on").click()
     alert = page.get_by_role("alert")
     alert.filter(has_text="Auto-recharge is on").wait_for()
-    assert "below 250 credits, your visa •••• 4242 buys the Starter pack" in alert.inner_text()
+    assert "below 250 credits, your Visa •••• 4242 buys the Starter pack" in alert.inner_text()
     setting = AutoRecharge.objects.get(organization=page.organization)
     assert (setting.enabled, setting.threshold, setting.pack.name) == (True, 250, "Starter")
     page.reload()

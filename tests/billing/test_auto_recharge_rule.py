@@ -139,7 +139,7 @@ def test_an_owner_turns_it_back_on_with_the_card_saved_before(client, organizati
     owner = MembershipFactory(organization=organization)
     client.force_login(owner.user)
     AutoRecharge.objects.filter(organization=organization).update(
-        enabled=False, card_label="visa •••• 4242"
+        enabled=False, card_label="Visa •••• 4242"
     )
     pack = AutoRecharge.objects.get(organization=organization).pack
     response = client.post("/billing/auto-recharge/", {"pack": pack.pk, "threshold": 50})
@@ -148,5 +148,5 @@ def test_an_owner_turns_it_back_on_with_the_card_saved_before(client, organizati
     assert (setting.enabled, setting.threshold, setting.payment_method_id) == (True, 50, "pm_test")
     page = client.get("/billing/").content.decode()
     assert (
-        "Auto-recharge is on: below 50 credits, your visa •••• 4242 buys the Starter pack." in page
+        "Auto-recharge is on: below 50 credits, your Visa •••• 4242 buys the Starter pack." in page
     )

@@ -8,7 +8,7 @@ from django.db import connections
 
 from accounts.models import Organization
 from billing import services
-from billing.models import CreditPack, Invoice
+from billing.models import CreditPack, Invoice, SavedCard
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, PlanFactory
 from tests.billing.conftest import wait_for
 
@@ -164,3 +164,43 @@ def test_a_member_sees_billing_read_only(member_page):
     assert member_page.get_by_role("button", name="Buy Starter").count() == 0
     assert member_page.get_by_role("button", name="Subscribe with this card").count() == 0
     assert "only its owners and admins" in member_page.inner_text("#read-only-billing")
+
+
+def test_the_card_typed_as_the_readme_says_is_saved_and_shown(page):
+    page.get_by_label("Card number").press_sequentially("4242 4242 4242 4242")
+    page.get_by_label("Expiry month").press_sequentially("12")
+    page.get_by_label("Expiry year").press_sequentially("2030")
+    page.get_by_label("CVC").press_sequentially("123")
+    page.get_by_role("button", name="Save card", exact=True).click()
+    page.locator("#card-form #payment-message.success").wait_for()
+    assert page.inner_text("#saved-card") == "Saved card: Visa •••• 4242, expires 12/2030."
+    page.reload()
+    assert page.inner_text("#saved-card") == "Saved card: Visa •••• 4242, expires 12/2030."
+    assert page.get_by_role("button", name="Replace card").is_visible()
+
+
+def test_replacing_the_saved_card_shows_the_new_one(page):
+    _type_card(page, "4242424242424242")
+    page.get_by_role("button", name="Save card", exact=True).click()
+    page.locator("#card-form #payment-message.success").wait_for()
+    page.get_by_label("Card number").fill("4012 8888 8888 1881")
+    page.get_by_label("Expiry month").fill("8")
+    page.get_by_label("Expiry year").fill("2031")
+    page.get_by_role("button", name="Replace card").click()
+    page.locator("#saved-card", has_text="1881").wait_for()
+    assert page.inner_text("#saved-card") == "Saved card: Visa •••• 1881, expires 08/2031."
+    page.reload()
+    assert page.inner_text("#saved-card") == "Saved card: Visa •••• 1881, expires 08/2031."
+
+
+def test_a_member_sees_the_saved_card_and_no_way_to_replace_it(member_page):
+    SavedCard.objects.create(
+        organization=member_page.organization,
+        payment_method_id="pm_test",
+        label="Visa •••• 4242",
+        exp_month=12,
+        exp_year=2030,
+    )
+    member_page.reload()
+    assert member_page.inner_text("#saved-card") == "Saved card: Visa •••• 4242, expires 12/2030."
+    assert member_page.get_by_role("button", name="Replace card").count() == 0

@@ -7,7 +7,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from billing import services
-from billing.models import CreditLedgerEntry, CreditPack, Invoice
+from billing.models import CreditLedgerEntry, CreditPack, Invoice, SavedCard
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.billing.factories import give_credits
 from tests.generation.factories import JobFactory
@@ -22,7 +22,7 @@ def owner(client):
     return membership.organization
 
 
-def _invoice(organization, number="IMG-2026-000001"):
+def _invoice(organization, number="IMG-2026-000001", **fields):
     return Invoice.objects.create(
         number=number,
         organization=organization,
@@ -35,6 +35,7 @@ def _invoice(organization, number="IMG-2026-000001"):
         amount_paid=500,
         currency="usd",
         credits_added=100,
+        **fields,
     )
 
 
@@ -58,6 +59,17 @@ def test_invoice_page_shows_lines_and_totals(client, owner):
     assert "Starter credit pack" in page
     assert "$5.00" in page
     assert "Credits added: <strong>100</strong>" in page
+
+
+def test_invoice_page_and_pdf_say_how_it_was_paid(client, owner):
+    invoice = _invoice(owner, payment_method="Visa •••• 4242")
+    page = client.get(f"/billing/invoices/{invoice.number}/").content.decode()
+    assert 'with <span id="invoice-payment-method">Visa •••• 4242</span>' in page
+    pdf = client.get(f"/billing/invoices/{invoice.number}/pdf/").content
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    # ReportLab writes • in Helvetica as WinAnsi's 0x7F, which PDF viewers draw as a bullet
+    # (PDF 1.7, D.2 note 6) and pypdf reads back as itself.
+    assert "Paid with: Visa •••• 4242" in text.replace("\x7f", "•")
 
 
 SELLER = {
@@ -203,6 +215,13 @@ def test_a_second_plan_change_while_one_runs_is_refused(client, owner):
     )
     assert response.status_code == 409
     assert "already being changed" in response.json()["message"]
+
+
+def test_a_member_cannot_replace_the_card(client):
+    membership = MembershipFactory(role="member")
+    client.force_login(membership.user)
+    assert client.post("/billing/card/save/", {"setup_intent": "seti_x"}).status_code == 403
+    assert not SavedCard.objects.exists()
 
 
 def test_a_member_sees_billing_without_card_form_or_buttons(client):

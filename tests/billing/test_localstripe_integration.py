@@ -78,6 +78,26 @@ def test_buying_a_pack_with_a_test_card_grants_its_credits_exactly_once(
     assert invoice.number in page
 
 
+def test_the_invoice_and_its_email_say_which_card_paid(
+    client, settings, stripe_server, catalog, owner
+):
+    setup = _save_card(client, settings, stripe_server)
+    _buy(client, catalog, setup["id"])
+    assert wait_for(lambda: len(mail.outbox) == 1)
+    assert Invoice.objects.get(organization=owner).payment_method == "Visa •••• 4242"
+    assert "Paid on" in mail.outbox[0].body
+    assert "with Visa •••• 4242." in mail.outbox[0].body
+
+
+def test_buying_a_pack_saves_its_card_as_the_organizations_card(
+    client, settings, stripe_server, catalog, owner
+):
+    setup = _save_card(client, settings, stripe_server)
+    _buy(client, catalog, setup["id"])
+    page = client.get("/billing/").content.decode()
+    assert "Saved card: Visa •••• 4242, expires 12/2034." in page
+
+
 def test_a_purchase_records_what_it_grants_and_the_payment_intent_it_charged(
     client, settings, stripe_server, catalog, owner
 ):
@@ -191,6 +211,15 @@ def test_subscribing_makes_the_organization_pro_with_its_credits(
     assert (invoice.total, invoice.credits_added) == (2900, 1000)
     assert wait_for(lambda: len(mail.outbox) == 1)
     assert "Total: $29.00" in mail.outbox[0].body
+
+
+def test_a_subscription_invoice_says_which_card_paid(
+    client, settings, stripe_server, catalog, owner
+):
+    setup = _save_card(client, settings, stripe_server)
+    client.post("/billing/plan/", {"plan": "pro", "setup_intent": setup["id"]})
+    invoice = wait_for(lambda: Invoice.objects.filter(kind="subscription").first())
+    assert invoice.payment_method == "Visa •••• 4242"
 
 
 def test_canceling_keeps_pro_until_stripe_ends_the_subscription_then_free(

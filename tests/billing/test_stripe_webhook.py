@@ -211,6 +211,17 @@ def test_pack_invoice_email_has_lines_totals_credits_and_a_link(
     assert pdf.startswith(b"%PDF")
 
 
+def test_a_payment_whose_card_stripe_cannot_name_now_is_credited_all_the_same(
+    post_event, settings, organization, purchase
+):
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    intent = payloads.pack_payment_intent(purchase, payment_method="pm_card_visa")
+    assert post_event(payloads.event("payment_intent.succeeded", intent)).status_code == 200
+    assert _balance(organization) == 100
+    assert Invoice.objects.get().payment_method == ""
+    assert "Paid on" in mail.outbox[0].body
+
+
 def test_invoice_email_goes_to_the_billing_email_when_set(post_event, organization, purchase):
     Organization.objects.filter(pk=organization.pk).update(billing_email="books@example.com")
     event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))

@@ -28,7 +28,7 @@
   }
 
   function setBusy(busy) {
-    document.querySelectorAll('button.buy-pack, button.subscribe').forEach(function (b) {
+    document.querySelectorAll('button.buy-pack, button.subscribe, #save-card').forEach(function (b) {
       b.disabled = busy;
     });
   }
@@ -186,6 +186,23 @@
         setBusy(false);
       }
     });
+  });
+
+  const saveCardButton = document.getElementById('save-card');
+  saveCardButton.addEventListener('click', async function () {
+    setBusy(true);
+    show('Saving your card…', '', saveCardButton);
+    try {
+      const setupIntent = await saveCard();
+      const result = await post(config.saveCardUrl, {setup_intent: setupIntent});
+      document.getElementById('saved-card').textContent =
+        'Saved card: ' + result.card + ', expires ' + result.expiry + '.';
+      saveCardButton.textContent = 'Replace card';
+      show(result.message, 'success', saveCardButton);
+    } catch (error) {
+      show(error.message, 'error', saveCardButton);
+    }
+    setBusy(false);
   });
 
   // For the page's other forms that charge the card (auto_recharge.js).
