@@ -169,7 +169,8 @@ def _curl_fields(curl: str) -> set[str]:
         if flag == "-d":
             fields |= set(json.loads(value))
         elif flag == "-F":
-            fields.add(value.split("=", 1)[0])
+            # `image[]` is how a form sends several files to the one field `image`.
+            fields.add(value.split("=", 1)[0].removesuffix("[]"))
     return fields
 
 
