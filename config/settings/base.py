@@ -104,6 +104,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif DATABASE_POOL_SIZE := env.int("DATABASE_POOL_SIZE", default=0):
+    # A process that serves many requests or jobs at once from few connections (the
+    # Procfile's gevent `web` and threaded `upstream` lines): each takes a connection from
+    # the pool for a query or a transaction and gives it back before it waits on anything
+    # else (Redis, an upstream server), so the connections it holds never exceed the pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": min(2, DATABASE_POOL_SIZE),
+            "max_size": DATABASE_POOL_SIZE,
+            # A request that cannot get a connection this long is answered 503.
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10),
+        },
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # No health check: it costs a `SELECT 1` round trip at the start of every request. A
