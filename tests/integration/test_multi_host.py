@@ -1,5 +1,6 @@
-"""The product run as separate hosts, each with its own network address and its own disk. Two
-web hosts, a generation worker host and a webhooks worker host run the Procfile's `web`,
+"""The product run as separate hosts, each with its own network address and its own disk.
+
+Two web hosts, a generation worker host and a webhooks worker host run the Procfile's `web`,
 `worker` and `upstream`, and `webhooks` lines with the production settings; PostgreSQL,
 Redis and an S3 server (moto's) run on hosts of their own, and so do an upstream model and a
 customer's webhook receiver. Every host is a network namespace (tests/integration/hosts.py);
