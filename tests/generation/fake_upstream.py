@@ -24,6 +24,12 @@ class Received:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    # Hundreds of worker slots may call at once (bench/sync_waits.py): the default backlog
+    # of 5 would drop their connections into TCP's retry delays.
+    request_queue_size = 512
+
+
 class FakeUpstream:
     """POST /v1/images/generations renders plain images; GET /files/<name> serves `url` ones.
 
@@ -92,7 +98,7 @@ class FakeUpstream:
                 pass
 
         self.host = host
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
