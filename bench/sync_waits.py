@@ -42,7 +42,6 @@ SETTINGS = {
     "STRIPE_SECRET_KEY": "sk_test_bench_only",
     "STRIPE_WEBHOOK_SECRET": "whsec_bench_only",
     "SECURE_SSL_REDIRECT": "false",
-    "LOG_LEVEL": "WARNING",
     "UPSTREAM_API_KEY": "sk-bench-upstream",
     "UPSTREAM_ALLOW_PRIVATE_NETWORKS": "true",
 }

@@ -130,12 +130,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (rate limits, idempotency records, job wake-ups): Redis when REDIS_URL is set.
 REDIS_URL = env("REDIS_URL", default="")
+# Connections one process may open to Redis per client pool (redis-py's default is 100). A
+# gevent web process serves up to WEB_WORKER_CONNECTIONS requests at once, and each waiting
+# call holds one connection for its BLPOP; the `upstream` worker has a thread per slot.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "max_connections": REDIS_MAX_CONNECTIONS,
+            },
         }
     }
 else:
