@@ -90,6 +90,20 @@ def prepare(upstream_url: str) -> str:
     return services.create_api_key(organization=organization, name="bench", created_by=user).secret
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and its children (gunicorn's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -179,10 +193,12 @@ def main(argv: list[str]) -> int:
         prober = threading.Thread(target=probe, daemon=True)
         prober.start()
         time.sleep(0.5)
+        cpu_before = {m.name: cpu_seconds(m.process.pid) for m in (web, worker)}
         with ThreadPoolExecutor(max_workers=options.calls) as pool:
             batch_started = time.perf_counter()
             results = list(pool.map(call, range(options.calls)))
             batch = time.perf_counter() - batch_started
+        cpu = {m.name: cpu_seconds(m.process.pid) - cpu_before[m.name] for m in (web, worker)}
         done.set()
         prober.join(timeout=30)
     finally:
@@ -205,6 +221,7 @@ def main(argv: list[str]) -> int:
         f"/healthz during the batch: {len(health)} checks, p50 {statistics.median(health_ms):.1f}"
         f" ms, p99 {percentile(health_ms, 0.99):.1f} ms, max {max(health_ms):.1f} ms"
     )
+    print(", ".join(f"CPU of {name}: {seconds:.1f} s" for name, seconds in cpu.items()))
     print(f"logs: {log_dir}")
     return 0
 
