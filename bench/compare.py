@@ -3,6 +3,7 @@
     python bench/compare.py                  # 3 alternating rounds, -c 16, -d 10 s
     python bench/compare.py --rounds 5 -d 15 # anything after is passed to bench.py
     python bench/compare.py --ledger-rows 1000000   # the tenant starts with that much history
+    python bench/compare.py --with-sync      # also the web tier as it was (2 sync workers)
 
 What it does:
   1. copies bench/baseline to var/baseline (its setup.sh makes a venv and results there,
@@ -11,7 +12,10 @@ What it does:
      migrate, one Enterprise tenant with 10^12 credits and limits far above the load, one
      completed job to read;
   3. writes a targets file and runs the baseline harness with the product as an extra
-     group: gunicorn with 2 sync workers, the same configuration as `bare-sync`.
+     group, `product`: the Procfile's `web` line as production runs it (gunicorn, 2 gevent
+     processes, a pool of 8 PostgreSQL connections each); with `--with-sync` also
+     `product-sync`, gunicorn with 2 sync workers (the configuration of `bare-sync`, and
+     the web tier before gevent), side by side in the same run.
 
 Compared pairs (docs/architecture.md, Performance budgets):
   POST /v2/images/generate  vs  bare-sync/debit-rl   (budget >= 1.0 x, p99 <= 50 ms)
@@ -32,9 +36,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from soak_harness.processes import procfile_command  # noqa: E402
+
 VENDORED_BASELINE = ROOT / "bench" / "baseline"
 BASELINE = ROOT / "var" / "baseline"
 PORT = 19100
+SYNC_PORT = 19101
 PYTHON = ROOT / ".venv" / "bin" / "python"
 
 ENV = {
@@ -45,8 +54,12 @@ ENV = {
     "STRIPE_SECRET_KEY": "sk_test_bench_only",
     "STRIPE_WEBHOOK_SECRET": "whsec_bench_only",
     "SECURE_SSL_REDIRECT": "false",
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/imagen_bench",
-    "REDIS_URL": "redis://127.0.0.1:6379/8",
+    # COMPARE_DATABASE_URL / COMPARE_REDIS_URL: another database and Redis db (several
+    # engineers on one machine); the database is dropped and re-created, the db flushed.
+    "DATABASE_URL": os.environ.get(
+        "COMPARE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/imagen_bench"
+    ),
+    "REDIS_URL": os.environ.get("COMPARE_REDIS_URL", "redis://127.0.0.1:6379/8"),
     "SITE_URL": f"http://127.0.0.1:{PORT}",
     "LOG_LEVEL": "WARNING",
 }
@@ -160,7 +173,52 @@ def prepare_product(env: dict = ENV) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def targets(api_key: str, keys: list[str], job_id: str) -> dict:
+def _product_env(**extra) -> dict:
+    return {
+        **{
+            k: v
+            for k, v in ENV.items()
+            if k not in os.environ or k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")
+        },
+        **extra,
+    }
+
+
+def _procfile_web(port: int) -> dict:
+    """The Procfile's `web` line, with its defaults (2 gevent processes, pool of 8)."""
+    variables = {"PORT": str(port), "WEB_HOST": "127.0.0.1"}
+    return {
+        "cmd": [*procfile_command("web", variables), "--no-control-socket"],
+        "cwd": str(ROOT),
+        "env": _product_env(PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"),
+        "ready_url": f"http://127.0.0.1:{port}/healthz",
+    }
+
+
+def _sync_web(port: int) -> dict:
+    """gunicorn with 2 sync workers and persistent connections: `bare-sync`'s setup."""
+    return {
+        "cmd": [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "config.wsgi",
+            *("-b", f"127.0.0.1:{port}", "-w", "2", "-k", "sync", "--no-control-socket"),
+        ],
+        "cwd": str(ROOT),
+        "env": _product_env(),
+        "ready_url": f"http://127.0.0.1:{port}/healthz",
+    }
+
+
+def targets(api_key: str, keys: list[str], job_id: str, *, with_sync: bool) -> dict:
+    groups = [_group("product", PORT, _procfile_web(PORT), api_key, keys, job_id)]
+    if with_sync:
+        groups.append(
+            _group("product-sync", SYNC_PORT, _sync_web(SYNC_PORT), api_key, keys, job_id)
+        )
+    return {"groups": groups}
+
+
+def _group(name: str, port: int, start: dict, api_key: str, keys: list[str], job_id: str):
     auth = {"Authorization": f"Bearer {api_key}"}
     submit_body = {
         "prompt": "a lighthouse at dusk",
@@ -168,67 +226,44 @@ def targets(api_key: str, keys: list[str], job_id: str) -> dict:
         "parameters": {"width": 512, "height": 512, "steps": 10},
     }
     return {
-        "groups": [
+        "name": name,
+        "base_url": f"http://127.0.0.1:{port}",
+        "start": start,
+        "endpoints": [
+            {"name": "hello", "method": "GET", "path": "/healthz"},
             {
-                "name": "product-sync",
-                "base_url": f"http://127.0.0.1:{PORT}",
-                "start": {
-                    "cmd": [
-                        str(ROOT / ".venv" / "bin" / "gunicorn"),
-                        "config.wsgi",
-                        "-b",
-                        f"127.0.0.1:{PORT}",
-                        "-w",
-                        "2",
-                        "-k",
-                        "sync",
-                        "--no-control-socket",
-                    ],
-                    "cwd": str(ROOT),
-                    "env": {
-                        k: v
-                        for k, v in ENV.items()
-                        if k not in os.environ
-                        or k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")
-                    },
-                    "ready_url": f"http://127.0.0.1:{PORT}/healthz",
-                },
-                "endpoints": [
-                    {"name": "hello", "method": "GET", "path": "/healthz"},
-                    {
-                        "name": "submit",
-                        "method": "POST",
-                        "path": "/v2/images/generate",
-                        "headers": {**auth, "Content-Type": "application/json"},
-                        "body": submit_body,
-                        "compare_to": "bare-sync/debit-rl",
-                        "bearers": keys,
-                    },
-                    {
-                        "name": "job-read",
-                        "method": "GET",
-                        "path": f"/v2/jobs/{job_id}",
-                        "headers": auth,
-                        "compare_to": "bare-sync/auth-db",
-                        "bearers": keys,
-                    },
-                    {
-                        "name": "models",
-                        "method": "GET",
-                        "path": "/v1/models",
-                        "headers": auth,
-                        "compare_to": "bare-sync/auth-db",
-                        "bearers": keys,
-                    },
-                ],
-            }
-        ]
+                "name": "submit",
+                "method": "POST",
+                "path": "/v2/images/generate",
+                "headers": {**auth, "Content-Type": "application/json"},
+                "body": submit_body,
+                "compare_to": "bare-sync/debit-rl",
+                "bearers": keys,
+            },
+            {
+                "name": "job-read",
+                "method": "GET",
+                "path": f"/v2/jobs/{job_id}",
+                "headers": auth,
+                "compare_to": "bare-sync/auth-db",
+                "bearers": keys,
+            },
+            {
+                "name": "models",
+                "method": "GET",
+                "path": "/v1/models",
+                "headers": auth,
+                "compare_to": "bare-sync/auth-db",
+                "bearers": keys,
+            },
+        ],
     }
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--ledger-rows", type=int, default=0)
+    parser.add_argument("--with-sync", action="store_true")
     options, argv = parser.parse_known_args(argv)
     if BASELINE.exists():
         shutil.rmtree(BASELINE / "bare", ignore_errors=True)
@@ -243,7 +278,15 @@ def main(argv: list[str]) -> int:
         add_ledger_history(options.ledger_rows, product["organization"])
     targets_file = BASELINE / "product-targets.json"
     targets_file.write_text(
-        json.dumps(targets(product["api_key"], product["keys"], product["job_id"]), indent=1)
+        json.dumps(
+            targets(
+                product["api_key"],
+                product["keys"],
+                product["job_id"],
+                with_sync=options.with_sync,
+            ),
+            indent=1,
+        )
     )
     try:
         return subprocess.run(
@@ -259,7 +302,8 @@ def main(argv: list[str]) -> int:
             cwd=BASELINE,
         ).returncode
     finally:
-        subprocess.run(["redis-cli", "-n", "8", "flushdb"], stdout=subprocess.DEVNULL)
+        redis_db = ENV["REDIS_URL"].rsplit("/", 1)[1]
+        subprocess.run(["redis-cli", "-n", redis_db, "flushdb"], stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

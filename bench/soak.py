@@ -3,7 +3,7 @@ invariant of money, jobs and webhooks checked (bench/README.md has the figures).
 
     .venv/bin/python bench/soak.py --minutes 10 --seed 7
 
-Starts the Procfile's processes (two web, two generation workers, webhooks, beat) on
+Starts the Procfile's processes (two web, two generation workers, upstream, webhooks, beat) on
 DATABASE_URL (default the imagen_soak database) with its own redis-server and localstripe
 on ports from --port-base (10000), prints the counts and, last, `violations: 0` or each
 violation with its evidence; exits 1 on any violation.

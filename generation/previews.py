@@ -46,7 +46,9 @@ FINISHED = Finished()
 
 @cache
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=2)
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, max_connections=settings.REDIS_MAX_CONNECTIONS
+    )
 
 
 @cache
@@ -54,6 +56,8 @@ def _blocking_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=2,
+        # One connection per request waiting at once (REDIS_MAX_CONNECTIONS).
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
         socket_timeout=SLICE_SECONDS + waiting.REPLY_GRACE_SECONDS,
         retry=Retry(NoBackoff(), 0),
     )

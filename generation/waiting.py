@@ -28,7 +28,9 @@ REPLY_GRACE_SECONDS = 5
 
 @cache
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=2)
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, max_connections=settings.REDIS_MAX_CONNECTIONS
+    )
 
 
 @cache
@@ -38,6 +40,8 @@ def _blocking_client(url: str, longest_wait: float) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=2,
+        # One connection per request waiting at once (REDIS_MAX_CONNECTIONS).
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
         socket_timeout=longest_wait + REPLY_GRACE_SECONDS,
         retry=Retry(NoBackoff(), 0),
     )

@@ -23,10 +23,10 @@ export STRIPE_JS_URL="${STRIPE_JS_URL:-$STRIPE_API_BASE/js.stripe.com/v3/}"
 # The demo runs with DEBUG, a printed login and private networks allowed: loopback only.
 export WEB_HOST="${WEB_HOST:-127.0.0.1}"
 # Without Redis the cache lives in each process's memory; one web process keeps the rate
-# limits and the idempotency records whole, and its threads serve the pages while a
-# synchronous call waits.
+# limits and the idempotency records whole (its gevent worker serves the pages while a
+# synchronous call waits).
 if [ -z "${REDIS_URL:-}" ]; then
-  export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}" WEB_THREADS="${WEB_THREADS:-4}"
+  export WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}"
 fi
 mkdir -p var/log
 
@@ -49,7 +49,7 @@ pids+=($!)
 
 # Every process type of the Procfile but `gpu`, one of each (the web one on $PORT): the
 # embedded default has no GPU, and its catalog no diffusers model.
-.venv/bin/honcho start --no-colour --port "$PORT" web worker webhooks beat >var/log/run.log 2>&1 &
+.venv/bin/honcho start --no-colour --port "$PORT" web worker upstream webhooks beat >var/log/run.log 2>&1 &
 honcho=$!
 pids+=("$honcho")
 
@@ -67,6 +67,6 @@ done
 echo
 echo "Imagen is running on http://127.0.0.1:$PORT  (API docs: http://127.0.0.1:$PORT/docs/)"
 .venv/bin/python manage.py ensure_demo
-echo "Logs: var/log/run.log (every process, each line prefixed web.1, worker.1, webhooks.1 or"
-echo "beat.1), var/log/localstripe.log, var/log/migrate.log. Press Ctrl-C to stop."
+echo "Logs: var/log/run.log (every process, each line prefixed web.1, worker.1, upstream.1,"
+echo "webhooks.1 or beat.1), var/log/localstripe.log, var/log/migrate.log. Press Ctrl-C to stop."
 wait -n "${pids[@]}"

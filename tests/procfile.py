@@ -3,6 +3,7 @@ the queues production's do."""
 
 import re
 import shlex
+from itertools import takewhile
 from pathlib import Path
 
 from honcho.environ import parse_procfile
@@ -19,6 +20,15 @@ def processes() -> dict[str, str]:
 def arguments(process_type: str) -> list[str]:
     """The process's command line with every variable at its default."""
     return shlex.split(_DEFAULTED.sub(r"\1", processes()[process_type]))
+
+
+def environment(process_type: str) -> dict[str, str]:
+    """The variables the line sets for its command (`env NAME=value … command`)."""
+    command = arguments(process_type)
+    if command[0] != "env":
+        return {}
+    assignments = takewhile(lambda word: "=" in word, command[1:])
+    return dict(word.split("=", 1) for word in assignments)
 
 
 def queues(process_type: str) -> list[str]:

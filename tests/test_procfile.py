@@ -7,8 +7,8 @@ from config.celery import app
 from generation import engines
 from tests import procfile
 
-WORKER_LINES = ["worker", "gpu", "webhooks"]
-GENERATION_LINES = ["worker", "gpu"]
+WORKER_LINES = ["worker", "upstream", "gpu", "webhooks"]
+GENERATION_LINES = ["worker", "upstream", "gpu"]
 
 
 def consumed_queues() -> set[str]:
@@ -16,7 +16,7 @@ def consumed_queues() -> set[str]:
 
 
 def test_the_procfile_names_every_process_type():
-    assert list(procfile.processes()) == ["web", "worker", "gpu", "webhooks", "beat"]
+    assert list(procfile.processes()) == ["web", "worker", "upstream", "gpu", "webhooks", "beat"]
 
 
 @pytest.mark.parametrize("engine", sorted(engines._ENGINES))
@@ -56,6 +56,25 @@ def test_every_periodic_task_lands_in_a_consumed_queue():
         assert route["queue"].name in consumed_queues(), entry["task"]
 
 
-def test_the_generation_worker_takes_one_job_per_slot():
-    command = procfile.arguments("worker")
+@pytest.mark.parametrize("line", ["worker", "upstream"])
+def test_a_generation_worker_takes_one_job_per_slot(line):
+    command = procfile.arguments(line)
     assert command[command.index("--prefetch-multiplier") + 1] == "1"
+
+
+def test_upstream_jobs_have_a_threaded_worker_of_their_own():
+    # They mostly wait on another server: many slots in threads, none taken from `local`.
+    assert procfile.queues("upstream") == [engines.queue_for("openai_compatible")]
+    assert "upstream" not in procfile.queues("worker")
+    command = procfile.arguments("upstream")
+    assert command[command.index("--pool") + 1] == "threads"
+
+
+@pytest.mark.parametrize("line", ["web", "upstream"])
+def test_the_many_at_once_processes_share_a_database_pool(line):
+    assert "DATABASE_POOL_SIZE" in procfile.environment(line)
+
+
+def test_the_web_processes_wait_in_greenlets():
+    command = procfile.arguments("web")
+    assert command[command.index("--worker-class") + 1] == "gevent"

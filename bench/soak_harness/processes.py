@@ -86,7 +86,7 @@ class Managed:
 
 class Product:
     """Redis, localstripe and every Procfile process: two web, two generation workers, the
-    webhooks worker and beat, each with the operator's environment."""
+    upstream worker, the webhooks worker and beat, each with the operator's environment."""
 
     def __init__(self, *, ports: "Ports", env: dict, log_dir: Path, work_dir: Path):
         self.ports, self.log_dir = ports, log_dir
@@ -126,6 +126,10 @@ class Product:
             # Two generation workers on one host need two Celery node names.
             command[command.index("--hostname") + 1] = f"generation{number}@%h"
             self.workers.append(Managed(f"worker.{number}", command, product_env, log_dir))
+        # No soak model is upstream's: its process idles, started as production starts it.
+        self.upstream = Managed(
+            "upstream.1", procfile_command("upstream", product_env), product_env, log_dir
+        )
         beat_env = {**product_env}
         self.webhooks = Managed(
             "webhooks.1", procfile_command("webhooks", product_env), product_env, log_dir
@@ -138,7 +142,7 @@ class Product:
 
     @property
     def processes(self) -> list[Managed]:
-        return [*self.web, *self.workers, self.webhooks, self.beat]
+        return [*self.web, *self.workers, self.upstream, self.webhooks, self.beat]
 
     def start(self) -> None:
         self.redis.start()

@@ -104,6 +104,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif DATABASE_POOL_SIZE := env.int("DATABASE_POOL_SIZE", default=0):
+    # A process that serves many requests or jobs at once from few connections (the
+    # Procfile's gevent `web` and threaded `upstream` lines): each takes a connection from
+    # the pool for a query or a transaction and gives it back before it waits on anything
+    # else (Redis, an upstream server), so the connections it holds never exceed the pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": min(2, DATABASE_POOL_SIZE),
+            "max_size": DATABASE_POOL_SIZE,
+            # A request that cannot get a connection this long is answered 503.
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10),
+        },
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # No health check: it costs a `SELECT 1` round trip at the start of every request. A
@@ -114,12 +130,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache (rate limits, idempotency records, job wake-ups): Redis when REDIS_URL is set.
 REDIS_URL = env("REDIS_URL", default="")
+# Connections one process may open to Redis per client pool (redis-py's default is 100). A
+# gevent web process serves up to WEB_WORKER_CONNECTIONS requests at once, and each waiting
+# call holds one connection for its BLPOP; the `upstream` worker has a thread per slot.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "max_connections": REDIS_MAX_CONNECTIONS,
+            },
         }
     }
 else:

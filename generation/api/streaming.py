@@ -16,11 +16,11 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import connection
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 
+from common import db
 from generation import payloads, previews, selectors
 from generation.models import Job
 
@@ -51,11 +51,6 @@ def error_event(*, code: str, message: str, details: str | None = None) -> bytes
     """An `error` event: the SDK raises openai.APIError with this message."""
     body = {"code": code, "message": message, "details": details}
     return _sse("error", {"type": "error", "error": body})
-
-
-def _release_connection() -> None:
-    if not connection.in_atomic_block:
-        connection.close()
 
 
 def _usage(job: Job) -> dict:
@@ -90,7 +85,7 @@ def _job_events(*, organization, job: Job, prefix: str):
     described = payloads.openai_settings(job)
     if job.safety_identifier:
         described["safety_identifier"] = job.safety_identifier
-    _release_connection()
+    db.release_connection()
     listener = previews.PreviewListener(job.pk)
     deadline = time.monotonic() + settings.JOB_STREAM_SECONDS
     while (remaining := deadline - time.monotonic()) > 0:
@@ -125,7 +120,7 @@ def _outcome(*, organization, job: Job, prefix: str, described: dict):
         logger.warning("Streaming job %s: reading it failed", job.pk, exc_info=True)
         images = None
     finally:
-        _release_connection()
+        db.release_connection()
     if images is None or not job.is_finished:
         yield error_event(
             code="stream_interrupted",

@@ -9,7 +9,6 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from accounts import selectors as account_selectors
 from accounts.api.base import OrganizationApiView
 from accounts.models import ApiKey
+from common import db
 from common.api import idempotency
 from common.api.errors import (
     ApiError,
@@ -95,8 +95,7 @@ def _wait_for(organization, job: Job, seconds: int) -> Job:
     503 invites the client to submit again): when the wait or the read fails, the call
     answers with the job as it stands, and the client polls it.
     """
-    if not connection.in_atomic_block:
-        connection.close()
+    db.release_connection()
     try:
         waiting.wait_for_job(job.pk, seconds)
     except Exception:

@@ -3,7 +3,8 @@
 Each engine's jobs go to its own Celery queue, so a worker is sized for its engine family:
 `local` renders on the worker's CPU, `upstream` waits on another server's HTTP answer, `gpu`
 runs diffusion models resident in a GPU's memory. The Procfile's `worker` line consumes
-`local` and `upstream`, its `gpu` line (one process per GPU) `gpu`.
+`local`, its `upstream` line (a thread per slot) `upstream`, its `gpu` line (one process per
+GPU) `gpu`.
 """
 
 from importlib import import_module

@@ -54,7 +54,7 @@ import time
 from django.conf import settings
 from PIL import Image, ImageOps
 
-from common import outbound
+from common import db, outbound
 from generation.engines.base import EngineError, EngineRequest, Mode, ProgressCallback
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,9 @@ class OpenAICompatibleEngine:
             raise EngineError("invalid_parameters", f"This model does not support {request.mode}.")
         upstream = _Upstream.from_settings(request.settings)
         progress(0)
+        # The job waits seconds on the upstream's answer: its worker thread gives its
+        # database connection back meanwhile, so many slots share a small pool.
+        db.release_connection()
         deadline = time.monotonic() + upstream.timeout
         items = upstream.create_images(request, deadline)
         images = [

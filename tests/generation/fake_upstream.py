@@ -24,13 +24,20 @@ class Received:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    # Hundreds of worker slots may call at once (bench/sync_waits.py): the default backlog
+    # of 5 would drop their connections into TCP's retry delays.
+    request_queue_size = 512
+
+
 class FakeUpstream:
     """POST /v1/images/generations renders plain images; GET /files/<name> serves `url` ones.
 
     Change its answer with the attributes: `image_size` and `image_format` (the images it
     renders; None size means the requested one), `reply` ((status, body bytes) sent instead
-    of images) and `delay` (seconds it waits before answering). It listens on `host`
-    (loopback by default), on a free port.
+    of images), `delay` (seconds it waits before answering) and `gate` (an Event every
+    answer waits for until the test sets it). It listens on `host` (loopback by default),
+    on a free port.
     """
 
     def __init__(self, host: str = "127.0.0.1"):
@@ -40,6 +47,7 @@ class FakeUpstream:
         self.image_format = "PNG"
         self.reply: tuple[int, bytes] | None = None
         self.delay = 0.0
+        self.gate: threading.Event | None = None
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,6 +77,8 @@ class FakeUpstream:
                 received = self._record()
                 if upstream.delay:
                     time.sleep(upstream.delay)
+                if upstream.gate is not None:
+                    upstream.gate.wait()
                 if upstream.reply is not None:
                     self._send(*upstream.reply, "application/json")
                 elif self.path != "/v1/images/generations":
@@ -88,7 +98,7 @@ class FakeUpstream:
                 pass
 
         self.host = host
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(

@@ -3,11 +3,15 @@
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
+from django.conf import settings
 
 from generation import waiting
 from generation.models import Job
+from tests.billing.conftest import wait_for
 from tests.generation.factories import customer, headers
 from tests.integration.faults import RedisServer, free_port
 
@@ -26,6 +30,30 @@ def test_a_finish_reported_before_the_wait_is_not_missed():
     job_id = uuid.uuid4()
     waiting.notify_job_finished(job_id)
     assert waiting.wait_for_job(job_id, 1) is True
+
+
+@pytest.mark.redis
+def test_more_waits_at_once_than_redis_pys_default_pool_all_wake():
+    """A gevent web process serves hundreds of waiting calls: each holds a connection."""
+    job_ids = [uuid.uuid4() for _ in range(150)]  # redis-py's default pool stops at 100
+    with ThreadPoolExecutor(max_workers=len(job_ids)) as pool:
+        waits = [pool.submit(waiting.wait_for_job, job_id, 60) for job_id in job_ids]
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        all_blocked = wait_for(
+            lambda: (
+                any(wait.done() for wait in waits)
+                or sum("cmd=blpop" in line for line in _client_lines(client)) >= len(job_ids)
+            ),
+            timeout=60,
+        )
+        assert all_blocked
+        for job_id in job_ids:
+            waiting.notify_job_finished(job_id)
+        assert [wait.result() for wait in waits] == [True] * len(job_ids)
+
+
+def _client_lines(client) -> list[str]:
+    return client.execute_command("CLIENT", "LIST").decode().splitlines()
 
 
 @pytest.mark.django_db

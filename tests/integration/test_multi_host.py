@@ -1,11 +1,11 @@
 """The product run as separate hosts, each with its own network address and its own disk.
 
-Two web hosts, a generation worker host and a webhooks worker host run the Procfile's
-`web`, `worker` and `webhooks` lines with the production settings; PostgreSQL, Redis and an
-S3 server (moto's) run on hosts of their own, and so do an upstream model and a customer's
-webhook receiver. Every host is a network namespace (tests/integration/hosts.py); they
-reach each other only over the network between them, so nothing can pass through a shared
-disk, a shared loopback or a shared process.
+Two web hosts, a generation worker host and a webhooks worker host run the Procfile's `web`,
+`worker` and `upstream`, and `webhooks` lines with the production settings; PostgreSQL,
+Redis and an S3 server (moto's) run on hosts of their own, and so do an upstream model and a
+customer's webhook receiver. Every host is a network namespace (tests/integration/hosts.py);
+they reach each other only over the network between them, so nothing can pass through a
+shared disk, a shared loopback or a shared process.
 """
 
 import contextlib
@@ -123,6 +123,7 @@ def _environment(network: Network, hosts: dict[str, Host], upstream_key: str) ->
         # One process a host is plenty here, and lighter on a busy machine.
         "WEB_CONCURRENCY": "1",
         "GENERATION_CONCURRENCY": "1",
+        "UPSTREAM_CONCURRENCY": "2",
     }
 
 
@@ -232,6 +233,8 @@ def _start_product(hosts: dict[str, Host], environment: dict[str, str]) -> None:
     webs = [_start_procfile_line(hosts[web], "web", environment) for web in ("web-a", "web-b")]
     workers = [
         _start_procfile_line(hosts["worker"], "worker", environment),
+        # The test's model is an upstream one: its jobs are this line's.
+        _start_procfile_line(hosts["worker"], "upstream", environment),
         _start_procfile_line(hosts["webhooks"], "webhooks", environment),
     ]
     # A web process's first submission loads the prompt classifier; a customer without
