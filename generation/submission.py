@@ -120,8 +120,8 @@ def _store_input_image(job_id: uuid.UUID, image: InputImage) -> str:
 
 
 def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
-    """Publish run_job to `queue` now, inside the submit transaction, and fail loudly if
-    we can't.
+    """Publish the job's turn (run_job) to `queue` now, inside the submit transaction, and
+    fail loudly if we can't.
 
     Published before COMMIT rather than on commit: a broker that is down then raises
     here, the transaction rolls back, and neither the reservation nor the job row is left
@@ -159,6 +159,7 @@ def submit_job(
         model=model, num_images=request.num_images, width=request.width, height=request.height
     )
     job_id = uuid.uuid4()
+    queue = engines.queue_for(model.engine)
     reference = f"job:{job_id}"
     now = timezone.now()
     input_path = _store_input_image(job_id, request.input_image) if request.input_image else ""
@@ -171,6 +172,7 @@ def submit_job(
                 dialect=request.dialect,
                 mode=request.mode,
                 model=model,
+                queue=queue,
                 prompt=request.prompt,
                 negative_prompt=request.negative_prompt,
                 width=request.width,
@@ -232,7 +234,7 @@ def submit_job(
             except billing.InsufficientCredits as exc:
                 raise InsufficientCredits(str(exc)) from None
             # A retry of run_job (the job not yet committed) goes back to the same queue.
-            _enqueue(job.id, queue=engines.queue_for(model.engine))
+            _enqueue(job.id, queue=queue)
     except billing.BudgetExceeded as exc:
         _delete_input(input_path)
         # Rolled back by now: the owners' alert outlives the refused submission.
