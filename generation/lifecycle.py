@@ -197,9 +197,8 @@ def cancel_job(*, organization: Organization, job: Job) -> Job:
 def _announce_finished(job: Job) -> None:
     """Once the finish commits: give the organization's freed slot to its next waiting job,
     and wake whoever waits for this one."""
-    job_id, organization_id = job.pk, job.organization_id
-    transaction.on_commit(lambda: scheduling.publish_turns(organization_id=organization_id))
-    transaction.on_commit(lambda: waiting.notify_job_finished(job_id))
+    transaction.on_commit(lambda: scheduling.publish_turns(finished=job))
+    transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
 
 
 def _count_finished(status: str, code: str = "") -> None:

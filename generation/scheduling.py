@@ -44,16 +44,21 @@ def publish_turn(*, job_id, queue: str) -> None:
     current_app.signature(RUN_JOB, args=[str(job_id)], queue=queue).apply_async(retry=False)
 
 
-def publish_turns(*, organization_id: int) -> None:
-    """Publish a turn on each family where the organization's jobs wait (one of its jobs
-    finished: a slot is free). A broker that is down loses them to the sweep, not the job."""
-    waiting = Job.objects.filter(organization_id=organization_id, status=Job.Status.QUEUED)
-    for queue in waiting.values_list("queue", flat=True).distinct():
-        job_id = waiting.filter(queue=queue).order_by("created_at").values_list("pk", flat=True)
-        try:
-            publish_turn(job_id=job_id[0], queue=queue)
-        except IndexError:
+def publish_turns(*, finished: Job) -> None:
+    """Publish a turn on each family where the organization of the `finished` job has jobs
+    waiting: a slot of its is free. A broker that is down loses them to the sweep, not the
+    jobs."""
+    waiting = Job.objects.filter(organization_id=finished.organization_id, status=Job.Status.QUEUED)
+    for queue in waiting.order_by("queue").values_list("queue", flat=True).distinct():
+        # A turn names a job of its family that exists: in its own, the finished one.
+        if queue == finished.queue:
+            job_id = finished.pk
+        else:
+            job_id = waiting.filter(queue=queue).values_list("pk", flat=True).first()
+        if job_id is None:
             continue  # started or canceled meanwhile
+        try:
+            publish_turn(job_id=job_id, queue=queue)
         except (KombuError, OSError):
             logger.warning("Could not publish a turn on %s; the sweep will", queue, exc_info=True)
 
@@ -105,6 +110,8 @@ def claim_next_job(*, queue: str, turn: str, now) -> uuid.UUID | None:
 def _claim_next_job_portably(*, queue: str, turn: str, now) -> uuid.UUID | None:
     # The embedded default's SQLite: its IMMEDIATE transactions already run one at a time.
     waiting = _waiting_per_organization(queue)
+    if not waiting:
+        return None
     last_started = dict(
         Job.objects.filter(organization_id__in=waiting, started_at__isnull=False)
         .values_list("organization_id")
@@ -176,7 +183,10 @@ def reissue_lost_turns() -> int:
     eligible and is dropped, so erring high costs a message, never a double run.
     """
     families = (
-        Job.objects.filter(status=Job.Status.QUEUED).values_list("queue", flat=True).distinct()
+        Job.objects.filter(status=Job.Status.QUEUED)
+        .order_by("queue")
+        .values_list("queue", flat=True)
+        .distinct()
     )
     published = 0
     for queue in families:

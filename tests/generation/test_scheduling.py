@@ -209,12 +209,26 @@ def test_a_waiting_v2_job_is_queued_until_it_runs(client):
 def test_a_finished_job_gives_its_slot_to_the_organizations_next_waiting_job(empty_queues):
     organization, _ = customer(plan="free")
     first, second = running(organization), running(organization)
-    held = waiting(organization)
+    held = waiting(organization, minutes_ago=2)
+    waiting(organization, minutes_ago=1)
     assert take_turn(held) is None
     lifecycle.complete_job(job=first, images=[image_bytes("PNG", size=(1024, 1024))])
-    assert scheduling.turns_queued("local") == 1
+    assert scheduling.turns_queued("local") == 1  # one slot, one turn
     assert take_turn(held) == held
     assert Job.objects.get(pk=second.pk).status == Job.Status.RUNNING
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_job_publishes_the_turn_on_the_family_where_its_organization_waits(
+    empty_queues,
+):
+    organization, _ = customer(plan="free", max_concurrent_jobs_override=1)
+    rendering = running(organization)
+    held = waiting(organization, queue="gpu")
+    lifecycle.complete_job(job=rendering, images=[image_bytes("PNG", size=(1024, 1024))])
+    assert (scheduling.turns_queued("local"), scheduling.turns_queued("gpu")) == (0, 1)
+    assert take_turn(held) == held
 
 
 @pytest.mark.redis
