@@ -49,9 +49,8 @@ def take_turn(*, turn_id: str, job_id) -> Job | None:
     if interrupted is not None:
         return _run_again(interrupted)
     queue = Job.objects.values_list("queue", flat=True).get(pk=job_id)
-    now = timezone.now()
     with transaction.atomic():
-        started_id = scheduling.claim_next_job(queue=queue, turn=turn_id, now=now)
+        started_id = scheduling.claim_next_job(queue=queue, turn=turn_id)
         if started_id is None:
             return None
         job = Job.objects.select_related("organization", "model").get(pk=started_id)

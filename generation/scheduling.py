@@ -21,6 +21,7 @@ import uuid
 from celery import current_app
 from django.db import connection
 from django.db.models import Count, F, Max, Min
+from django.utils import timezone
 from kombu.exceptions import ChannelError, KombuError
 
 from accounts.models import Organization
@@ -95,20 +96,24 @@ def _claim_sql() -> str:
     """  # noqa: S608 - table names from the models
 
 
-def claim_next_job(*, queue: str, turn: str, now) -> uuid.UUID | None:
+def claim_next_job(*, queue: str, turn: str) -> uuid.UUID | None:
     """Mark the next eligible waiting job of `queue` running for `turn`, in the caller's
     transaction, and return its id; None when every waiting organization is at its limit."""
     if connection.vendor != "postgresql":
-        return _claim_next_job_portably(queue=queue, turn=turn, now=now)
+        return _claim_next_job_portably(queue=queue, turn=turn)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+        # Read once the lock is held: a start stamped while waiting for it could fall before
+        # the finish that freed its slot.
+        now = timezone.now()
         cursor.execute(_claim_sql(), {"queue": queue, "turn": turn, "now": now})
         row = cursor.fetchone()
     return row[0] if row else None
 
 
-def _claim_next_job_portably(*, queue: str, turn: str, now) -> uuid.UUID | None:
+def _claim_next_job_portably(*, queue: str, turn: str) -> uuid.UUID | None:
     # The embedded default's SQLite: its IMMEDIATE transactions already run one at a time.
+    now = timezone.now()
     waiting = _waiting_per_organization(queue)
     if not waiting:
         return None
