@@ -204,6 +204,21 @@ def test_a_waiting_v2_job_is_queued_until_it_runs(client):
     assert after["startedAt"].endswith("Z")
 
 
+def test_the_dashboard_shows_a_waiting_job_waits_for_a_slot_then_when_it_started(client):
+    from tests.accounts.factories import MembershipFactory
+    from tests.accounts.pages import logged_in
+
+    owner = MembershipFactory(organization=customer(plan="free")[0])
+    job = waiting(owner.organization)
+    page = logged_in(client, owner)
+    assert "Waiting for a free slot (2 jobs at once)" in page.get(
+        f"/jobs/{job.public_id}/"
+    ).content.decode("utf-8")
+    started = take_turn(job).started_at
+    content = page.get(f"/jobs/{job.public_id}/").content.decode("utf-8")
+    assert f"<dt>Started</dt><dd>{started:%-d %b %Y, %H:%M:%S} UTC</dd>" in content
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_finished_job_gives_its_slot_to_the_organizations_next_waiting_job(empty_queues):
