@@ -31,6 +31,11 @@ from generation.models import Job
 logger = logging.getLogger(__name__)
 
 RUN_JOB = "generation.tasks.run_job"
+# A turn for a freed slot (or re-issued by the sweep) is for a job that can start now; an
+# accepted job's turn may find its organization at its limit and be dropped. On Redis a
+# lower number is taken first, so a burst of submissions never queues ahead of a slot.
+FREED_SLOT_PRIORITY = 0
+ACCEPTED_JOB_PRIORITY = 9
 # Held for the claim's transaction: two workers counting one organization's running jobs
 # at once could each start its last free slot. A claim is one short statement.
 CLAIM_LOCK = 0x696D6167
@@ -42,7 +47,9 @@ def publish_turn(*, job_id, queue: str) -> None:
 
     By name: generation.tasks, which defines run_job, imports this module.
     """
-    current_app.signature(RUN_JOB, args=[str(job_id)], queue=queue).apply_async(retry=False)
+    current_app.signature(RUN_JOB, args=[str(job_id)], queue=queue).apply_async(
+        retry=False, priority=FREED_SLOT_PRIORITY
+    )
 
 
 def publish_turns(*, finished: Job) -> None:

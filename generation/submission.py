@@ -28,7 +28,15 @@ from common import metrics
 from common.api import rate_limits
 from common.errors import Refused
 from common.fastpaths import orm
-from generation import blocklist, catalog, engines, limits, moderation_cases, quality
+from generation import (
+    blocklist,
+    catalog,
+    engines,
+    limits,
+    moderation_cases,
+    quality,
+    scheduling,
+)
 from generation.errors import (
     BudgetExceeded,
     InsufficientCredits,
@@ -131,7 +139,12 @@ def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
     message for a job that never existed, which run_job drops after its retries.
     """
     try:
-        run_job.apply_async(args=[str(job_id)], queue=queue, retry=False)
+        run_job.apply_async(
+            args=[str(job_id)],
+            queue=queue,
+            retry=False,
+            priority=scheduling.ACCEPTED_JOB_PRIORITY,
+        )
     except (KombuError, OSError) as exc:
         logger.warning("Job queue unreachable; refusing submission: %s", exc)
         raise QueueUnavailable(
