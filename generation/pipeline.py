@@ -109,7 +109,8 @@ def run_job(*, job_id, turn_id: str) -> bool:
         return False
     if job is None:
         return True
-    with log_context.bound(organization=job.organization.slug):
+    # The turn was named for `job_id`; the job it started may be another one.
+    with log_context.bound(job_id=job.pk, organization=job.organization.slug):
         _render(job)
     return True
 
