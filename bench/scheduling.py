@@ -7,8 +7,10 @@ scheduler); real worker processes (tests/integration/slow_worker.py, prefork) co
 the workers, that keep jobs waiting. An organization's k-th start (k >= L) was made possible
 by its (k-L)-th completion: the latency is that start's `started_at` less that
 completion's `completed_at`, both written by the workers. p50 / p95 / p99 over every such
-start. By default the jobs are submitted while the workers run (each accepted job's turn
-then competes with the freed slots' turns); --backlog-first submits them all first.
+start; `steady_*` counts only the slots freed once the submissions and the workers' start
+are `--warmup` seconds behind. By default the jobs are submitted while the workers run
+(each accepted job's turn then competes with the freed slots' turns); --backlog-first
+submits them all first.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/imagen_bench_sched \
     REDIS_URL=redis://127.0.0.1:6379/2 \
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +49,13 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo"])
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="steady_*: only slots freed this many seconds after the last submission "
+        "and the first start",
+    )
+    parser.add_argument(
         "--backlog-first",
         action="store_true",
         help="submit every job before the workers start (no submissions during the run)",
@@ -58,6 +68,7 @@ def main():
 
     django.setup()
     from django.core.management import call_command
+    from django.utils import timezone
 
     from accounts import services as account_services
     from accounts.models import Organization, User
@@ -107,6 +118,7 @@ def main():
 
     if not args.backlog_first:
         start_workers()
+    submitted_at = None
     run = uuid.uuid4().hex[:8]
     organizations = []
     for index in range(args.organizations):
@@ -135,6 +147,7 @@ def main():
                         height=256,
                     ),
                 )
+        submitted_at = timezone.now()
         if args.backlog_first:
             start_workers()
         ours = Job.objects.filter(organization__in=organizations)
@@ -147,19 +160,26 @@ def main():
         for worker in workers:
             worker.wait(60)
 
-    latencies, most_at_once = [], 0
+    latencies, steady, most_at_once = [], [], 0
+    first_start = min(ours.values_list("started_at", flat=True))
+    steady_from = max(submitted_at, first_start) + timedelta(seconds=args.warmup)
     for organization in organizations:
         jobs = list(ours.filter(organization=organization, status=Job.Status.COMPLETED))
         starts = sorted(job.started_at for job in jobs)
         completions = sorted(job.completed_at for job in jobs)
         for k in range(args.limit, len(starts)):
-            latencies.append((starts[k] - completions[k - args.limit]).total_seconds() * 1000)
+            freed = completions[k - args.limit]
+            latency = (starts[k] - freed).total_seconds() * 1000
+            latencies.append(latency)
+            if freed >= steady_from:
+                steady.append(latency)
         moments = sorted([(s, 1) for s in starts] + [(c, -1) for c in completions])
         running = 0
         for _, change in moments:
             running += change
             most_at_once = max(most_at_once, running)
     latencies.sort()
+    steady.sort()
     print(
         json.dumps(
             {
@@ -179,6 +199,10 @@ def main():
                 "latency_ms_p95": round(percentile(latencies, 95), 1),
                 "latency_ms_p99": round(percentile(latencies, 99), 1),
                 "latency_ms_max": round(latencies[-1], 1),
+                "steady_samples": len(steady),
+                "steady_ms_p50": round(statistics.median(steady), 1) if steady else None,
+                "steady_ms_p95": round(percentile(steady, 95), 1) if steady else None,
+                "steady_ms_max": round(steady[-1], 1) if steady else None,
             }
         )
     )
