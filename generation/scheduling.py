@@ -54,8 +54,8 @@ def publish_turn(*, job_id, queue: str) -> None:
 
 def publish_turns(*, finished: Job) -> None:
     """Publish a turn on each family where the organization of the `finished` job has jobs
-    waiting: a slot of its is free. A broker that is down loses them to the sweep, not the
-    jobs."""
+    waiting: one of its slots is free. A broker that is down loses them to the sweep, not
+    the jobs."""
     waiting = Job.objects.filter(organization_id=finished.organization_id, status=Job.Status.QUEUED)
     for queue in waiting.order_by("queue").values_list("queue", flat=True).distinct():
         # A turn names a job of its family that exists: in its own, the finished one.
