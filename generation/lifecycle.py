@@ -1,8 +1,8 @@
 """Each state change of a job after its submission, and the side effects that go with it.
 
-After `generation.submission.submit_job`, a job moves only through `start_job`,
+After `generation.submission.submit_job`, a job moves only through `take_turn`,
 `report_progress`, `complete_job`, `fail_job` and `cancel_job`: each is the single place its
-side effects (credits, wake-ups, webhooks) happen.
+side effects (credits, wake-ups, webhooks, the next turn) happen.
 """
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing import services as billing
 from common import metrics
-from generation import engines, events, image_files, output_formats, waiting
+from generation import engines, events, image_files, output_formats, scheduling, waiting
 from generation.errors import JobNotCancelable
 from generation.models import Job, JobImage
 from webhooks.models import EventType
@@ -32,16 +32,34 @@ class ErrorCode:
     CONTENT_MODERATED = "content_moderated"
 
 
-def start_job(*, job_id) -> Job | None:
-    """Mark the job running for a worker; None when it is no longer to be run.
+def take_turn(*, turn_id: str, job_id) -> Job | None:
+    """Start a job for the turn `turn_id`, published for the waiting job `job_id`: the next
+    eligible job of that job's engine family (generation.scheduling), whichever it is.
 
-    Raises Job.DoesNotExist while the submit transaction has not committed yet. A job
-    found running again was redelivered after its worker died: it restarts, up to
-    JOB_MAX_ATTEMPTS, then fails (and is refunded) instead of looping forever.
+    None when no job is eligible (the turn is spent). Raises Job.DoesNotExist while
+    `job_id`'s submit transaction has not committed yet. A turn that comes back after its
+    worker died runs again the job it started, up to JOB_MAX_ATTEMPTS, then fails it (and
+    refunds it) instead of looping forever.
     """
-    job = Job.objects.select_related("organization", "model").get(pk=job_id)
-    if job.is_finished:
-        return None
+    interrupted = (
+        Job.objects.select_related("organization", "model")
+        .filter(turn=turn_id, status=Status.RUNNING)
+        .first()
+    )
+    if interrupted is not None:
+        return _run_again(interrupted)
+    queue = Job.objects.values_list("queue", flat=True).get(pk=job_id)
+    with transaction.atomic():
+        started_id = scheduling.claim_next_job(queue=queue, turn=turn_id)
+        if started_id is None:
+            return None
+        job = Job.objects.select_related("organization", "model").get(pk=started_id)
+        # A subscriber to progress hears of the job at least once before it completes.
+        events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
+    return job
+
+
+def _run_again(job: Job) -> Job | None:
     if job.attempts >= settings.JOB_MAX_ATTEMPTS:
         fail_job(
             job_id=job.pk,
@@ -52,13 +70,12 @@ def start_job(*, job_id) -> Job | None:
     now = timezone.now()
     with transaction.atomic():
         started = Job.objects.filter(
-            pk=job.pk, status__in=Job.UNFINISHED, attempts=job.attempts
-        ).update(status=Status.RUNNING, started_at=now, progress=0, attempts=F("attempts") + 1)
+            pk=job.pk, status=Status.RUNNING, attempts=job.attempts
+        ).update(started_at=now, progress=0, attempts=F("attempts") + 1)
         if not started:
-            return None  # canceled, reaped or taken by another delivery meanwhile
-        job.status, job.started_at, job.progress = Status.RUNNING, now, 0
+            return None  # canceled, reaped or run again by another delivery meanwhile
+        job.started_at, job.progress = now, 0
         job.attempts += 1
-        # A subscriber to progress hears of the job at least once before it completes.
         events.emit_job_event(job=job, event_type=EventType.JOB_PROGRESS)
     return job
 
@@ -117,7 +134,7 @@ def complete_job(*, job: Job, images: list[bytes]) -> Job:
         job.status, job.progress, job.completed_at = Status.COMPLETED, 100, now
         job.credits_used = job.credits_reserved
         events.emit_job_event(job=job, event_type=EventType.JOB_COMPLETED)
-        transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
+        _announce_finished(job)
         _count_finished(Status.COMPLETED)
     return job
 
@@ -141,7 +158,7 @@ def fail_job(*, job_id, code: str, message: str) -> Job | None:
                 memo=f"Job {job.public_id} failed: {code}",
             )
             events.emit_job_event(job=job, event_type=EventType.JOB_FAILED)
-            transaction.on_commit(lambda: waiting.notify_job_finished(job_id))
+            _announce_finished(job)
             _count_finished(Status.FAILED, code)
     return job
 
@@ -170,10 +187,17 @@ def cancel_job(*, organization: Organization, job: Job) -> Job:
             reservation_reference=job.reservation_reference,
             memo=f"Job {job.public_id} canceled",
         )
-        transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
+        _announce_finished(job)
         _count_finished(Status.CANCELED)
     job.status, job.credits_used, job.completed_at = Status.CANCELED, 0, now
     return job
+
+
+def _announce_finished(job: Job) -> None:
+    """Once the finish commits: give the organization's freed slot to its next waiting job,
+    and wake whoever waits for this one."""
+    transaction.on_commit(lambda: scheduling.publish_turns(finished=job))
+    transaction.on_commit(lambda: waiting.notify_job_finished(job.pk))
 
 
 def _count_finished(status: str, code: str = "") -> None:

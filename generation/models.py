@@ -127,6 +127,11 @@ class Job(models.Model):
     safety_identifier = models.CharField(max_length=256, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # The engine family's Celery queue whose turns start it (generation.scheduling).
+    queue = models.CharField(max_length=32, default="local")
+    # The id of the turn (run_job message) that started it: the same turn, redelivered after
+    # its worker died, runs this job again rather than starting another.
+    turn = models.CharField(max_length=64, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
     # Deliveries of run_job that started this job (a worker lost mid-job redelivers it).
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -169,6 +174,22 @@ class Job(models.Model):
                 condition=Q(images_deleted_at__isnull=True),
                 name="job_images_to_expire",
             ),
+            # The scheduler's pick (generation.scheduling): who waits, each organization's
+            # running count and when it last started a job, and a redelivered turn's job.
+            models.Index(
+                fields=["organization", "queue", "created_at"],
+                condition=Q(status="queued"),
+                name="job_waiting",
+            ),
+            models.Index(
+                fields=["organization"], condition=Q(status="running"), name="job_org_running"
+            ),
+            models.Index(
+                fields=["organization", "started_at"],
+                condition=Q(started_at__isnull=False),
+                name="job_org_last_start",
+            ),
+            models.Index(fields=["turn"], condition=Q(status="running"), name="job_running_turn"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -120,19 +120,22 @@ def _encoded(job: Job, png: bytes) -> bytes:
     )
 
 
-def run_job(*, job_id) -> bool:
-    """Render a job's images and complete it (or quarantine it), or fail it with a full refund.
+def run_job(*, job_id, turn_id: str) -> bool:
+    """Take the turn `turn_id` published for job `job_id`: start the next eligible job of its
+    engine family (generation.scheduling), render its images and complete it (or quarantine
+    it), or fail it with a full refund.
 
-    Return False, doing nothing, when there is no such job: its submit transaction may not
-    have committed yet. A job canceled, finished or failed meanwhile is left as it is.
+    Return False, doing nothing, when there is no job `job_id`: its submit transaction may
+    not have committed yet. A job canceled, finished or failed meanwhile is left as it is.
     """
     try:
-        job = lifecycle.start_job(job_id=job_id)
+        job = lifecycle.take_turn(turn_id=turn_id, job_id=job_id)
     except Job.DoesNotExist:
         return False
     if job is None:
         return True
-    with log_context.bound(organization=job.organization.slug):
+    # The turn was named for `job_id`; the job it started may be another one.
+    with log_context.bound(job_id=job.pk, organization=job.organization.slug):
         _render(job)
     return True
 

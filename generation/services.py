@@ -14,7 +14,7 @@ from generation.lifecycle import (
     fail_job,
     reap_stuck_jobs,
     report_progress,
-    start_job,
+    take_turn,
 )
 from generation.pricing import request_cost
 from generation.requests import GenerationRequest
@@ -33,7 +33,7 @@ __all__ = [
     "reap_stuck_jobs",
     "report_progress",
     "request_cost",
-    "start_job",
     "submit",
     "submit_job",
+    "take_turn",
 ]

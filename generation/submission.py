@@ -28,7 +28,15 @@ from common import metrics
 from common.api import rate_limits
 from common.errors import InvalidRequest, Refused
 from common.fastpaths import orm
-from generation import blocklist, catalog, engines, limits, moderation_cases, quality
+from generation import (
+    blocklist,
+    catalog,
+    engines,
+    limits,
+    moderation_cases,
+    quality,
+    scheduling,
+)
 from generation.errors import (
     BudgetExceeded,
     InsufficientCredits,
@@ -157,8 +165,8 @@ def _store_inputs(job_id: uuid.UUID, request: GenerationRequest) -> _StoredInput
 
 
 def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
-    """Publish run_job to `queue` now, inside the submit transaction, and fail loudly if
-    we can't.
+    """Publish the job's turn (run_job) to `queue` now, inside the submit transaction, and
+    fail loudly if we can't.
 
     Published before COMMIT rather than on commit: a broker that is down then raises
     here, the transaction rolls back, and neither the reservation nor the job row is left
@@ -168,7 +176,12 @@ def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
     message for a job that never existed, which run_job drops after its retries.
     """
     try:
-        run_job.apply_async(args=[str(job_id)], queue=queue, retry=False)
+        run_job.apply_async(
+            args=[str(job_id)],
+            queue=queue,
+            retry=False,
+            priority=scheduling.ACCEPTED_JOB_PRIORITY,
+        )
     except (KombuError, OSError) as exc:
         logger.warning("Job queue unreachable; refusing submission: %s", exc)
         raise QueueUnavailable(
@@ -196,6 +209,7 @@ def submit_job(
         model=model, num_images=request.num_images, width=request.width, height=request.height
     )
     job_id = uuid.uuid4()
+    queue = engines.queue_for(model.engine)
     reference = f"job:{job_id}"
     now = timezone.now()
     inputs = _store_inputs(job_id, request)
@@ -208,6 +222,7 @@ def submit_job(
                 dialect=request.dialect,
                 mode=request.mode,
                 model=model,
+                queue=queue,
                 prompt=request.prompt,
                 negative_prompt=request.negative_prompt,
                 width=request.width,
@@ -271,7 +286,7 @@ def submit_job(
             except billing.InsufficientCredits as exc:
                 raise InsufficientCredits(str(exc)) from None
             # A retry of run_job (the job not yet committed) goes back to the same queue.
-            _enqueue(job.id, queue=engines.queue_for(model.engine))
+            _enqueue(job.id, queue=queue)
     except billing.BudgetExceeded as exc:
         _delete_inputs(inputs.paths)
         # Rolled back by now: the owners' alert outlives the refused submission.

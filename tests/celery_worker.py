@@ -4,8 +4,9 @@ import contextlib
 
 
 @contextlib.contextmanager
-def in_thread_worker(queues: list[str]):
-    """One solo worker slot on `queues`, emptied first of what earlier tests left there."""
+def in_thread_worker(queues: list[str], *, purge: bool = True):
+    """One solo worker slot on `queues`, emptied first of what earlier tests left there
+    (unless `purge` is False: the test has published what the worker is to take)."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
     from django.db import connections
@@ -16,10 +17,11 @@ def in_thread_worker(queues: list[str]):
         # The worker thread's own connections, so the test database can be dropped.
         connections.close_all()
 
-    with app.connection_for_write() as connection:
-        # Messages earlier tests published for rows that no longer exist.
-        for queue in queues:
-            connection.default_channel.queue_purge(queue)
+    if purge:
+        with app.connection_for_write() as connection:
+            # Messages earlier tests published for rows that no longer exist.
+            for queue in queues:
+                connection.default_channel.queue_purge(queue)
     task_postrun.connect(close_worker_connections, weak=False)
     try:
         with start_worker(

@@ -205,6 +205,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reporting-rollup-usage": {"task": "reporting.tasks.rollup_recent_usage", "schedule": 600.0},
     "reap-stuck-jobs": {"task": "generation.tasks.reap_stuck_jobs", "schedule": 60.0},
+    # Re-issues the turns a broker restart lost, so waiting jobs start (docs: Scheduling).
+    "reissue-lost-turns": {"task": "generation.tasks.reissue_lost_turns", "schedule": 30.0},
     "delete-expired-images": {"task": "generation.tasks.delete_expired_images", "schedule": 3600.0},
     # Sends the webhook deliveries whose enqueue was lost or whose retry wait was long.
     "webhooks-send-due-deliveries": {

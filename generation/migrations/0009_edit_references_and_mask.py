@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0007_job_output_format_and_openai_fields"),
+        ("generation", "0008_scheduler"),
     ]
 
     operations = [

@@ -75,3 +75,8 @@ class JobFactory(factory.django.DjangoModelFactory):
                 JobImage(job=obj, index=i, width=obj.width, height=obj.height)
                 for i in range(obj.num_images)
             )
+
+
+def new_turn() -> str:
+    """A turn's id, as a run_job message carries one (generation.scheduling)."""
+    return str(uuid.uuid4())

@@ -10,7 +10,7 @@ from django.utils import timezone
 from generation import lifecycle, tasks
 from generation.image_urls import signed_url
 from generation.models import Job
-from tests.generation.factories import ASYNC, customer, headers, image_bytes
+from tests.generation.factories import ASYNC, customer, headers, image_bytes, new_turn
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def balance(organization):
 
 
 def complete(public_id: str, *, size=(512, 512), count=1) -> Job:
-    job = lifecycle.start_job(job_id=Job.objects.get(public_id=public_id).pk)
+    job = lifecycle.take_turn(turn_id=new_turn(), job_id=Job.objects.get(public_id=public_id).pk)
     return lifecycle.complete_job(job=job, images=[image_bytes("PNG", size=size)] * count)
 
 
@@ -127,7 +127,7 @@ def test_reaper_fails_and_refunds_jobs_past_their_deadline(client):
 def test_job_completing_after_the_reaper_is_not_charged(client):
     organization, key = customer(credits=10)
     job_id = submit(client, key, {"prompt": "p", "width": 512, "height": 512})["id"]
-    job = lifecycle.start_job(job_id=Job.objects.get(public_id=job_id).pk)
+    job = lifecycle.take_turn(turn_id=new_turn(), job_id=Job.objects.get(public_id=job_id).pk)
     Job.objects.filter(pk=job.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
     tasks.reap_stuck_jobs()
     lifecycle.complete_job(job=job, images=[image_bytes("PNG", size=(512, 512))])
@@ -140,9 +140,10 @@ def test_job_completing_after_the_reaper_is_not_charged(client):
 def test_job_redelivered_too_often_fails_with_a_refund(client):
     organization, key = customer(credits=10)
     job_id = Job.objects.get(public_id=submit(client, key)["id"]).pk
-    assert lifecycle.start_job(job_id=job_id) is not None
-    assert lifecycle.start_job(job_id=job_id) is not None  # the worker died: redelivered
-    assert lifecycle.start_job(job_id=job_id) is None
+    turn = new_turn()
+    assert lifecycle.take_turn(turn_id=turn, job_id=job_id) is not None
+    assert lifecycle.take_turn(turn_id=turn, job_id=job_id) is not None  # redelivered
+    assert lifecycle.take_turn(turn_id=turn, job_id=job_id) is None
     job = Job.objects.get(pk=job_id)
     assert (job.status, job.error_code) == (Job.Status.FAILED, "worker_lost")
     assert balance(organization) == 10

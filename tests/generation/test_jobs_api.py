@@ -39,6 +39,7 @@ def test_job_is_read_back_by_its_v1_id(client):
         "num_images",
         "credits_used",
         "created_at",
+        "started_at",
         "completed_at",
         "expires_at",
         "images",
@@ -56,12 +57,13 @@ def test_v2_job_shape(client):
     assert body["status"] == "QUEUED"
     assert (body["progress"], body["model"], body["prompt"]) == (0, "imagen-v3", "a fox")
     assert body["createdAt"].endswith("Z")
-    assert (body["completedAt"], body["creditsUsed"], body["result"], body["error"]) == (
-        None,
-        0,
-        None,
-        None,
-    )
+    assert (
+        body["startedAt"],
+        body["completedAt"],
+        body["creditsUsed"],
+        body["result"],
+        body["error"],
+    ) == (None, None, 0, None, None)
 
 
 def test_expires_at_follows_the_plan_retention(client):

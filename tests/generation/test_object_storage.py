@@ -18,7 +18,7 @@ from PIL import Image
 from generation import image_urls, lifecycle, moderation_cases, tasks
 from generation.models import Job
 from tests.accounts.factories import UserFactory
-from tests.generation.factories import ASYNC, customer, headers, image_base64
+from tests.generation.factories import ASYNC, customer, headers, image_base64, new_turn
 
 pytestmark = pytest.mark.django_db
 
@@ -130,9 +130,8 @@ def test_url_of_an_image_deleted_from_the_bucket_answers_410(client, s3_bucket):
 
 def test_job_reaped_while_rendering_leaves_nothing_in_the_bucket(client, s3_bucket):
     _, key = customer(credits=10)
-    job = lifecycle.start_job(
-        job_id=Job.objects.get(public_id=submit(client, key, {"prompt": "p"})).pk
-    )
+    job_id = Job.objects.get(public_id=submit(client, key, {"prompt": "p"})).pk
+    job = lifecycle.take_turn(turn_id=new_turn(), job_id=job_id)
     lifecycle.fail_job(job_id=job.pk, code=lifecycle.ErrorCode.TIMEOUT, message="late")
     lifecycle.complete_job(job=job, images=[b"a png"])
     assert keys(s3_bucket) == set()

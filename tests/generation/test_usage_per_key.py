@@ -6,7 +6,7 @@ from django.utils import timezone
 from generation import lifecycle
 from generation.models import Job
 from tests.accounts.factories import api_key_for
-from tests.generation.factories import ASYNC, customer, headers, image_bytes
+from tests.generation.factories import ASYNC, customer, headers, image_bytes, new_turn
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def submit(client, key, body):
 
 
 def complete(public_id: str, count: int) -> None:
-    job = lifecycle.start_job(job_id=Job.objects.get(public_id=public_id).pk)
+    job = lifecycle.take_turn(turn_id=new_turn(), job_id=Job.objects.get(public_id=public_id).pk)
     lifecycle.complete_job(job=job, images=[image_bytes("PNG", size=(512, 512))] * count)
 
 

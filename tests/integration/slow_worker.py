@@ -3,7 +3,8 @@ also knows the test-only slow engine.
 
 Run as `python -m tests.integration.slow_worker` with DATABASE_URL naming the test
 database and REDIS_URL the broker; VISIBILITY_TIMEOUT (seconds) is how long Redis keeps a
-dead worker's unacknowledged message before handing it to another worker.
+dead worker's unacknowledged message before handing it to another worker; WORKER_POOL and
+WORKER_CONCURRENCY its pool (solo) and processes (1); bench/scheduling.py runs it too.
 """
 
 import os
@@ -35,7 +36,7 @@ if __name__ == "__main__":
             # The Procfile's generation worker's queues: where the slow engine's jobs go.
             f"--queues={','.join(procfile.queues('worker'))}",
             f"--pool={os.environ.get('WORKER_POOL', 'solo')}",
-            "--concurrency=1",
+            f"--concurrency={os.environ.get('WORKER_CONCURRENCY', '1')}",
             "--loglevel=INFO",
             "--without-gossip",
             "--without-mingle",

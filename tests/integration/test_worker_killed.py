@@ -7,86 +7,20 @@ its credits are reserved once and refunded at most once, whatever happens next.
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import redis
 from django.utils import timezone
 
 from billing.models import CreditLedgerEntry
-from generation import catalog
-from generation.models import Job, ModelCatalogEntry
+from generation.models import Job
 from generation.tasks import reap_stuck_jobs
-from tests import procfile
 from tests.billing.conftest import wait_for
 from tests.generation.factories import ASYNC, customer, headers
-from tests.integration.faults import (
-    PROJECT_ROOT,
-    assert_ledger_consistent,
-    child_database_url,
-    stop,
-)
+from tests.integration.conftest import COST
+from tests.integration.faults import assert_ledger_consistent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-COST = 2
-
-
-@pytest.fixture
-def start_worker(tmp_path):
-    """Start `celery worker` processes on the test database and broker; kill them after."""
-    from config.celery import app
-
-    with app.connection_for_write() as connection:
-        for queue in procfile.queues("worker"):
-            connection.default_channel.queue_purge(queue)
-    # Messages abandoned by earlier runs would otherwise be redelivered to these workers.
-    redis.Redis.from_url(os.environ["REDIS_URL"]).delete(
-        "unacked", "unacked_index", "unacked_mutex"
-    )
-    started = []
-
-    def start(*, visibility_timeout: float = 3600, pool: str = "solo") -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": child_database_url(),
-            "VISIBILITY_TIMEOUT": str(visibility_timeout),
-            "WORKER_POOL": pool,
-        }
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        log = log_path.open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.slow_worker"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        process.log_path = log_path
-        started.append(process)
-        return process
-
-    yield start
-    stop(*started)
-
-
-@pytest.fixture
-def slow_model(tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    ModelCatalogEntry.objects.create(
-        id="imagen-slow",
-        name="Slow",
-        engine="slow",
-        engine_settings={"seconds": 3, "runs_dir": str(runs)},
-        credits_per_image=COST,
-        capabilities=["text-to-image"],
-    )
-    catalog.clear_local_cache()
-    return runs
 
 
 def _submit_slow_job(client, key) -> Job:
