@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
+from django.db import InterfaceError, OperationalError, connection
 
 from common import log_context, metrics
 from generation import engines, lifecycle, masks, moderation_cases, output_formats, previews
@@ -21,6 +22,12 @@ logger = logging.getLogger(__name__)
 
 # The engine may report progress many times a second; the row is written at most this often.
 PROGRESS_WRITE_INTERVAL = 0.5
+
+
+class DatabaseLost(Exception):
+    """The worker lost its database connection while the job ran: the job is still running,
+    and its turn is to be taken again (generation.tasks.run_job) rather than the job failed:
+    the engine did nothing wrong."""
 
 
 def _read(path: str) -> bytes:
@@ -167,6 +174,8 @@ def _render(job: Job) -> None:
         logger.info("Job %s stopped: it is no longer running", job.pk)
     except EngineError as exc:
         lifecycle.fail_job(job_id=job.pk, code=exc.code, message=exc.message)
+    except (OperationalError, InterfaceError) as exc:
+        _lost_database(job, exc)
     except Exception:
         logger.exception("Engine failed on job %s", job.pk)
         lifecycle.fail_job(
@@ -175,7 +184,18 @@ def _render(job: Job) -> None:
             message="The image could not be generated.",
         )
     else:
-        if all(verdict.allowed for verdict in verdicts):
-            lifecycle.complete_job(job=job, images=images)
-        else:
-            moderation_cases.quarantine_job(job=job, images=images, verdicts=verdicts)
+        try:
+            if all(verdict.allowed for verdict in verdicts):
+                lifecycle.complete_job(job=job, images=images)
+            else:
+                moderation_cases.quarantine_job(job=job, images=images, verdicts=verdicts)
+        except (OperationalError, InterfaceError) as exc:
+            _lost_database(job, exc)
+
+
+def _lost_database(job: Job, exc: Exception) -> None:
+    # The dead connection is dropped so the next one the worker opens is fresh; whatever
+    # the job's transaction wrote rolled back with it, so running the job again is safe.
+    logger.warning("Lost the database while running job %s: %s", job.pk, exc)
+    connection.close()
+    raise DatabaseLost() from exc

@@ -13,6 +13,8 @@ logger = logging.getLogger(__name__)
 # A message can arrive before the submit transaction commits (generation.submission._enqueue).
 MISSING_JOB_RETRIES = 5
 MISSING_JOB_RETRY_SECONDS = 1
+# A job whose worker lost the database mid-run; each run again counts in its attempts.
+DATABASE_LOST_RETRY_SECONDS = 1
 
 
 @shared_task(
@@ -32,8 +34,12 @@ def run_job(self, job_id: str) -> None:
     # Called as a plain function (tests, a shell) there is no message: a turn of its own.
     turn_id = self.request.id or str(uuid.uuid4())
     with log_context.bound(job_id=job_id):
-        if pipeline.run_job(job_id=job_id, turn_id=turn_id):
-            return
+        try:
+            if pipeline.run_job(job_id=job_id, turn_id=turn_id):
+                return
+        except pipeline.DatabaseLost:
+            # The same turn id comes back, so the job it started runs again (take_turn).
+            raise self.retry(countdown=DATABASE_LOST_RETRY_SECONDS, max_retries=None) from None
     if self.request.retries >= MISSING_JOB_RETRIES:
         logger.warning("Job %s does not exist; dropping its message", job_id)
         return

@@ -74,3 +74,21 @@ class PreviewThenBrokenEngine:
     def generate(self, request, progress):
         progress(10, preview=_plain_png(request.width, request.height))
         raise EngineError("engine_error", "The renderer crashed")
+
+
+class DatabaseDroppedOnceEngine:
+    """Loses the worker's database connection at its first progress report, once per
+    process (what `pg_terminate_backend`, a restart or a failover does mid-render), then
+    renders as `local` does."""
+
+    dropped = False
+
+    def generate(self, request, progress):
+        from generation.engines.local import LocalEngine
+        from tests.integration.faults import drop_this_database_connection
+
+        if not DatabaseDroppedOnceEngine.dropped:
+            DatabaseDroppedOnceEngine.dropped = True
+            drop_this_database_connection()
+            progress(50)
+        return LocalEngine().generate(request, progress)

@@ -128,3 +128,47 @@ def test_a_connection_dropped_during_the_wait_answers_202_with_the_job(client, m
     assert response.status_code == 202, response.content
     assert response.json()["id"] == Job.objects.get().public_id
     assert _balance(organization) == 9
+
+
+@pytest.mark.redis
+def test_a_connection_dropped_mid_render_runs_the_job_again_and_charges_once(client, monkeypatch):
+    """Found by bench/soak.py: the worker's lost connection failed the job as an engine
+    error; the job is the engine's to fail, not the database's."""
+    from generation import engines
+    from generation.models import ModelCatalogEntry
+    from tests.celery_worker import in_thread_worker
+    from tests.generation.engines import DatabaseDroppedOnceEngine
+
+    monkeypatch.setitem(
+        engines._ENGINES,
+        "dropped_once",
+        engines.Registered("tests.generation.engines.DatabaseDroppedOnceEngine", queue="local"),
+    )
+    monkeypatch.setattr(DatabaseDroppedOnceEngine, "dropped", False)
+    ModelCatalogEntry.objects.create(
+        id="imagen-dropped-once",
+        name="Dropped once",
+        engine="dropped_once",
+        credits_per_image=1,
+        capabilities=["text-to-image"],
+    )
+    organization, key = customer(credits=10)
+
+    with in_thread_worker(["local"]):
+        response = client.post(
+            "/v1/text-to-image",
+            {"prompt": "a fox", "model": "imagen-dropped-once", "width": 256, "height": 256},
+            content_type="application/json",
+            **headers(key),
+        )
+
+    assert DatabaseDroppedOnceEngine.dropped
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["credits_used"], len(body["images"])) == ("completed", 1, 1)
+    assert _balance(organization) == 9
+    kinds = CreditLedgerEntry.objects.filter(organization=organization).values_list(
+        "kind", flat=True
+    )
+    assert sorted(kinds) == ["grant", "reserve"]
+    assert_ledger_consistent(organization)
