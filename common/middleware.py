@@ -1,13 +1,17 @@
 import functools
 import io
+import logging
 import time
 import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from common import log_context, metrics
 from common.api.errors import json_error
+
+logger = logging.getLogger(__name__)
 
 API_ROOTS = ("/v1", "/v2")
 API_PREFIXES = ("/v1/", "/v2/")
@@ -161,4 +165,30 @@ class SecurityHeadersMiddleware:
         csp = content_security_policy(settings.STRIPE_JS_URL, settings.STRIPE_API_BASE)
         response.setdefault("Content-Security-Policy", csp)
         response.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A page or a plain view (the Stripe webhook) whose database went away mid-request
+    answers 503, as the API's views do (common.api.errors): its transaction rolled back, so
+    the caller may retry, where a 500 would say the server is broken. Last in MIDDLEWARE,
+    so it sees the view's exception first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("Database unavailable during %s: %s", request.path, exception)
+        response = json_error(
+            503,
+            "service_unavailable",
+            "The service is temporarily unavailable",
+            "The database is unreachable. Nothing was changed; retry shortly.",
+        )
+        response["Retry-After"] = "1"
         return response

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "accounts.middleware.CurrentOrganizationMiddleware",
     # Turns django-ratelimit's Ratelimited into RATELIMIT_VIEW's 429 page.
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "common.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -26,6 +26,8 @@ def test_eleventh_submission_in_a_minute_on_free_is_429_with_headers(client):
         response = submit(client, key)
         assert response.status_code == 202
         assert response["X-RateLimit-Remaining"] == str(remaining)
+    # The window may end while the test runs on a loaded machine: not before this moment.
+    sent = int(time.time())
     response = submit(client, key)
     assert response.status_code == 429
     error = response.json()["error"]
@@ -34,7 +36,7 @@ def test_eleventh_submission_in_a_minute_on_free_is_429_with_headers(client):
     assert 1 <= int(response["Retry-After"]) <= 60
     assert response["X-RateLimit-Limit"] == "10"
     assert response["X-RateLimit-Remaining"] == "0"
-    assert int(response["X-RateLimit-Reset"]) > time.time()
+    assert int(response["X-RateLimit-Reset"]) >= sent
     assert Job.objects.count() == 10
 
 

@@ -172,3 +172,32 @@ def test_a_connection_dropped_mid_render_runs_the_job_again_and_charges_once(cli
     )
     assert sorted(kinds) == ["grant", "reserve"]
     assert_ledger_consistent(organization)
+
+
+def test_a_stripe_event_whose_connection_drops_is_503_and_its_redelivery_applies_once(
+    client, settings, monkeypatch
+):
+    """Found by bench/soak.py: outside the API's views, a lost connection was a 500."""
+    from billing import stripe_events
+
+    organization = OrganizationFactory(stripe_customer_id="cus_test")
+    purchase = PackPurchaseFactory(organization=organization, pack__credits=100)
+    event = payloads.event("payment_intent.succeeded", payloads.pack_payment_intent(purchase))
+    real_apply = stripe_events.apply
+
+    def lose_the_database_then_apply(event):
+        connection.ensure_connection()
+        drop_this_database_connection()
+        return real_apply(event)
+
+    monkeypatch.setattr(stripe_events, "apply", lose_the_database_then_apply)
+    dropped = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
+    _after_the_connection_died()
+    assert dropped.status_code == 503, dropped.content
+    assert dropped.json()["error"]["code"] == "service_unavailable"
+
+    monkeypatch.setattr(stripe_events, "apply", real_apply)
+    redelivered = signed_event_post(client, event, settings.STRIPE_WEBHOOK_SECRET)
+    assert redelivered.status_code == 200
+    assert _balance(organization) == 100
+    assert_ledger_consistent(organization)
