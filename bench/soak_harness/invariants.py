@@ -261,6 +261,20 @@ def rate_limits_held_in_every_window(run):
             )
 
 
+def budgets_never_exceeded(run):
+    """No organization's month's spend passed its monthly budget (which only ever grew)."""
+    from accounts.models import Organization
+
+    for organization in Organization.objects.filter(
+        pk__in=_organizations(run), monthly_credit_budget__isnull=False
+    ):
+        if organization.month_spend > organization.monthly_credit_budget:
+            yield (
+                f"{organization.slug} spent {organization.month_spend} credits this month, "
+                f"over its budget of {organization.monthly_credit_budget}"
+            )
+
+
 INVARIANTS = [
     every_accepted_job_is_terminal,
     balance_equals_ledger_and_never_negative,
@@ -274,12 +288,12 @@ INVARIANTS = [
     one_webhook_id_across_retries,
     sequence_increases_per_job,
     rate_limits_held_in_every_window,
+    budgets_never_exceeded,
 ]
 
 # Invariants waiting for a branch not on main yet; the integrator adds each to INVARIANTS.
 PENDING = {
     "running_slots_return_to_zero": "sched: every organization's running-job count is 0 at the end",
-    "budgets_never_exceeded": "budget: no organization spent more than its monthly budget",
     "auto_recharge_credited_once": "recharge: each automatic purchase credited exactly once",
 }
 

@@ -1,6 +1,14 @@
 """The workload's actions, one module each, and how often each is picked."""
 
-from . import buy_pack, cancel_race, idempotent_retry, staff_adjustment, submit, webhook_endpoints
+from . import (
+    budget_hit,
+    buy_pack,
+    cancel_race,
+    idempotent_retry,
+    staff_adjustment,
+    submit,
+    webhook_endpoints,
+)
 
 # name -> (weight, run(ctx, tenant, rng))
 ACTIONS = {
@@ -10,11 +18,11 @@ ACTIONS = {
     "buy_pack": (1, buy_pack.run),
     "webhook_endpoints": (2, webhook_endpoints.run),
     "staff_adjustment": (1, staff_adjustment.run),
+    "budget_hit": (1, budget_hit.run),
 }
 
 # Actions waiting for a branch not on main yet; the integrator adds each to ACTIONS.
 PENDING = {
-    "budget_hit": "budget: submit past an organization's monthly budget (its refusal code)",
     "concurrent_limit_hit": "sched: more jobs at once than the plan's concurrent-job limit",
     "auto_recharge": "recharge: run a balance under its threshold so a pack is bought for it",
 }
