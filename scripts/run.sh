@@ -49,7 +49,7 @@ pids+=($!)
 
 # Every process type of the Procfile but `gpu`, one of each (the web one on $PORT): the
 # embedded default has no GPU, and its catalog no diffusers model.
-.venv/bin/honcho start --no-colour --port "$PORT" web worker upstream webhooks beat >var/log/run.log 2>&1 &
+.venv/bin/honcho start --no-colour --port "$PORT" web worker upstream webhooks webhooks_slow beat >var/log/run.log 2>&1 &
 honcho=$!
 pids+=("$honcho")
 
@@ -68,5 +68,5 @@ echo
 echo "Imagen is running on http://127.0.0.1:$PORT  (API docs: http://127.0.0.1:$PORT/docs/)"
 .venv/bin/python manage.py ensure_demo
 echo "Logs: var/log/run.log (every process, each line prefixed web.1, worker.1, upstream.1,"
-echo "webhooks.1 or beat.1), var/log/localstripe.log, var/log/migrate.log. Press Ctrl-C to stop."
+echo "webhooks.1, webhooks_slow.1 or beat.1), var/log/localstripe.log, var/log/migrate.log. Press Ctrl-C to stop."
 wait -n "${pids[@]}"

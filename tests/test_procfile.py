@@ -7,7 +7,7 @@ from config.celery import app
 from generation import engines
 from tests import procfile
 
-WORKER_LINES = ["worker", "upstream", "gpu", "webhooks"]
+WORKER_LINES = ["worker", "upstream", "gpu", "webhooks", "webhooks_slow"]
 GENERATION_LINES = ["worker", "upstream", "gpu"]
 
 
@@ -16,7 +16,15 @@ def consumed_queues() -> set[str]:
 
 
 def test_the_procfile_names_every_process_type():
-    assert list(procfile.processes()) == ["web", "worker", "upstream", "gpu", "webhooks", "beat"]
+    assert list(procfile.processes()) == [
+        "web",
+        "worker",
+        "upstream",
+        "gpu",
+        "webhooks",
+        "webhooks_slow",
+        "beat",
+    ]
 
 
 @pytest.mark.parametrize("engine", sorted(engines._ENGINES))
@@ -48,6 +56,11 @@ def test_a_job_on_an_unknown_engine_reaches_the_generation_worker_to_be_failed()
 
 def test_the_webhooks_worker_consumes_both_delivery_queues():
     assert {"webhooks", "webhooks_retry"} <= set(procfile.queues("webhooks"))
+
+
+def test_the_slow_lane_has_workers_of_its_own():
+    assert procfile.queues("webhooks_slow") == ["webhooks_slow"]
+    assert "webhooks_slow" not in procfile.queues("webhooks")
 
 
 def test_every_periodic_task_lands_in_a_consumed_queue():

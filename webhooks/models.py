@@ -60,6 +60,8 @@ class WebhookEndpoint(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     # Start of the current run of failed attempts; cleared by any success.
     failing_since = models.DateTimeField(null=True, blank=True)
+    # Until when deliveries go to the slow lane: each slow answer (or timeout) extends it.
+    slow_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -70,6 +72,9 @@ class WebhookEndpoint(models.Model):
 
     def subscribes_to(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
+
+    def is_slow(self, now=None) -> bool:
+        return self.slow_until is not None and self.slow_until > (now or timezone.now())
 
     @property
     def events(self) -> list[str]:

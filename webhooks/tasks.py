@@ -6,13 +6,15 @@ from webhooks import queues, services
 
 @shared_task(
     name=queues.DELIVER_WEBHOOK_TASK,
+    bind=True,
     acks_late=True,
     # A backstop only: the outbound client already ends each request at its deadline.
     soft_time_limit=120,
 )
-def deliver_webhook(delivery_id: int) -> None:
+def deliver_webhook(self, delivery_id: int) -> None:
     """Make the next attempt of one delivery, and schedule the one after when it is soon."""
-    attempted = services.attempt_delivery(delivery_id=delivery_id)
+    lane = (self.request.delivery_info or {}).get("routing_key")
+    attempted = services.attempt_delivery(delivery_id=delivery_id, lane=lane)
     if attempted is None or attempted.retry_in is None:
         return
     countdown = attempted.retry_in.total_seconds()
@@ -20,7 +22,7 @@ def deliver_webhook(delivery_id: int) -> None:
     # enqueue: should the broker refuse the retry, the sweep sends it.
     transaction.on_commit(
         lambda: deliver_webhook.apply_async(
-            args=[delivery_id], countdown=countdown, queue=queues.RETRY_QUEUE
+            args=[delivery_id], countdown=countdown, queue=attempted.retry_queue
         ),
         robust=True,
     )

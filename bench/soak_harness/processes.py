@@ -86,7 +86,8 @@ class Managed:
 
 class Product:
     """Redis, localstripe and every Procfile process: two web, two generation workers, the
-    upstream worker, the webhooks worker and beat, each with the operator's environment."""
+    upstream worker, the webhooks worker and its slow lane, and beat, each with the
+    operator's environment."""
 
     def __init__(self, *, ports: "Ports", env: dict, log_dir: Path, work_dir: Path):
         self.ports, self.log_dir = ports, log_dir
@@ -134,6 +135,12 @@ class Product:
         self.webhooks = Managed(
             "webhooks.1", procfile_command("webhooks", product_env), product_env, log_dir
         )
+        self.webhooks_slow = Managed(
+            "webhooks_slow.1",
+            procfile_command("webhooks_slow", product_env),
+            product_env,
+            log_dir,
+        )
         beat_command = [
             *procfile_command("beat", beat_env),
             f"--schedule={work_dir / 'celerybeat-schedule'}",
@@ -142,7 +149,14 @@ class Product:
 
     @property
     def processes(self) -> list[Managed]:
-        return [*self.web, *self.workers, self.upstream, self.webhooks, self.beat]
+        return [
+            *self.web,
+            *self.workers,
+            self.upstream,
+            self.webhooks,
+            self.webhooks_slow,
+            self.beat,
+        ]
 
     def start(self) -> None:
         self.redis.start()

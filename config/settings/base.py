@@ -413,7 +413,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # The Celery queues whose depth a scrape reads from a Redis broker.
 METRICS_QUEUES = env.list(
     "METRICS_QUEUES",
-    default=["local", "upstream", "gpu", "celery", "webhooks", "webhooks_retry"],
+    default=["local", "upstream", "gpu", "celery", "webhooks", "webhooks_retry", "webhooks_slow"],
 )
 
 # Errors to Sentry, only when a DSN is given.

@@ -236,6 +236,7 @@ def _start_product(hosts: dict[str, Host], environment: dict[str, str]) -> None:
         # The test's model is an upstream one: its jobs are this line's.
         _start_procfile_line(hosts["worker"], "upstream", environment),
         _start_procfile_line(hosts["webhooks"], "webhooks", environment),
+        _start_procfile_line(hosts["webhooks"], "webhooks_slow", environment),
     ]
     # A web process's first submission loads the prompt classifier; a customer without
     # credits pays for it here (refused with 402: no job), before any test's window.

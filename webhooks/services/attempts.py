@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from common import metrics
+from webhooks import queues
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 from webhooks.services import health, transport
 from webhooks.services.retries import MAX_COUNTDOWN, next_retry_wait
@@ -27,24 +28,36 @@ class AttemptOutcome:
 @dataclass(frozen=True)
 class Attempted:
     """An attempt made and recorded; `retry_in` is the wait before the next one when a
-    delayed task is to make it, None when the delivery is done or the sweep will send it."""
+    delayed task is to make it, on `retry_queue`; None when the delivery is done or the
+    sweep will send it."""
 
     attempt: Attempt
     retry_in: timedelta | None
+    retry_queue: str = queues.RETRY_QUEUE
 
 
-def attempt_delivery(*, delivery_id: int) -> Attempted | None:
+def attempt_delivery(*, delivery_id: int, lane: str | None = None) -> Attempted | None:
     """Make the next attempt of a pending, due delivery and record it; None if not due.
 
     The delivery is claimed by pushing its due time past the attempt's longest run, so
-    a duplicate task or the sweep cannot send it twice at once.
+    a duplicate task or the sweep cannot send it twice at once. Taken from a lane other
+    than the slow one (`lane`, the queue it came from) while its endpoint is slow, it is
+    not attempted but sent to the slow lane, as it is: still due, no attempt counted.
     """
     now = timezone.now()
     lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
-    claimed = Delivery.objects.filter(
+    due = Delivery.objects.filter(
         pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + lease)
-    if not claimed:
+    )
+    claimable = due
+    if in_fast_lane := lane in queues.FAST_LANES:
+        # A subquery, not a join: the UPDATE keeps its own conditions on the delivery row,
+        # which PostgreSQL checks again against a concurrent claim.
+        slow = WebhookEndpoint.objects.filter(slow_until__gt=now).values("pk")
+        claimable = due.exclude(endpoint__in=slow)
+    if not claimable.update(next_attempt_at=now + lease):
+        if in_fast_lane and due.exists():
+            queues.enqueue_on_commit([(delivery_id, queues.SLOW_QUEUE)])
         return None
     # The organization is read only for a job's own target without a secret of its own.
     delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
@@ -89,6 +102,8 @@ def _record_in_transaction(*, delivery, outcome: Outcome, attempted_at: datetime
     delivery.attempt_count += 1
     endpoint = delivery.endpoint
     now = timezone.now()
+    if endpoint is not None:
+        health.note_endpoint_latency(endpoint, outcome.latency_ms, now)
     wait = None
     if outcome.succeeded:
         delivery.status = Delivery.Status.SUCCEEDED
@@ -118,5 +133,7 @@ def _record_in_transaction(*, delivery, outcome: Outcome, attempted_at: datetime
     delivery.next_attempt_at = None if wait is None else now + wait
     delivery.save(update_fields=["status", "attempt_count", "next_attempt_at"])
     return Attempted(
-        attempt=attempt, retry_in=wait if wait is not None and wait <= MAX_COUNTDOWN else None
+        attempt=attempt,
+        retry_in=wait if wait is not None and wait <= MAX_COUNTDOWN else None,
+        retry_queue=queues.retry_queue_for(delivery),
     )

@@ -1,6 +1,8 @@
 """Endpoint health: a run of failures is noticed, then disabled after five days; a 410 at once.
 
 The organization's owners get an email when a run starts and when the endpoint is disabled.
+An endpoint that takes SLOW_ANSWER or longer to answer (or does not answer in time) is
+slow for SLOW_LANE_FOR after that attempt: its deliveries go to the slow lane (queues.py).
 """
 
 from datetime import datetime, timedelta
@@ -15,6 +17,15 @@ from accounts import selectors as account_selectors
 from webhooks.models import WebhookEndpoint
 
 DISABLE_AFTER_FAILING_FOR = timedelta(days=5)
+SLOW_ANSWER = timedelta(seconds=1)
+SLOW_LANE_FOR = timedelta(minutes=10)
+
+
+def note_endpoint_latency(endpoint: WebhookEndpoint, latency_ms: int, now: datetime) -> None:
+    # Written only on a slow attempt, which has already held its worker slot a second.
+    if latency_ms >= SLOW_ANSWER.total_seconds() * 1000:
+        endpoint.slow_until = now + SLOW_LANE_FOR
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(slow_until=endpoint.slow_until)
 
 
 def note_endpoint_success(endpoint: WebhookEndpoint) -> None:

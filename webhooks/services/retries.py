@@ -43,7 +43,7 @@ def retry_delivery(*, delivery: Delivery) -> Delivery:
         delivery.status = Delivery.Status.PENDING
         delivery.next_attempt_at = timezone.now()
         delivery.save(update_fields=["status", "next_attempt_at"])
-        queues.enqueue_on_commit([(delivery.pk, queues.RETRY_QUEUE)])
+        queues.enqueue_on_commit([(delivery.pk, queues.retry_queue_for(delivery))])
     return delivery
 
 
@@ -58,5 +58,6 @@ def resend_failed_deliveries(*, endpoint: WebhookEndpoint, since: datetime) -> i
         Delivery.objects.filter(pk__in=ids).update(
             status=Delivery.Status.PENDING, next_attempt_at=timezone.now()
         )
-        queues.enqueue_on_commit([(pk, queues.RETRY_QUEUE) for pk in ids])
+        queue = queues.SLOW_QUEUE if endpoint.is_slow() else queues.RETRY_QUEUE
+        queues.enqueue_on_commit([(pk, queue) for pk in ids])
     return len(ids)

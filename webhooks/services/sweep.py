@@ -23,10 +23,11 @@ SWEEP_BATCH_PER_ORGANIZATION = 100
 def send_due_deliveries() -> int:
     """Enqueue pending deliveries well past due (a lost enqueue, a dead worker, a long wait),
     oldest first, at most SWEEP_BATCH_PER_ORGANIZATION of one organization per pass."""
+    now = timezone.now()
     due = (
         Delivery.objects.filter(
             status=Delivery.Status.PENDING,
-            next_attempt_at__lte=timezone.now() - SWEEP_GRACE,
+            next_attempt_at__lte=now - SWEEP_GRACE,
         )
         .annotate(
             place=Window(
@@ -37,11 +38,20 @@ def send_due_deliveries() -> int:
         )
         .filter(place__lte=SWEEP_BATCH_PER_ORGANIZATION)
         .order_by("next_attempt_at", "pk")
-        .values_list("pk", "attempt_count", "endpoint__failing_since")[:SWEEP_BATCH]
+        .values_list("pk", "attempt_count", "endpoint__failing_since", "endpoint__slow_until")[
+            :SWEEP_BATCH
+        ]
     )
     queued = [
-        (pk, queues.queue_for(attempt_count=attempts, endpoint_failing=failing_since is not None))
-        for pk, attempts, failing_since in due
+        (
+            pk,
+            queues.queue_for(
+                attempt_count=attempts,
+                endpoint_failing=failing_since is not None,
+                endpoint_slow=slow_until is not None and slow_until > now,
+            ),
+        )
+        for pk, attempts, failing_since, slow_until in due
     ]
     queues.enqueue(queued)
     return len(queued)

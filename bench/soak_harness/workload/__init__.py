@@ -1,6 +1,7 @@
 """The workload's actions, one module each, and how often each is picked."""
 
 from . import (
+    budget_hit,
     buy_pack,
     cancel_race,
     concurrent_limit_hit,
@@ -19,10 +20,10 @@ ACTIONS = {
     "webhook_endpoints": (2, webhook_endpoints.run),
     "staff_adjustment": (1, staff_adjustment.run),
     "concurrent_limit_hit": (1, concurrent_limit_hit.run),
+    "budget_hit": (1, budget_hit.run),
 }
 
 # Actions waiting for a branch not on main yet; the integrator adds each to ACTIONS.
 PENDING = {
-    "budget_hit": "budget: submit past an organization's monthly budget (its refusal code)",
     "auto_recharge": "recharge: run a balance under its threshold so a pack is bought for it",
 }
