@@ -23,19 +23,23 @@ def _use_broker(app, url):
     app.amqp._producer_pool = None
 
 
-@pytest.fixture
-def own_redis(settings):
-    from config.celery import app
-
-    server = RedisServer(free_port())
-    server.start()
-    settings.CACHES = {
+def _cache_on(server: RedisServer) -> dict:
+    return {
         "default": {
             "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
             "LOCATION": server.url,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+
+
+@pytest.fixture
+def own_redis(settings):
+    from config.celery import app
+
+    server = RedisServer(free_port())
+    server.start()
+    settings.CACHES = _cache_on(server)
     original = (app.conf.broker_url, dict(app.conf.broker_transport_options or {}))
     _use_broker(app, server.url)
     yield server
@@ -49,13 +53,7 @@ def own_cache_redis(settings):
     """Only the cache and the rate limiter on their own Redis; the broker stays up."""
     server = RedisServer(free_port())
     server.start()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "common.fastpaths.redis_cache.SharedClientRedisCache",
-            "LOCATION": server.url,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
+    settings.CACHES = _cache_on(server)
     yield server
     server.kill()
 
