@@ -236,6 +236,18 @@ def _report(run, violations, *, minutes, seed, elapsed, quiet) -> str:
     return "\n".join(lines)
 
 
+def _ensure_database(url: str) -> None:
+    """Create the run's database on a server that does not have it yet (a fresh machine)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as server:
+        if not server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, required=True)
@@ -257,6 +269,7 @@ def main(argv=None) -> int:
     ports = Ports(args.port_base)
     env = _environment(args, ports, work_dir)
     os.environ.update({**env, "PGAPPNAME": "imagen-soak-harness"})
+    _ensure_database(args.database_url)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT,
