@@ -78,3 +78,63 @@ def test_removing_an_endpoint_while_an_event_for_it_commits_succeeds():
     assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     assert Event.objects.count() == 1
     assert not Delivery.objects.exists()  # removed with its endpoint
+
+
+def _one_delivery(endpoint) -> Delivery:
+    services.emit_event(
+        organization=endpoint.organization, event_type="job.completed", data={}, job_id="j1"
+    )
+    return Delivery.objects.get(endpoint=endpoint)
+
+
+def test_an_endpoint_removed_while_its_delivery_is_sent_records_nothing(monkeypatch):
+    """Found by bench/soak.py: the attempt was recorded for a delivery removed meanwhile."""
+    from webhooks.services import transport
+
+    endpoint = WebhookEndpointFactory(url="https://example.com/hook")
+    delivery = _one_delivery(endpoint)
+
+    def removed_while_sending(delivery):
+        thread, errors = _in_another_connection(
+            lambda: services.delete_endpoint(endpoint=WebhookEndpoint.objects.get(pk=endpoint.pk))
+        )
+        thread.join()
+        assert errors == []
+        return transport.Outcome(200, 5, "ok", "")
+
+    monkeypatch.setattr(transport, "send", removed_while_sending)
+
+    assert services.attempt_delivery(delivery_id=delivery.pk) is None
+    assert not Delivery.objects.exists()
+
+
+def test_removing_an_endpoint_while_an_attempt_is_recorded_succeeds(monkeypatch):
+    """Found by bench/soak.py: DELETE /v1/webhook-endpoints/{id} answered 500 when a worker
+    recorded an attempt of one of its deliveries at the same moment."""
+    from webhooks.services import health, transport
+
+    endpoint = WebhookEndpointFactory(url="https://example.com/hook")
+    delivery = _one_delivery(endpoint)
+    recording, removal_started = threading.Event(), threading.Event()
+    note_latency = health.note_endpoint_latency
+
+    def slow_bookkeeping(endpoint, latency_ms, now):
+        recording.set()
+        removal_started.wait(10)
+        # The removal reaches the rows before the attempt's transaction commits.
+        threading.Event().wait(1)
+        return note_latency(endpoint, latency_ms, now)
+
+    monkeypatch.setattr(transport, "send", lambda delivery: transport.Outcome(200, 5, "ok", ""))
+    monkeypatch.setattr(health, "note_endpoint_latency", slow_bookkeeping)
+    worker, worker_errors = _in_another_connection(
+        lambda: services.attempt_delivery(delivery_id=delivery.pk)
+    )
+    recording.wait(10)
+    removal_started.set()
+    services.delete_endpoint(endpoint=endpoint)
+    worker.join()
+
+    assert worker_errors == []
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert not Delivery.objects.exists()

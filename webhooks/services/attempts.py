@@ -85,8 +85,19 @@ def _bookkeeping_transaction():
         yield
 
 
-def _record(*, delivery: Delivery, outcome: Outcome, attempted_at: datetime) -> Attempted:
+def _record(*, delivery: Delivery, outcome: Outcome, attempted_at: datetime) -> Attempted | None:
+    """Record the attempt; None when the delivery was removed meanwhile (its endpoint
+    deleted while it was being sent): there is nothing left to record it on."""
     with _bookkeeping_transaction():
+        # The endpoint's row first, then the delivery's, as delete_endpoint takes them: a
+        # removal waits for this record to commit and removes it too, or this waits for
+        # the removal and finds nothing.
+        if delivery.endpoint_id is not None:
+            endpoint = WebhookEndpoint.objects.select_for_update(no_key=True)
+            if not endpoint.filter(pk=delivery.endpoint_id).exists():
+                return None
+        if not Delivery.objects.select_for_update(no_key=True).filter(pk=delivery.pk).exists():
+            return None
         return _record_in_transaction(delivery=delivery, outcome=outcome, attempted_at=attempted_at)
 
 

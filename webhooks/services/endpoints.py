@@ -9,7 +9,7 @@ from accounts.models import Organization
 from common import outbound
 from webhooks import signing
 from webhooks.errors import EndpointLimitReached, InvalidEndpoint
-from webhooks.models import EventType, WebhookEndpoint
+from webhooks.models import Delivery, EventType, WebhookEndpoint
 
 SECRET_ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -71,6 +71,9 @@ def delete_endpoint(*, endpoint: WebhookEndpoint) -> None:
     """
     with transaction.atomic():
         list(WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).values("pk"))
+        # And its deliveries' rows: an attempt being recorded holds one, and its record is
+        # removed with the rest once it commits (attempts._record takes them in this order).
+        list(Delivery.objects.select_for_update().filter(endpoint=endpoint).values("pk"))
         endpoint.delete()
 
 
