@@ -71,6 +71,19 @@ def stripe_server(localstripe_server, live_server, settings):
     return localstripe_server
 
 
+def sell_starter_pack(*, credits: int = 100):
+    """The three plans and a $5 Starter pack, synced to localstripe's catalog."""
+    from billing import services
+    from billing.models import CreditPack
+    from tests.accounts.factories import PlanFactory
+
+    for slug in ("free", "pro", "enterprise"):
+        PlanFactory(slug=slug)
+    pack = CreditPack.objects.create(name="Starter", credits=credits, price_cents=500)
+    services.sync_stripe_catalog()
+    return pack
+
+
 def confirm_card_setup(base: str, client_secret: str, number: str, publishable_key: str) -> dict:
     """What Stripe.js's confirmCardSetup sends for a Card Element holding card `number`."""
     setup_intent_id = client_secret.split("_secret_")[0]

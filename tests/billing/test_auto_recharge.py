@@ -15,7 +15,6 @@ from billing.models import (
     AutoRecharge,
     AutoRechargeAttempt,
     CreditLedgerEntry,
-    CreditPack,
     Invoice,
     PackPurchase,
 )
@@ -25,7 +24,7 @@ from tests.accounts.factories import (
     PlanFactory,
     api_key_for,
 )
-from tests.billing.conftest import confirm_card_setup, wait_for
+from tests.billing.conftest import confirm_card_setup, sell_starter_pack, wait_for
 from tests.billing.factories import give_credits
 from tests.celery_worker import in_thread_worker
 
@@ -39,11 +38,7 @@ THRESHOLD = 100
 
 @pytest.fixture
 def pack(stripe_server):
-    for slug in ("free", "pro", "enterprise"):
-        PlanFactory(slug=slug)
-    pack = CreditPack.objects.create(name="Starter", credits=500, price_cents=500)
-    services.sync_stripe_catalog()
-    return pack
+    return sell_starter_pack(credits=500)
 
 
 @pytest.fixture

@@ -8,9 +8,14 @@ from django.core import mail
 
 from accounts.models import Organization
 from billing import services, stripe_gateway, tasks
-from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase, StripeEvent
+from billing.models import CreditLedgerEntry, Invoice, PackPurchase, StripeEvent
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, PlanFactory
-from tests.billing.conftest import confirm_card_setup, signed_event_post, wait_for
+from tests.billing.conftest import (
+    confirm_card_setup,
+    sell_starter_pack,
+    signed_event_post,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,11 +26,7 @@ DECLINED_ON_CHARGE = "4000000000000341"
 
 @pytest.fixture
 def catalog(stripe_server):
-    for slug in ("free", "pro", "enterprise"):
-        PlanFactory(slug=slug)
-    pack = CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
-    services.sync_stripe_catalog()
-    return pack
+    return sell_starter_pack()
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing import services, stripe_gateway, tasks
-from billing.models import CreditLedgerEntry, CreditPack, Invoice, PackPurchase
-from tests.accounts.factories import MembershipFactory, OrganizationFactory, PlanFactory
+from billing.models import CreditLedgerEntry, Invoice, PackPurchase
+from tests.accounts.factories import MembershipFactory, OrganizationFactory
 from tests.billing import stripe_payloads as payloads
-from tests.billing.conftest import confirm_card_setup, signed_event_post
+from tests.billing.conftest import confirm_card_setup, sell_starter_pack, signed_event_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,11 +38,7 @@ def events_lost(stripe_server, settings):
 
 @pytest.fixture
 def pack(events_lost):
-    for slug in ("free", "pro", "enterprise"):
-        PlanFactory(slug=slug)
-    pack = CreditPack.objects.create(name="Starter", credits=100, price_cents=500)
-    services.sync_stripe_catalog()
-    return pack
+    return sell_starter_pack()
 
 
 @pytest.fixture
