@@ -85,6 +85,22 @@ def public_site(live_server, settings):
 
 
 @pytest.fixture
+def sdk(public_site, celery_worker):
+    """Build SDK clients for the live server, with a worker running the jobs."""
+    import openai
+
+    clients = []
+
+    def build(key):
+        clients.append(openai.OpenAI(base_url=f"{public_site.url}/v1", api_key=key, max_retries=0))
+        return clients[-1]
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
 def flagged_model(monkeypatch):
     """A catalog model whose engine renders an image the real detector flags."""
     from tests.generation.engines import register_flagged_model

@@ -25,20 +25,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 SIDE = 256
 
 
-@pytest.fixture
-def sdk(public_site, celery_worker):
-    """Build SDK clients for the live server, with a worker running the jobs."""
-    clients = []
-
-    def build(key):
-        clients.append(openai.OpenAI(base_url=f"{public_site.url}/v1", api_key=key, max_retries=0))
-        return clients[-1]
-
-    yield build
-    for client in clients:
-        client.close()
-
-
 def picture(seed: int = 1, size=(SIDE, SIDE), fmt="PNG") -> bytes:
     """A noisy picture: every pixel differs, so a kept pixel is a kept pixel."""
     pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), np.uint8)

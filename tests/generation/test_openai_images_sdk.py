@@ -20,20 +20,6 @@ from tests.generation.factories import customer
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def sdk(public_site, celery_worker):
-    """Build SDK clients for the live server, with a worker running the jobs."""
-    clients = []
-
-    def build(key):
-        clients.append(openai.OpenAI(base_url=f"{public_site.url}/v1", api_key=key, max_retries=0))
-        return clients[-1]
-
-    yield build
-    for client in clients:
-        client.close()
-
-
 def decoded(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
