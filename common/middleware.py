@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from common import log_context, metrics
-from common.api.errors import json_error
+from common.api.errors import DATABASE_UNAVAILABLE, ServiceUnavailable, json_error
 
 logger = logging.getLogger(__name__)
 
@@ -185,10 +185,10 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.warning("Database unavailable during %s: %s", request.path, exception)
         response = json_error(
-            503,
-            "service_unavailable",
-            "The service is temporarily unavailable",
-            "The database is unreachable. Nothing was changed; retry shortly.",
+            ServiceUnavailable.status_code,
+            ServiceUnavailable.code,
+            ServiceUnavailable.message,
+            DATABASE_UNAVAILABLE,
         )
         response["Retry-After"] = "1"
         return response

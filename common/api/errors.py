@@ -140,6 +140,9 @@ class RateLimitExceeded(ApiError):
     message = "Rate limit exceeded"
 
 
+DATABASE_UNAVAILABLE = "The database is unreachable. Nothing was changed; retry shortly."
+
+
 class ServiceUnavailable(ApiError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "service_unavailable"
@@ -216,9 +219,7 @@ def _translate(exc: Exception) -> ApiError | None:
         # The database went away mid-request (restart, failover, a killed connection): the
         # request's transaction rolled back, so the client may simply retry.
         logger.warning("Database unavailable during an API request: %s", exc)
-        return ServiceUnavailable(
-            "The database is unreachable. Nothing was changed; retry shortly."
-        )
+        return ServiceUnavailable(DATABASE_UNAVAILABLE)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         # The cache (idempotency records, locks) is unreachable; nothing was committed
         # that depends on it, so the client may retry.
