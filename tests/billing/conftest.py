@@ -2,15 +2,18 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 import stripe
+from django.core.signals import request_finished, request_started
 
 from billing.stripe_events import HANDLERS
 
+STRIPE_WEBHOOK_PATH = "/stripe/webhook/"
 LOCALSTRIPE = str(Path(__file__).resolve().parents[2] / "scripts" / "localstripe_loopback.py")
 
 
@@ -52,23 +55,62 @@ def localstripe_server(live_server):
         process.wait(timeout=10)
 
 
+class _EventsInFlight:
+    """The live server's threads handling a Stripe event at this moment.
+
+    request_finished carries no request, but it is sent from the thread that handled it.
+    """
+
+    def __init__(self):
+        self.threads = set()
+
+    def started(self, sender, environ=None, **kwargs):
+        if environ and environ.get("PATH_INFO") == STRIPE_WEBHOOK_PATH:
+            self.threads.add(threading.get_ident())
+
+    def finished(self, sender, **kwargs):
+        self.threads.discard(threading.get_ident())
+
+
 @pytest.fixture
 def stripe_server(localstripe_server, live_server, settings):
-    """localstripe as Stripe, sending its signed events to this test's live server."""
+    """localstripe as Stripe, sending its signed events to this test's live server.
+
+    At teardown localstripe stops sending, and the fixture waits for the events the live
+    server is still handling: one landing during the test database's flush would write
+    beside the TRUNCATE (a deadlock) or leave rows for the next test.
+    """
     settings.STRIPE_API_BASE = localstripe_server
     settings.SITE_URL = live_server.url
+    _forward_events(localstripe_server, live_server.url, settings)
+    in_flight = _EventsInFlight()
+    request_started.connect(in_flight.started)
+    request_finished.connect(in_flight.finished)
+    try:
+        yield localstripe_server
+    finally:
+        _forward_events(localstripe_server, live_server.url, settings, events=[])
+        # An event whose POST left localstripe just before it stopped is still on its way.
+        time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while in_flight.threads and time.monotonic() < deadline:
+            time.sleep(0.05)
+        request_started.disconnect(in_flight.started)
+        request_finished.disconnect(in_flight.finished)
+
+
+def _forward_events(localstripe: str, site: str, settings, events=None) -> None:
     response = requests.post(
-        f"{localstripe_server}/_config/webhooks/tests",
+        f"{localstripe}/_config/webhooks/tests",
         json={
-            "url": f"{live_server.url}/stripe/webhook/",
+            "url": f"{site}{STRIPE_WEBHOOK_PATH}",
             "secret": settings.STRIPE_WEBHOOK_SECRET,
             # Like a real Stripe endpoint: only the events the project handles.
-            "events": sorted(HANDLERS),
+            "events": sorted(HANDLERS) if events is None else events,
         },
         timeout=5,
     )
     response.raise_for_status()
-    return localstripe_server
 
 
 def sell_starter_pack(*, credits: int = 100):
