@@ -2,6 +2,5 @@
 workload, faults at random times from the seed, and the invariants checked at the end.
 
 Each workload action is a module of `workload/`, each fault a function of `faults.py`, each
-invariant a function of `invariants.py`; each of them lists, as PENDING, what waits for a
-feature not on main yet.
+invariant a function of `invariants.py`.
 """

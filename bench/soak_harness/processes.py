@@ -109,7 +109,16 @@ class Product:
         )
         self.localstripe = Managed(
             "localstripe",
-            [sys.executable, str(LOCALSTRIPE), "--port", str(ports.localstripe), "--from-scratch"],
+            # Its objects outlive a kill -9, as Stripe's outlive an outage: the reconciliation
+            # sweep asks it about the payments whose events died with it.
+            [
+                sys.executable,
+                str(LOCALSTRIPE),
+                "--port",
+                str(ports.localstripe),
+                "--state-file",
+                str(work_dir / "localstripe.pickle"),
+            ],
             base_env,
             log_dir,
             port=ports.localstripe,

@@ -51,6 +51,8 @@ def _environment(args, ports: Ports, work_dir: Path) -> dict:
         "JOB_SOFT_TIME_LIMIT_SECONDS": "25",
         "JOB_TIME_LIMIT_SECONDS": "30",
         "JOB_WAIT_SECONDS": "20",
+        # The quiet period must see a purchase whose event was lost credited by the sweep.
+        "PACK_RECONCILE_AFTER_SECONDS": "30",
         # One slot per generation worker: the machine's two cores are shared.
         "GENERATION_CONCURRENCY": os.environ.get("GENERATION_CONCURRENCY", "1"),
         "LOG_LEVEL": "WARNING",
@@ -160,6 +162,7 @@ def _inject_faults(run, rng: random.Random, schedule: list) -> None:
 
 
 def _settled(run) -> bool:
+    from billing.models import AutoRechargeAttempt, PackPurchase
     from generation.models import Job
     from webhooks.models import Delivery
 
@@ -177,7 +180,20 @@ def _settled(run) -> bool:
         status=Delivery.Status.PENDING,
         endpoint__url__startswith=healthy,
     ).exists()
-    return not jobs_left and not deliveries_left and not run.receivers["stripe_relay"].in_flight
+    purchases_left = (
+        PackPurchase.objects.filter(
+            organization_id__in=ours, status=PackPurchase.Status.PROCESSING
+        ).exists()
+        or AutoRechargeAttempt.objects.filter(
+            organization_id__in=ours, status=AutoRechargeAttempt.Status.PENDING
+        ).exists()
+    )
+    return (
+        not jobs_left
+        and not deliveries_left
+        and not purchases_left
+        and not run.receivers["stripe_relay"].in_flight
+    )
 
 
 class Run:

@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,9 +18,6 @@ from billing.services.ledger import Kind, grant_credits
 
 logger = logging.getLogger(__name__)
 
-# Stripe's event comes within seconds of the payment: a purchase still not credited after
-# this is asked about (its event may be lost, say if Stripe's side died right after paying).
-UNCREDITED_AFTER = timedelta(minutes=5)
 # Stripe retries an event for up to 3 days; a purchase older than that is not asked again.
 UNCREDITED_LOOKBACK = timedelta(days=3)
 
@@ -171,7 +169,7 @@ def uncredited_pack_purchases(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     return list(
         PackPurchase.objects.filter(
-            created_at__lte=now - UNCREDITED_AFTER,
+            created_at__lte=now - timedelta(seconds=settings.PACK_RECONCILE_AFTER_SECONDS),
             created_at__gt=now - UNCREDITED_LOOKBACK,
         )
         .exclude(stripe_payment_intent_id="")

@@ -185,6 +185,9 @@ CELERY_TASK_ROUTES = {
     # Webhooks have their own queue so a slow receiver never delays generation.
     "webhooks.tasks.*": {"queue": "webhooks"},
 }
+# Stripe's event comes within seconds of a payment: a purchase still not credited this long
+# after it began is asked about at Stripe (its event may be lost).
+PACK_RECONCILE_AFTER_SECONDS = env.int("PACK_RECONCILE_AFTER_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
     "billing-send-unsent-recharges": {
@@ -198,7 +201,7 @@ CELERY_BEAT_SCHEDULE = {
     # Credits the pack purchases whose Stripe event was lost (billing.services.packs).
     "billing-reconcile-pack-purchases": {
         "task": "billing.tasks.reconcile_pack_purchases",
-        "schedule": 120,
+        "schedule": min(120, PACK_RECONCILE_AFTER_SECONDS),
     },
     "billing-reconcile-subscriptions": {
         "task": "billing.tasks.reconcile_subscriptions",

@@ -58,7 +58,8 @@ def _buy(client, settings, stripe_server, pack, number=VISA) -> PackPurchase:
     purchase = PackPurchase.objects.get()
     # Old enough for the sweep to ask Stripe about it.
     PackPurchase.objects.filter(pk=purchase.pk).update(
-        created_at=purchase.created_at - services.packs.UNCREDITED_AFTER - timedelta(seconds=1)
+        created_at=purchase.created_at
+        - timedelta(seconds=settings.PACK_RECONCILE_AFTER_SECONDS + 1)
     )
     return purchase
 
@@ -132,3 +133,11 @@ def test_a_purchase_just_made_is_left_to_stripes_event(client, settings, events_
     PackPurchase.objects.update(created_at=timezone.now())
 
     assert services.uncredited_pack_purchases() == []
+
+
+def test_the_wait_before_asking_stripe_is_the_operators(client, settings, events_lost, pack, owner):
+    purchase = _buy(client, settings, events_lost, pack)
+    settings.PACK_RECONCILE_AFTER_SECONDS = 60
+    PackPurchase.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+
+    assert services.uncredited_pack_purchases() == [purchase.pk]

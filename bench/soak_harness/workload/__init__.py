@@ -1,6 +1,7 @@
 """The workload's actions, one module each, and how often each is picked."""
 
 from . import (
+    auto_recharge,
     budget_hit,
     buy_pack,
     cancel_race,
@@ -21,9 +22,5 @@ ACTIONS = {
     "staff_adjustment": (1, staff_adjustment.run),
     "concurrent_limit_hit": (1, concurrent_limit_hit.run),
     "budget_hit": (1, budget_hit.run),
-}
-
-# Actions waiting for a branch not on main yet; the integrator adds each to ACTIONS.
-PENDING = {
-    "auto_recharge": "recharge: run a balance under its threshold so a pack is bought for it",
+    "auto_recharge": (1, auto_recharge.run),
 }

@@ -9,7 +9,7 @@ from .database import in_thread
 VISA = "4242424242424242"
 
 
-def _confirm_card(stripe_url: str, client_secret: str) -> dict:
+def confirm_card(stripe_url: str, client_secret: str) -> dict:
     setup_intent_id = client_secret.split("_secret_")[0]
     response = requests.post(
         f"{stripe_url}/v1/setup_intents/{setup_intent_id}/confirm",
@@ -36,7 +36,7 @@ def _buy(ctx, tenant, rng) -> None:
     pack = rng.choice(list(CreditPack.objects.order_by("pk")))
     token = f"soak-pack-{ctx.next_number()}-{rng.getrandbits(32):08x}"
     try:
-        setup = _confirm_card(ctx.stripe_url, services.start_card_setup(organization=organization))
+        setup = confirm_card(ctx.stripe_url, services.start_card_setup(organization=organization))
         checkout = services.buy_pack(
             organization=organization, pack=pack, token=token, setup_intent_id=setup["id"]
         )
