@@ -44,7 +44,10 @@ trap stop_all INT TERM EXIT
 
 # Stripe is an outside service, not one of the product's processes: localstripe stands in
 # for it here, so the Procfile stays exactly what production runs.
-.venv/bin/python scripts/localstripe_loopback.py --port "$STRIPE_PORT" >var/log/localstripe.log 2>&1 &
+# Its objects are kept beside the database (var/), so the customers and cards it saved for
+# the demo's organizations are still there next time.
+.venv/bin/python scripts/localstripe_loopback.py --port "$STRIPE_PORT" --state-file var/localstripe.pickle \
+  >var/log/localstripe.log 2>&1 &
 pids+=($!)
 
 # Every process type of the Procfile but `gpu`, one of each (the web one on $PORT): the

@@ -168,7 +168,7 @@ def _paid_at_stripe(run, purchase) -> bool:
         return False
     try:
         status = stripe_gateway.retrieve_payment_intent(purchase.stripe_payment_intent_id)["status"]
-    except stripe_gateway.StripeUnavailable:
+    except stripe_gateway.ResourceMissing:
         run.record.count("payments_forgotten_by_localstripe")
         return False
     if status != "succeeded":

@@ -24,7 +24,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def localstripe_server(live_server):
+def localstripe_server(live_server, tmp_path_factory):
     """A real localstripe process on a free loopback port, for the whole session.
 
     It depends on the live server so that it stops first: its last events (sent a second
@@ -34,7 +34,11 @@ def localstripe_server(live_server):
     process = subprocess.Popen(
         # The localstripe package of the virtualenv running the tests, as the run command
         # starts it (on the loopback interface only).
-        [sys.executable, LOCALSTRIPE, "--port", str(port), "--from-scratch"],
+        # Its own state file: localstripe's default one is shared with the run command's.
+        [
+            *(sys.executable, LOCALSTRIPE, "--port", str(port), "--from-scratch"),
+            *("--state-file", str(tmp_path_factory.mktemp("localstripe") / "state.pickle")),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -76,7 +76,7 @@ def test_a_sweep_pass_sends_every_organizations_due_deliveries(
     receiver, failing_receiver, monkeypatch
 ):
     monkeypatch.setattr(sweep, "SWEEP_BATCH", 10)
-    monkeypatch.setattr(sweep, "SWEEP_BATCH_PER_ORGANIZATION", 3)
+    monkeypatch.setattr(sweep, "SWEEP_BATCH_PER_DESTINATION", 3)
     failing_receiver.answer(*[Answer(status=500)] * 30)
     noisy = WebhookEndpointFactory(url=failing_receiver.url(), failing_since=timezone.now())
     for index in range(12):
@@ -90,5 +90,35 @@ def test_a_sweep_pass_sends_every_organizations_due_deliveries(
     overdue = timezone.now() - timedelta(minutes=1)
     Delivery.objects.filter(endpoint=noisy).update(next_attempt_at=overdue - timedelta(hours=1))
     Delivery.objects.filter(endpoint=quiet).update(next_attempt_at=overdue)
+    services.send_due_deliveries()
+    assert [r.headers["webhook-id"] for r in receiver.received] == [event.public_id]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("run_tasks_inline")
+def test_a_sweep_pass_sends_an_endpoints_due_delivery_behind_another_endpoints_backlog(
+    receiver, failing_receiver, monkeypatch
+):
+    """Found by the 30-minute soak: an organization's slow endpoint with a backlog of 1,260
+    older deliveries took every sweep pass's share of the organization, so its healthy
+    endpoint's deliveries whose task was lost waited 7-12 minutes and counting."""
+    monkeypatch.setattr(sweep, "SWEEP_BATCH_PER_DESTINATION", 3)
+    failing_receiver.answer(*[Answer(status=500)] * 30)
+    backlogged = WebhookEndpointFactory(url=failing_receiver.url())
+    healthy = WebhookEndpointFactory(
+        organization=backlogged.organization, url=receiver.url(), event_types=["job.progress"]
+    )
+    for index in range(12):
+        services.emit_event(
+            organization=backlogged.organization, event_type="job.completed", data={"n": index}
+        )
+    event = services.emit_event(
+        organization=healthy.organization, event_type="job.progress", data={}
+    )
+    overdue = timezone.now() - timedelta(minutes=1)
+    Delivery.objects.filter(endpoint=backlogged).update(
+        next_attempt_at=overdue - timedelta(hours=1)
+    )
+    Delivery.objects.filter(endpoint=healthy).update(next_attempt_at=overdue)
     services.send_due_deliveries()
     assert [r.headers["webhook-id"] for r in receiver.received] == [event.public_id]

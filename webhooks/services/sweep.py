@@ -1,8 +1,10 @@
 """The periodic sweep: sends pending deliveries well past due.
 
 A delivery is past due when its enqueue was lost, its worker died, or its retry wait was
-too long for a delayed task. Each pass sends at most `SWEEP_BATCH_PER_ORGANIZATION` of one
-organization's deliveries, so one organization's backlog does not hold up the others'.
+too long for a delayed task. Each pass takes at most `SWEEP_BATCH_PER_DESTINATION` of the
+deliveries to one endpoint (or one job's `webhook_url`), in turns: every destination's
+oldest first, then every one's second... So one destination's backlog, a slow endpoint's
+say, holds up neither its own organization's other endpoints nor other organizations.
 """
 
 from datetime import timedelta
@@ -17,12 +19,12 @@ from webhooks.models import Delivery
 # A pending delivery this far past due was not enqueued (or its worker died): send it.
 SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_BATCH = 1000
-SWEEP_BATCH_PER_ORGANIZATION = 100
+SWEEP_BATCH_PER_DESTINATION = 100
 
 
 def send_due_deliveries() -> int:
     """Enqueue pending deliveries well past due (a lost enqueue, a dead worker, a long wait),
-    oldest first, at most SWEEP_BATCH_PER_ORGANIZATION of one organization per pass."""
+    in turns across their destinations, at most SWEEP_BATCH_PER_DESTINATION of each."""
     now = timezone.now()
     due = (
         Delivery.objects.filter(
@@ -32,12 +34,12 @@ def send_due_deliveries() -> int:
         .annotate(
             place=Window(
                 RowNumber(),
-                partition_by=[F("organization_id")],
+                partition_by=[F("organization_id"), F("endpoint_id"), F("target_url")],
                 order_by=[F("next_attempt_at").asc(), F("pk").asc()],
             )
         )
-        .filter(place__lte=SWEEP_BATCH_PER_ORGANIZATION)
-        .order_by("next_attempt_at", "pk")
+        .filter(place__lte=SWEEP_BATCH_PER_DESTINATION)
+        .order_by("place", "next_attempt_at", "pk")
         .values_list("pk", "attempt_count", "endpoint__failing_since", "endpoint__slow_until")[
             :SWEEP_BATCH
         ]
