@@ -1,5 +1,7 @@
 """A staff member corrects an organization's balance, either way, with a reason."""
 
+import uuid
+
 from .database import in_thread
 
 
@@ -15,7 +17,8 @@ def _adjust(ctx, tenant, rng) -> None:
             amount=amount,
             reason="Soak: goodwill or correction",
             actor=User.objects.get(pk=ctx.staff_user_id),
-            reference=f"soak:adjustment:{ctx.next_number()}",
+            # Unique across runs: the run's database keeps the earlier runs' ledgers.
+            reference=f"soak:adjustment:{uuid.uuid4().hex}",
         )
         ctx.record.count("adjustments_applied")
     except InsufficientCredits:
