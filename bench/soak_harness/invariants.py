@@ -149,7 +149,7 @@ def every_pack_credited_exactly_once(run):
         if _paid_at_stripe(purchase):
             yield f"purchase {purchase.token} was paid at Stripe but ended {purchase.status}"
         else:
-            # Confirmed in the moment before a kill -9, not saved by localstripe yet.
+            # Paid at a localstripe that was killed since: it starts again from scratch.
             run.record.count("payments_forgotten_by_localstripe")
 
 
@@ -164,8 +164,7 @@ def _credited(purchase) -> tuple[int, int]:
 
 
 def _paid_at_stripe(purchase) -> bool:
-    """What localstripe says now: it keeps its objects through a restart, as Stripe does,
-    but for a payment made in the moment before a kill -9 that it had not saved yet."""
+    """What localstripe says now; one restarted since the payment no longer knows it."""
     from billing import stripe_gateway
 
     if not purchase.stripe_payment_intent_id:

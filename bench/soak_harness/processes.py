@@ -109,13 +109,15 @@ class Product:
         )
         self.localstripe = Managed(
             "localstripe",
-            # Its objects outlive a kill -9, as Stripe's outlive an outage: the reconciliation
-            # sweep asks it about the payments whose events died with it.
+            # Each start from scratch: localstripe rewrites its whole store on every change,
+            # so one kept through 30 minutes of purchases got too slow to answer, or to
+            # start again within a minute (2026-12-03). Its file is the run's own.
             [
                 sys.executable,
                 str(LOCALSTRIPE),
                 "--port",
                 str(ports.localstripe),
+                "--from-scratch",
                 "--state-file",
                 str(work_dir / "localstripe.pickle"),
             ],

@@ -1,5 +1,5 @@
-"""localstripe keeps its objects in the state file it is given, as Stripe keeps them through
-an outage: the soak restarts it with kill -9 and reconciles purchases against it after."""
+"""localstripe keeps its objects in the state file it is given (the run command's is in var/,
+beside the demo's database), and forgets them when started from scratch."""
 
 import signal
 import subprocess
