@@ -74,5 +74,5 @@ def recharge_credits(self, organization_id: int) -> None:
 
 @shared_task
 def send_unsent_recharges() -> int:
-    """Send the auto-recharge attempts whose task never left (the broker was down)."""
+    """Send the auto-recharge attempts whose task never left (the broker was down) or was lost."""
     return services.send_unsent_recharges()

@@ -23,10 +23,13 @@ logger = logging.getLogger(__name__)
 Status = AutoRechargeAttempt.Status
 FAILURES_BEFORE_OFF = 3
 # An attempt still waiting this long was never sent (the broker was down at commit); one
-# still charging this long lost its task (its retries spent while Stripe was down). The
-# latter is charged again only within Stripe's 24 hours of idempotency-key memory.
+# still charging this long lost its task (a killed worker's, which Redis gives back only
+# after an hour, or one whose retries were spent while Stripe was down). Sending a task to
+# an attempt whose own task still runs is harmless: recharge() waits on the purchase's lock
+# and finds the attempt finished. A charge whose id was never stored is charged again
+# only within Stripe's 24 hours of idempotency-key memory.
 UNSENT_AFTER = timedelta(minutes=2)
-STUCK_AFTER = timedelta(minutes=30)
+STUCK_AFTER = timedelta(minutes=5)
 IDEMPOTENCY_KEPT = timedelta(hours=23)
 
 
@@ -39,28 +42,30 @@ def recharge(*, organization_id: int) -> AutoRechargeAttempt | None:
     attempt, setting = _start(organization_id=organization_id)
     if attempt is None or attempt.status != Status.CHARGING:
         return attempt
-    purchase = attempt.purchase
-    if purchase.stripe_payment_intent_id:
-        # Charged before, its outcome not recorded (the worker died): ask Stripe.
-        payment = stripe_gateway.retrieve_pack_payment(purchase.stripe_payment_intent_id)
-        return _finish(attempt=attempt, setting=setting, status=payment.status)
-    customer_id = attempt.organization.stripe_customer_id
-    try:
-        with transaction.atomic():
-            # Held through the charge: Stripe's event for the PaymentIntent can come back
-            # before its id is stored, and apply_pack_payment then waits on this row.
-            PackPurchase.objects.select_for_update().get(pk=purchase.pk)
-            payment = stripe_gateway.charge_saved_card(
-                purchase=purchase,
-                customer_id=customer_id,
-                payment_method_id=setting.payment_method_id,
-                idempotency_key=f"auto-recharge:{attempt.pk}",
-            )
+    with transaction.atomic():
+        # Held until the outcome is recorded. Stripe's event for the PaymentIntent can come
+        # back before its id is stored, and apply_pack_payment then waits on this row; so
+        # does a second task for the attempt (the sweep's), which then finds it finished.
+        purchase = PackPurchase.objects.select_for_update().get(pk=attempt.purchase_id)
+        attempt.refresh_from_db(fields=["status"])
+        if attempt.status != Status.CHARGING:
+            return attempt
+        if purchase.stripe_payment_intent_id:
+            # Charged before, its outcome not recorded (the worker died): ask Stripe.
+            payment = stripe_gateway.retrieve_pack_payment(purchase.stripe_payment_intent_id)
+        else:
+            try:
+                payment = stripe_gateway.charge_saved_card(
+                    purchase=purchase,
+                    customer_id=attempt.organization.stripe_customer_id,
+                    payment_method_id=setting.payment_method_id,
+                    idempotency_key=f"auto-recharge:{attempt.pk}",
+                )
+            except stripe_gateway.PaymentDeclined as error:  # AuthenticationRequired too
+                return _fail(attempt=attempt, message=error.message)
             purchase.stripe_payment_intent_id = payment.id
             purchase.save(update_fields=["stripe_payment_intent_id"])
-    except stripe_gateway.PaymentDeclined as error:  # AuthenticationRequired too
-        return _fail(attempt=attempt, message=error.message)
-    return _finish(attempt=attempt, setting=setting, status=payment.status)
+        return _finish(attempt=attempt, setting=setting, status=payment.status)
 
 
 def _start(*, organization_id: int) -> tuple[AutoRechargeAttempt | None, AutoRecharge | None]:

@@ -190,9 +190,10 @@ CELERY_TASK_ROUTES = {
 PACK_RECONCILE_AFTER_SECONDS = env.int("PACK_RECONCILE_AFTER_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "billing-expire-credits": {"task": "billing.tasks.expire_credits", "schedule": 3600},
+    # Resends the auto-recharges whose task was lost (billing.services.recharging).
     "billing-send-unsent-recharges": {
         "task": "billing.tasks.send_unsent_recharges",
-        "schedule": 300,
+        "schedule": 60,
     },
     "billing-grant-monthly-credits": {
         "task": "billing.tasks.grant_monthly_credits",

@@ -3,11 +3,13 @@ real Celery worker charging through a real localstripe, whose signed events brin
 credits back through the webhook endpoint, as for any purchase."""
 
 import threading
+import time
 import uuid
 
 import pytest
 import requests
 from django.core import mail
+from django.db import connection
 
 from accounts.models import Membership, Organization
 from billing import services, stripe_gateway
@@ -351,3 +353,52 @@ def test_replacing_the_card_makes_auto_recharge_charge_the_new_one(
     setting = AutoRecharge.objects.get(organization=owner)
     assert setting.card_label == "Visa •••• 1881"
     assert setting.payment_method_id == owner.saved_card.payment_method_id
+
+
+def _recharge_twice_at_once(organization, monkeypatch) -> list[AutoRechargeAttempt]:
+    """A second task for the attempt (the sweep's) starts while the first one is charging."""
+    charge = stripe_gateway.charge_saved_card
+    finished = []
+
+    def second_task():
+        try:
+            finished.append(services.recharge(organization_id=organization.pk))
+        finally:
+            connection.close()
+
+    second = threading.Thread(target=second_task)
+
+    def charge_while_a_second_task_starts(**kwargs):
+        if not second.is_alive():
+            second.start()
+            time.sleep(0.5)  # it reaches the purchase's lock meanwhile
+        return charge(**kwargs)
+
+    monkeypatch.setattr(stripe_gateway, "charge_saved_card", charge_while_a_second_task_starts)
+    finished.append(services.recharge(organization_id=organization.pk))
+    second.join()
+    return finished
+
+
+@pytest.mark.postgres
+def test_a_second_task_for_an_attempt_being_charged_pays_nothing_more(
+    client, settings, stripe_server, pack, owner, monkeypatch
+):
+    _turn_on(client, settings, stripe_server, pack)
+    _cross(owner)  # no worker runs: the tests' two calls are the attempt's two tasks
+    finished = _recharge_twice_at_once(owner, monkeypatch)
+    assert [attempt.status for attempt in finished] == [AutoRechargeAttempt.Status.SUCCEEDED] * 2
+    assert len(_payment_intents(owner)) == 1
+    assert PackPurchase.objects.filter(organization=owner).count() == 1
+
+
+@pytest.mark.postgres
+def test_a_second_task_for_an_attempt_being_declined_sends_one_email(
+    client, settings, stripe_server, pack, owner, monkeypatch
+):
+    _turn_on(client, settings, stripe_server, pack, DECLINED_ON_CHARGE)
+    _cross(owner)
+    _recharge_twice_at_once(owner, monkeypatch)
+    assert len(mail.outbox) == 1
+    assert AutoRecharge.objects.get(organization=owner).consecutive_failures == 1
+    assert _finished_attempts(owner)[0].status == AutoRechargeAttempt.Status.FAILED

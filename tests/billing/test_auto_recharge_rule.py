@@ -150,3 +150,15 @@ def test_an_owner_turns_it_back_on_with_the_card_saved_before(client, organizati
     assert (
         "Auto-recharge is on: below 50 credits, your Visa •••• 4242 buys the Starter pack." in page
     )
+
+
+def test_the_sweep_sends_again_an_attempt_left_charging_five_minutes(organization, monkeypatch):
+    from billing.services import recharging
+
+    sent = []
+    monkeypatch.setattr(recharging, "send_recharge", lambda **kwargs: sent.append(kwargs))
+    _spend(organization, 10)
+    AutoRechargeAttempt.objects.update(status=AutoRechargeAttempt.Status.CHARGING)
+    assert services.send_unsent_recharges(now=timezone.now() + timedelta(minutes=4)) == 0
+    assert services.send_unsent_recharges(now=timezone.now() + timedelta(minutes=6)) == 1
+    assert sent == [{"organization_id": organization.pk}]
