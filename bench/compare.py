@@ -5,6 +5,7 @@
     python bench/compare.py --ledger-rows 1000000   # the tenant starts with that much history
     python bench/compare.py --with-sync      # also the web tier as it was (2 sync workers)
     python bench/compare.py --web-pool 2     # the Procfile's WEB_DATABASE_POOL_SIZE (8)
+    python bench/compare.py --web-processes 4  # the Procfile's WEB_CONCURRENCY (2)
 
 What it does:
   1. copies bench/baseline to var/baseline (its setup.sh makes a venv and results there,
@@ -185,11 +186,13 @@ def _product_env(**extra) -> dict:
     }
 
 
-def _procfile_web(port: int, web_pool: int | None = None) -> dict:
+def _procfile_web(port: int, web_pool: int | None = None, web_processes: int | None = None) -> dict:
     """The Procfile's `web` line, with its defaults (2 gevent processes, pool of 8)."""
     variables = {"PORT": str(port), "WEB_HOST": "127.0.0.1"}
     if web_pool:
         variables["WEB_DATABASE_POOL_SIZE"] = str(web_pool)
+    if web_processes:
+        variables["WEB_CONCURRENCY"] = str(web_processes)
     return {
         "cmd": [*procfile_command("web", variables), "--no-control-socket"],
         "cwd": str(ROOT),
@@ -213,9 +216,16 @@ def _sync_web(port: int) -> dict:
 
 
 def targets(
-    api_key: str, keys: list[str], job_id: str, *, with_sync: bool, web_pool: int | None = None
+    api_key: str,
+    keys: list[str],
+    job_id: str,
+    *,
+    with_sync: bool,
+    web_pool: int | None = None,
+    web_processes: int | None = None,
 ) -> dict:
-    groups = [_group("product", PORT, _procfile_web(PORT, web_pool), api_key, keys, job_id)]
+    web = _procfile_web(PORT, web_pool, web_processes)
+    groups = [_group("product", PORT, web, api_key, keys, job_id)]
     if with_sync:
         groups.append(
             _group("product-sync", SYNC_PORT, _sync_web(SYNC_PORT), api_key, keys, job_id)
@@ -270,6 +280,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ledger-rows", type=int, default=0)
     parser.add_argument("--with-sync", action="store_true")
     parser.add_argument("--web-pool", type=int, help="WEB_DATABASE_POOL_SIZE of `product`")
+    parser.add_argument("--web-processes", type=int, help="WEB_CONCURRENCY of `product`")
     options, argv = parser.parse_known_args(argv)
     if BASELINE.exists():
         shutil.rmtree(BASELINE / "bare", ignore_errors=True)
@@ -291,6 +302,7 @@ def main(argv: list[str]) -> int:
                 product["job_id"],
                 with_sync=options.with_sync,
                 web_pool=options.web_pool,
+                web_processes=options.web_processes,
             ),
             indent=1,
         )
