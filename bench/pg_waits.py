@@ -4,8 +4,8 @@
 
 Every `--every` ms it reads `pg_stat_activity` for the database's client sessions (not
 itself) and counts each one under its state: `active` with its wait (`Lock:transactionid`
-is a row lock held by another transaction, `Client:ClientRead` a statement the client has
-not sent yet), or `idle in transaction` (the client holds the transaction open between
+is a row lock held by another transaction, `Client:ClientRead` a statement the client is
+still sending), or `idle in transaction` (the client holds the transaction open between
 statements: under gevent, a greenlet waiting for its turn on the CPU). At the end it prints,
 per `application_name` (the Procfile's `web` line sets `imagen-web`), the average number of
 sessions in each, over the samples where any of its sessions was busy.
