@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -164,29 +165,41 @@ def _store_inputs(job_id: uuid.UUID, request: GenerationRequest) -> _StoredInput
     return _StoredInputs(image=image, references=tuple(stored[1:]), mask=mask)
 
 
-def _enqueue(job_id: uuid.UUID, *, queue: str) -> None:
-    """Publish the job's turn (run_job) to `queue` now, inside the submit transaction, and
-    fail loudly if we can't.
+def _publish_turn(job_id: uuid.UUID, *, queue: str) -> str:
+    """Publish the job's turn (run_job) to `queue` inside the submit transaction, and
+    return its id; raise QueueUnavailable if we can't.
 
     Published before COMMIT rather than on commit: a broker that is down then raises
     here, the transaction rolls back, and neither the reservation nor the job row is left
     (docs/api: 503, nothing charged, no job left behind), with no compensating writes to get
     wrong. A worker that receives the message before the COMMIT lands does not see the job
-    yet and retries shortly (run_job); a COMMIT that fails after the publish leaves a
-    message for a job that never existed, which run_job drops after its retries.
+    yet and retries shortly (run_job); a submission that is refused or fails after the
+    publish withdraws the turn (`_withdraw_turn`).
     """
     try:
-        run_job.apply_async(
+        return run_job.apply_async(
             args=[str(job_id)],
             queue=queue,
             retry=False,
             priority=scheduling.ACCEPTED_JOB_PRIORITY,
-        )
+        ).id
     except (KombuError, OSError) as exc:
         logger.warning("Job queue unreachable; refusing submission: %s", exc)
         raise QueueUnavailable(
             "The job queue is unreachable. Nothing was charged; retry shortly."
         ) from exc
+
+
+def _withdraw_turn(turn_id: str | None) -> None:
+    """Revoke the turn of a submission that rolled back, so that no worker spends its
+    retries waiting for a job that will never exist. Best effort: a worker that misses the
+    revocation drops the turn after those retries (run_job)."""
+    if turn_id is None:
+        return
+    try:
+        current_app.control.revoke(turn_id)
+    except (KombuError, OSError):
+        logger.warning("Could not revoke the turn %s of a refused submission", turn_id)
 
 
 def submit_job(
@@ -213,6 +226,7 @@ def submit_job(
     reference = f"job:{job_id}"
     now = timezone.now()
     inputs = _store_inputs(job_id, request)
+    turn_id = None
     try:
         with transaction.atomic():
             job = Job(
@@ -273,8 +287,11 @@ def submit_job(
             )
             orm.insert(job)  # the ORM's INSERT compiler costs more than the row
             job.servable_images = []  # nothing rendered yet: the response needs no query
-            # Last but the publish: the reservation locks the organization's row until
-            # COMMIT, and every submission of the organization queues behind that lock.
+            # A retry of run_job (the job not yet committed) goes back to the same queue.
+            turn_id = _publish_turn(job.id, queue=queue)
+            # Last: the reservation locks the organization's row until COMMIT, and every
+            # submission of the organization queues behind that lock, so no round trip to
+            # the broker happens while it is held.
             try:
                 billing.reserve_credits(
                     organization=organization,
@@ -285,14 +302,14 @@ def submit_job(
                 )
             except billing.InsufficientCredits as exc:
                 raise InsufficientCredits(str(exc)) from None
-            # A retry of run_job (the job not yet committed) goes back to the same queue.
-            _enqueue(job.id, queue=queue)
     except billing.BudgetExceeded as exc:
+        _withdraw_turn(turn_id)
         _delete_inputs(inputs.paths)
         # Rolled back by now: the owners' alert outlives the refused submission.
         billing.announce_budget_used_up(organization=organization, refusal=exc)
         raise BudgetExceeded(str(exc)) from None
     except BaseException:
+        _withdraw_turn(turn_id)
         _delete_inputs(inputs.paths)
         raise
     return job

@@ -10,7 +10,7 @@ from generation import lifecycle, pipeline, previews, scheduling, waiting
 
 logger = logging.getLogger(__name__)
 
-# A message can arrive before the submit transaction commits (generation.submission._enqueue).
+# A message can arrive before the submit transaction commits (generation.submission._publish_turn).
 MISSING_JOB_RETRIES = 5
 MISSING_JOB_RETRY_SECONDS = 1
 # A job whose worker lost the database mid-run; each run again counts in its attempts.

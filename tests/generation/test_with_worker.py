@@ -146,3 +146,38 @@ def test_idempotent_replay_of_a_sync_call_returns_the_same_job(client):
     assert calls[1]["Idempotent-Replayed"] == "true"
     organization.refresh_from_db()
     assert organization.credit_balance == 9
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_a_refused_submission_withdraws_its_turn_from_the_worker(client):
+    from celery.signals import task_prerun, task_revoked
+
+    ran, revoked = [], []
+
+    def on_prerun(task, args, **kwargs):
+        ran.append(args[0])
+
+    def on_revoked(request, **kwargs):
+        revoked.append(request.args[0])
+
+    task_prerun.connect(on_prerun, weak=False)
+    task_revoked.connect(on_revoked, weak=False)
+    try:
+        _, key = customer(credits=0)
+        response = client.post(
+            "/v2/images/generate",
+            {"prompt": "a fox", "model": "imagen-v2"},
+            content_type="application/json",
+            **headers(key),
+        )
+        assert response.status_code == 402, response.content
+        for _ in range(50):
+            if revoked:
+                break
+            time.sleep(0.1)
+    finally:
+        task_prerun.disconnect(on_prerun)
+        task_revoked.disconnect(on_revoked)
+    # The worker may take the turn once before the revocation arrives, never its retries.
+    assert len(revoked) == 1
+    assert ran in ([], revoked)

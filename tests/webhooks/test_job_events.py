@@ -6,7 +6,9 @@ import json
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from config.celery import app as celery_app
 from generation.models import Job
+from generation.tasks import run_job
 from tests.generation.factories import customer, headers
 from tests.webhooks.factories import WebhookEndpointFactory
 
@@ -20,15 +22,27 @@ JOB_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 @pytest.fixture
 def submit(client, django_capture_on_commit_callbacks):
-    """Submit through the API; run_job runs in this process (eager), then the deliveries
-    the job's commit enqueues are sent."""
+    """Submit through the API, then take the job's turn in this process as a worker would;
+    the deliveries its commits enqueue are sent (eager)."""
 
     def _submit(key, path, body):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                path, body, content_type="application/json", **headers(key, prefer="respond-async")
-            )
+        # The turn goes to the broker as in production: an eager run_job would run inside
+        # the submit transaction, before the reservation.
+        celery_app.conf.task_always_eager = False
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                response = client.post(
+                    path,
+                    body,
+                    content_type="application/json",
+                    **headers(key, prefer="respond-async"),
+                )
+        finally:
+            celery_app.conf.task_always_eager = True
         assert response.status_code == 202, response.content
+        with django_capture_on_commit_callbacks(execute=True):
+            for job in Job.objects.filter(status=Job.Status.QUEUED):
+                run_job.apply(args=[str(job.pk)])
         return response.json()
 
     return _submit
