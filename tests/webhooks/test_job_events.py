@@ -28,17 +28,17 @@ def submit(client, django_capture_on_commit_callbacks):
     def _submit(key, path, body):
         # The turn goes to the broker as in production: an eager run_job would run inside
         # the submit transaction, before the reservation.
-        celery_app.conf.task_always_eager = False
-        try:
-            with django_capture_on_commit_callbacks(execute=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            celery_app.conf.task_always_eager = False
+            try:
                 response = client.post(
                     path,
                     body,
                     content_type="application/json",
                     **headers(key, prefer="respond-async"),
                 )
-        finally:
-            celery_app.conf.task_always_eager = True
+            finally:
+                celery_app.conf.task_always_eager = True
         assert response.status_code == 202, response.content
         with django_capture_on_commit_callbacks(execute=True):
             for job in Job.objects.filter(status=Job.Status.QUEUED):
