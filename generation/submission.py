@@ -193,7 +193,8 @@ def _publish_turn(job_id: uuid.UUID, *, queue: str) -> str:
 def _withdraw_turn(turn_id: str | None) -> None:
     """Revoke the turn of a submission that rolled back, so that no worker spends its
     retries waiting for a job that will never exist. Best effort: a worker that misses the
-    revocation drops the turn after those retries (run_job)."""
+    revocation drops the turn after those retries (run_job). A COMMIT whose answer was lost
+    may have kept the job: the sweep (scheduling.reissue_lost_turns) gives it a new turn."""
     if turn_id is None:
         return
     try:
