@@ -25,7 +25,7 @@ from accounts.models import ApiKey, Organization
 from accounts.suspension import ensure_active
 from billing import selectors as billing_selectors
 from billing import services as billing
-from common import metrics
+from common import db, metrics
 from common.api import rate_limits
 from common.errors import InvalidRequest, Refused
 from common.fastpaths import orm
@@ -166,15 +166,14 @@ def _store_inputs(job_id: uuid.UUID, request: GenerationRequest) -> _StoredInput
 
 
 def _publish_turn(job_id: uuid.UUID, *, queue: str) -> str:
-    """Publish the job's turn (run_job) to `queue` inside the submit transaction, and
-    return its id; raise QueueUnavailable if we can't.
+    """Publish the job's turn (run_job) to `queue`, before the job and its reservation are
+    written, and return its id; raise QueueUnavailable if we can't.
 
-    Published before COMMIT rather than on commit: a broker that is down then raises
-    here, the transaction rolls back, and neither the reservation nor the job row is left
-    (docs/api: 503, nothing charged, no job left behind), with no compensating writes to get
-    wrong. A worker that receives the message before the COMMIT lands does not see the job
-    yet and retries shortly (run_job); a submission that is refused or fails after the
-    publish withdraws the turn (`_withdraw_turn`).
+    Published before rather than on commit: a broker that is down then raises here, before
+    anything is written (docs/api: 503, nothing charged, no job left behind), with no
+    compensating writes to get wrong. A worker that receives the message before the COMMIT
+    lands does not see the job yet and retries shortly (run_job); a submission that is
+    refused or fails after the publish withdraws the turn (`_withdraw_turn`).
     """
     try:
         return run_job.apply_async(
@@ -203,6 +202,34 @@ def _withdraw_turn(turn_id: str | None) -> None:
         logger.warning("Could not revoke the turn %s of a refused submission", turn_id)
 
 
+def _create_job(job: Job, *, organization: Organization, api_key: ApiKey | None) -> None:
+    """Insert the job and reserve its cost, in one transaction.
+
+    On PostgreSQL, first in one round trip, so that the organization's row, which every
+    submission of the organization queues behind, stays locked for the database's work
+    only. A reservation with something to explain or announce declines that, and is made
+    again the careful way, which does.
+    """
+    reservation = {
+        "organization": organization,
+        "amount": job.credits_reserved,
+        "reference": job.reservation_reference,
+        "job_id": job.id,
+        "api_key_id": api_key.pk if api_key else None,
+    }
+    if db.can_run_in_one_round_trip() and billing.reserve_credits_in_one_round_trip(
+        **reservation, along=orm.insert_statement(job)
+    ):
+        orm.mark_saved(job)
+        return
+    with transaction.atomic():
+        orm.insert(job)  # the ORM's INSERT compiler costs more than the row
+        try:
+            billing.reserve_credits(**reservation)
+        except billing.InsufficientCredits as exc:
+            raise InsufficientCredits(str(exc)) from None
+
+
 def submit_job(
     *, organization: Organization, api_key: ApiKey | None, request: GenerationRequest
 ) -> Job:
@@ -229,80 +256,67 @@ def submit_job(
     inputs = _store_inputs(job_id, request)
     turn_id = None
     try:
-        with transaction.atomic():
-            job = Job(
-                id=job_id,
-                organization=organization,
-                api_key=api_key,
-                dialect=request.dialect,
-                mode=request.mode,
-                model=model,
-                queue=queue,
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt,
-                width=request.width,
-                height=request.height,
-                steps=(
-                    quality.steps_for(model_id=model.id, quality=request.quality)
-                    if request.quality
-                    else _model_default(
-                        request.steps,
-                        model,
-                        "steps",
-                        limits.DEFAULT_STEPS,
-                        limits.STEPS_MIN,
-                        limits.STEPS_MAX,
-                    )
-                ),
-                guidance_scale=_model_default(
-                    request.guidance_scale,
+        job = Job(
+            id=job_id,
+            organization=organization,
+            api_key=api_key,
+            dialect=request.dialect,
+            mode=request.mode,
+            model=model,
+            queue=queue,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            width=request.width,
+            height=request.height,
+            steps=(
+                quality.steps_for(model_id=model.id, quality=request.quality)
+                if request.quality
+                else _model_default(
+                    request.steps,
                     model,
-                    "guidance_scale",
-                    limits.DEFAULT_GUIDANCE,
-                    limits.GUIDANCE_MIN,
-                    limits.GUIDANCE_MAX,
-                ),
-                seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
-                style=request.style,
-                num_images=request.num_images,
-                safety_setting=request.safety_setting,
-                strength=request.strength,
-                input_image_path=inputs.image,
-                reference_image_paths=list(inputs.references),
-                mask_path=inputs.mask,
-                output_format=request.output_format,
-                output_compression=request.output_compression,
-                background=request.background,
-                quality=quality.resolve(request.quality) if request.quality else "",
-                partial_images=request.partial_images,
-                end_user=request.end_user,
-                safety_identifier=request.safety_identifier,
-                credits_reserved=cost,
-                reservation_reference=reference,
-                webhook_url=request.webhook_url,
-                webhook_secret=request.webhook_secret,
-                webhook_events=list(request.webhook_events),
-                created_at=now,
-                expires_at=now + timedelta(days=organization.output_retention_days),
-                deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
-            )
-            orm.insert(job)  # the ORM's INSERT compiler costs more than the row
-            job.servable_images = []  # nothing rendered yet: the response needs no query
-            # A retry of run_job (the job not yet committed) goes back to the same queue.
-            turn_id = _publish_turn(job.id, queue=queue)
-            # Last: the reservation locks the organization's row until COMMIT, and every
-            # submission of the organization queues behind that lock, so no round trip to
-            # the broker happens while it is held.
-            try:
-                billing.reserve_credits(
-                    organization=organization,
-                    amount=cost,
-                    reference=reference,
-                    job_id=job_id,
-                    api_key_id=api_key.pk if api_key else None,
+                    "steps",
+                    limits.DEFAULT_STEPS,
+                    limits.STEPS_MIN,
+                    limits.STEPS_MAX,
                 )
-            except billing.InsufficientCredits as exc:
-                raise InsufficientCredits(str(exc)) from None
+            ),
+            guidance_scale=_model_default(
+                request.guidance_scale,
+                model,
+                "guidance_scale",
+                limits.DEFAULT_GUIDANCE,
+                limits.GUIDANCE_MIN,
+                limits.GUIDANCE_MAX,
+            ),
+            seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
+            style=request.style,
+            num_images=request.num_images,
+            safety_setting=request.safety_setting,
+            strength=request.strength,
+            input_image_path=inputs.image,
+            reference_image_paths=list(inputs.references),
+            mask_path=inputs.mask,
+            output_format=request.output_format,
+            output_compression=request.output_compression,
+            background=request.background,
+            quality=quality.resolve(request.quality) if request.quality else "",
+            partial_images=request.partial_images,
+            end_user=request.end_user,
+            safety_identifier=request.safety_identifier,
+            credits_reserved=cost,
+            reservation_reference=reference,
+            webhook_url=request.webhook_url,
+            webhook_secret=request.webhook_secret,
+            webhook_events=list(request.webhook_events),
+            created_at=now,
+            expires_at=now + timedelta(days=organization.output_retention_days),
+            deadline_at=now + timedelta(seconds=settings.JOB_DEADLINE_SECONDS),
+        )
+        job.servable_images = []  # nothing rendered yet: the response needs no query
+        # First: a broker that is down then refuses the submission before anything is
+        # written (docs/api: 503, nothing charged, no job left behind).
+        turn_id = _publish_turn(job.id, queue=queue)
+        _create_job(job, organization=organization, api_key=api_key)
     except billing.BudgetExceeded as exc:
         _withdraw_turn(turn_id)
         _delete_inputs(inputs.paths)

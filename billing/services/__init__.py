@@ -47,6 +47,7 @@ from billing.services.ledger import (
     grant_credits,
     refund_reservation,
     reserve_credits,
+    reserve_credits_in_one_round_trip,
 )
 from billing.services.packs import (
     PackCheckout,
@@ -115,6 +116,7 @@ __all__ = [
     "refund_reservation",
     "replace_card",
     "reserve_credits",
+    "reserve_credits_in_one_round_trip",
     "save_card",
     "send_unsent_recharges",
     "set_api_key_credit_limit",

@@ -24,12 +24,12 @@ from django.utils import timezone
 from accounts.models import ApiKey, Organization, User
 from billing.credit_lots import EXPIRY_PREFIX
 from billing.errors import InsufficientCredits
-from billing.models import ApiKeyMonthlySpend, AutoRecharge, CreditLedgerEntry
+from billing.models import ApiKeyMonthlySpend, AutoRecharge, BudgetAlert, CreditLedgerEntry
 from billing.months import month_of
 from billing.services import budgets
 from billing.services.auto_recharge import open_recharge_if_low
 from billing.services.low_balance import notify_if_credits_low
-from common import metrics
+from common import db, metrics
 from common.fastpaths import orm
 
 Kind = CreditLedgerEntry.Kind
@@ -45,7 +45,8 @@ _MOVE_BALANCE_TEMPLATE = f"""
            -- The auto-recharge threshold, if on: read here, the rule costs no round trip.
            (SELECT threshold FROM {AutoRecharge._meta.db_table}
              WHERE organization_id = {Organization._meta.db_table}.id AND enabled)
-           AS recharge_threshold
+           AS recharge_threshold,
+           low_credit_threshold
 """  # noqa: S608 - table names come from the models, values are parameters
 _MOVE_BALANCE_SQL = _MOVE_BALANCE_TEMPLATE.format(spend="")
 # A reservation counts in its month, the organization's month restarting at its first one.
@@ -148,22 +149,73 @@ def _move_params(entry: CreditLedgerEntry, spend: _SpendMove | None) -> list:
     return [entry.amount, *spent, entry.organization_id, entry.amount, entry.reference]
 
 
-@functools.cache
-def _move_balance_append_and_spend_sql(*, gives_back: bool, with_key: bool) -> str:
-    """The one statement of a job's entry on PostgreSQL: the balance and the organization's
-    month, the entry and the key's month, answering the entry, the auto-recharge threshold,
-    the budget, the organization's spend, the key's spend and its limit."""
+def _job_entry_ctes(*, gives_back: bool, with_key: bool) -> str:
+    """A job's entry on PostgreSQL, as the common table expressions of one statement: the
+    balance and the organization's month (`moved`), the entry (`inserted`) and the key's
+    month (`key_spend`)."""
     spend = _SpendMove(month=date.min, credits=-1 if gives_back else 1, api_key_id=None)
     key_spend = f", key_spend AS ({_key_spend_sql(spend, after_move=True)})" if with_key else ""
+    return f"WITH moved AS ({_move_sql(spend)}), inserted AS ({_INSERT_MOVED_ENTRY_SQL}){key_spend}"
+
+
+@functools.cache
+def _move_balance_append_and_spend_sql(*, gives_back: bool, with_key: bool) -> str:
+    """The one statement of a job's entry on PostgreSQL, answering the entry, the
+    auto-recharge threshold, the budget, the organization's spend, the key's spend and its
+    limit."""
     key_columns = "(SELECT credits FROM key_spend), (SELECT spend_limit FROM key_spend)"
     return f"""
-WITH moved AS ({_move_sql(spend)}),
-inserted AS ({_INSERT_MOVED_ENTRY_SQL}){key_spend}
+{_job_entry_ctes(gives_back=gives_back, with_key=with_key)}
 SELECT inserted.{CreditLedgerEntry._meta.pk.column}, inserted.{_BALANCE_AFTER.column},
        moved.recharge_threshold, moved.monthly_credit_budget, moved.month_spend,
        {key_columns if with_key else "NULL, NULL"}
   FROM inserted CROSS JOIN moved
 """  # noqa: S608 - table and column names come from the models, values are parameters
+
+
+def _crossed_sql(threshold: str, *, before: str, after: str) -> str:
+    """SQL for `threshold` crossed downwards, as the credits-low and auto-recharge rules
+    test it: before >= threshold > after."""
+    return f"({before} >= {threshold} AND {threshold} > {after})"
+
+
+def _budget_alert_sql(percent: int) -> str:
+    """SQL for the month's spend reaching `percent` of the budget, as budgets._crossed."""
+    budget = "moved.monthly_credit_budget"
+    return (
+        f"({budget} > 0 AND (moved.month_spend - %s) * 100 < {percent} * {budget}"
+        f" AND {percent} * {budget} <= moved.month_spend * 100)"
+    )
+
+
+@functools.cache
+def _reserve_unless_notable_sql(*, with_key: bool) -> str:
+    """A reservation's one statement that calls decline_quick_path() unless it went through
+    with nothing to explain or announce. Every test is on the organization's row as the
+    reservation left it (RETURNING, under its lock), so concurrent reservations see each
+    other's; each takes the reservation's credits as a parameter."""
+    before = "moved.credit_balance + %s"
+    notable = [
+        "moved.credit_balance IS NULL",  # refused: the balance short or the reference used
+        _crossed_sql("moved.low_credit_threshold", before=before, after="moved.credit_balance"),
+        "moved.recharge_threshold IS NOT NULL AND "
+        + _crossed_sql("moved.recharge_threshold", before=before, after="moved.credit_balance"),
+        "moved.month_spend > moved.monthly_credit_budget",
+        *(_budget_alert_sql(percent) for percent in BudgetAlert.Threshold.values),
+    ]
+    if with_key:
+        notable.append("key_spend.credits > key_spend.spend_limit")
+    key_join = "LEFT JOIN key_spend ON true" if with_key else ""
+    return f"""
+{_job_entry_ctes(gives_back=False, with_key=with_key)}
+SELECT CASE WHEN {" OR ".join(f"({test})" for test in notable)} THEN decline_quick_path() END
+  FROM (SELECT 1) AS one LEFT JOIN moved ON true {key_join}
+"""  # noqa: S608 - table and column names come from the models, values are parameters
+
+
+def _notable_params(credits: int) -> list:
+    # One per %s of _reserve_unless_notable_sql: two crossings and the budget's thresholds.
+    return [credits] * (2 + len(BudgetAlert.Threshold.values))
 
 
 @dataclass(frozen=True)
@@ -210,7 +262,7 @@ def _move_balance_and_append(
             orm.mark_saved(entry)
             spent = row[3:]
         else:
-            entry.balance_after, budget, month_spend, recharge_threshold = row
+            entry.balance_after, budget, month_spend, recharge_threshold = row[:4]
             entry.save(force_insert=True)
             key_spent = (None, None)
             if with_key:
@@ -366,6 +418,52 @@ def reserve_credits(
         spend_month=month_of(now),
         created_at=now,
     )
+
+
+def reserve_credits_in_one_round_trip(
+    *,
+    organization: Organization,
+    amount: int,
+    reference: str,
+    job_id=None,
+    api_key_id: int | None = None,
+    along: db.Statement,
+) -> bool:
+    """Make `reserve_credits`' reservation and the caller's own write `along` (a job's row)
+    as one transaction in one round trip (common.db.run_in_one_round_trip); return whether
+    they committed.
+
+    The same reservation, entry and month's spend; but where `reserve_credits` would refuse
+    it (the balance, the budget, the key's limit, a used reference) or announce something
+    (credits low, an auto-recharge, a budget alert), the statement declines instead: nothing
+    is written, and the caller makes both again the careful way, with `reserve_credits`.
+    Only where `db.can_run_in_one_round_trip()`; `organization.credit_balance` is left as
+    it was.
+    """
+    if amount <= 0:
+        raise ValueError("A reservation takes a positive number of credits")
+    now = timezone.now()
+    entry = CreditLedgerEntry(
+        organization=organization,
+        kind=Kind.RESERVE,
+        amount=-amount,
+        reference=reference,
+        job_id=job_id,
+        api_key_id=api_key_id,
+        created_at=now,
+    )
+    spend = _SpendMove(month=month_of(now), credits=amount, api_key_id=api_key_id)
+    with_key = api_key_id is not None
+    params = _move_params(entry, spend) + orm.insert_values(entry, _ENTRY_VALUE_FIELDS)
+    if with_key:
+        params += _key_spend_params(spend)
+    reservation = db.Statement(
+        _reserve_unless_notable_sql(with_key=with_key), params + _notable_params(amount)
+    )
+    if not db.run_in_one_round_trip(along, reservation):
+        return False
+    metrics.LEDGER_OPERATIONS.labels(Kind.RESERVE).inc()
+    return True
 
 
 def refund_reservation(

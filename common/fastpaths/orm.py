@@ -16,6 +16,8 @@ import functools
 
 from django.db import connection
 
+from common.db import Statement
+
 
 @functools.cache
 def _insert_sql(model, vendor: str) -> str:
@@ -39,13 +41,20 @@ def mark_saved(instance) -> None:
     instance._state.db = connection.alias
 
 
+def insert_statement(instance) -> Statement:
+    """The INSERT of `instance`, whose primary key is already set, to run with others
+    (common.db.run_in_one_round_trip); `mark_saved` it once that committed."""
+    if instance.pk is None:
+        raise ValueError("An INSERT here needs the primary key set (no database-generated ids)")
+    values = insert_values(instance, instance._meta.concrete_fields)
+    return Statement(_insert_sql(type(instance), connection.vendor), values)
+
+
 def insert(instance) -> None:
     """INSERT `instance`, whose primary key is already set, and mark it saved."""
-    if instance.pk is None:
-        raise ValueError("insert() needs the primary key set (no database-generated ids)")
-    values = insert_values(instance, instance._meta.concrete_fields)
+    statement = insert_statement(instance)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(type(instance), connection.vendor), values)
+        cursor.execute(statement.sql, statement.params)
     mark_saved(instance)
 
 

@@ -26,8 +26,8 @@ def submit(client, django_capture_on_commit_callbacks):
     the deliveries its commits enqueue are sent (eager)."""
 
     def _submit(key, path, body):
-        # The turn goes to the broker as in production: an eager run_job would run inside
-        # the submit transaction, before the reservation.
+        # The turn goes to the broker as in production: an eager run_job would run before
+        # the job is written.
         with django_capture_on_commit_callbacks(execute=True):
             celery_app.conf.task_always_eager = False
             try:
