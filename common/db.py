@@ -49,11 +49,11 @@ def run_in_one_round_trip(*statements: Statement) -> bool:
     `can_run_in_one_round_trip()`.
     """
     with connection.cursor() as cursor:
+        # Each statement bound on its own: psycopg caches the parsing of a statement with
+        # at most 50 parameters, and all of them together have more.
+        query = "; ".join(cursor.mogrify(s.sql, s.params) for s in statements)
         try:
-            cursor.execute(
-                "; ".join(statement.sql for statement in statements),
-                [param for statement in statements for param in statement.params],
-            )
+            cursor.execute(query)
         except DatabaseError as exc:
             if getattr(exc.__cause__, "sqlstate", None) == QUICK_PATH_DECLINED:
                 return False

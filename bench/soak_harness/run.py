@@ -31,6 +31,9 @@ WORKLOAD_THREADS = 6
 # A long run's webhook backlog takes longer to drain: a quarter of the run's length more.
 QUIET_SECONDS_MAX = 150
 JOB_DEADLINE_SECONDS = 45
+# Longest the run waits for the credits of the attempts it charged again at the end: Stripe's
+# event, else the pack sweep after PACK_RECONCILE_AFTER_SECONDS.
+RECHARGE_SETTLE_SECONDS = 60
 
 
 def _environment(args, ports: Ports, work_dir: Path) -> dict:
@@ -188,6 +191,44 @@ def _settled(run) -> bool:
         and not deliveries_left
         and not recharges_left
         and not run.receivers["stripe_relay"].in_flight
+    )
+
+
+def _charge_stuck_recharges(run) -> int:
+    """Charge again, as the sweep would once STUCK_AFTER has passed (longer than the quiet
+    period), each auto-recharge attempt still charging: its task was lost with a killed
+    worker. Return how many; one still charging after this is a violation."""
+    from billing import services
+    from billing.models import AutoRechargeAttempt
+
+    from .invariants import _organizations
+
+    stuck = list(
+        AutoRechargeAttempt.objects.filter(
+            organization_id__in=_organizations(run), status=AutoRechargeAttempt.Status.CHARGING
+        ).values_list("organization_id", flat=True)
+    )
+    for organization_id in stuck:
+        try:
+            services.recharge(organization_id=organization_id)
+        except Exception as error:
+            run.record.violation("stuck_recharge_charged_again", f"{organization_id}: {error!r}")
+    run.record.count("auto_recharges_charged_again_at_end", len(stuck))
+    return len(stuck)
+
+
+def _recharges_credited(run) -> bool:
+    """No paid auto-recharge of ours still waits for Stripe's event (or the pack sweep)."""
+    from billing.models import AutoRechargeAttempt, PackPurchase
+
+    from .invariants import _organizations
+
+    return (
+        not AutoRechargeAttempt.objects.filter(
+            organization_id__in=_organizations(run), status=AutoRechargeAttempt.Status.SUCCEEDED
+        )
+        .exclude(purchase__status=PackPurchase.Status.SUCCEEDED)
+        .exists()
     )
 
 
@@ -351,6 +392,12 @@ def main(argv=None) -> int:
         quiet_max = QUIET_SECONDS_MAX + args.minutes * 60 / 4
         while time.monotonic() - quiet_start < quiet_max and not _settled(run):
             time.sleep(2)
+        if _charge_stuck_recharges(run):
+            recharged_start = time.monotonic()
+            while time.monotonic() - recharged_start < RECHARGE_SETTLE_SECONDS and not (
+                _settled(run) and _recharges_credited(run)
+            ):
+                time.sleep(2)
         time.sleep(3)
         quiet = time.monotonic() - quiet_start
         violations = check(run)

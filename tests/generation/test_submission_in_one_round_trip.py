@@ -65,6 +65,13 @@ def test_a_plain_submission_is_one_reservation_statement_that_charges_once(clien
     assert ledger_mismatches() == []
 
 
+def test_a_prompt_with_quotes_and_percent_signs_is_stored_as_written(client):
+    _, key = customer(plan="pro", credits=100)
+    prompt = "50% off %s %(name)s; it's a \\ 'sale'"
+    assert post(client, key, {**ONE_CREDIT, "prompt": prompt}).status_code == 202
+    assert Job.objects.get().prompt == prompt
+
+
 def test_a_submission_the_balance_does_not_cover_is_402_and_leaves_no_job(client):
     organization, key = customer(plan="pro", credits=1)
     response = post(client, key, {**ONE_CREDIT, "num_images": 2})
