@@ -58,8 +58,9 @@ def browser(monkeypatch):
         )
         yield browser
         browser.close()
-    # ORM calls made while Playwright's loop ran used their own connection: close it.
-    connections.close_all()
+        # ORM calls made while Playwright's loop ran used their own connection: close it
+        # here, in that loop's context, or the session outlives the test database.
+        connections.close_all()
 
 
 @pytest.fixture
